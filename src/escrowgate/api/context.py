@@ -1,0 +1,94 @@
+"""The per-request context: who is calling, and the one database transaction
+the use case runs in. Routes finish with `ctx.respond(...)`, which stores the
+idempotent answer and commits the state change, postings and events together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth.keys import Principal
+from ..config import Settings
+from ..errors import ApiError
+from . import idempotency
+from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY
+
+
+@dataclass
+class Ctx:
+    session: AsyncSession
+    principal: Principal | None
+    settings: Settings
+    request_id: str
+    is_postgres: bool
+    claim: idempotency.Claim | None = None
+    committed: bool = field(default=False)
+
+    @property
+    def merchant_id(self) -> str:
+        assert self.principal is not None and self.principal.merchant_id is not None
+        return self.principal.merchant_id
+
+    @property
+    def mode(self) -> str:
+        assert self.principal is not None
+        return self.principal.mode
+
+    async def respond(self, status: int, body: dict[str, Any]) -> JSONResponse:
+        if self.claim is not None:
+            idempotency.record(self.session, self.claim, status, body)
+        await self.session.commit()
+        self.committed = True
+        return JSONResponse(body, status_code=status)
+
+
+async def _open(request: Request, principal: Principal | None, scope: str | None) -> AsyncIterator[Ctx]:
+    app = request.app
+    session: AsyncSession = app.state.session_factory()
+    ctx = Ctx(
+        session=session,
+        principal=principal,
+        settings=app.state.settings,
+        request_id=request.scope.get(REQUEST_ID_KEY, ""),
+        is_postgres=not app.state.settings.is_sqlite,
+    )
+    try:
+        key = request.headers.get("idempotency-key")
+        if request.method == "POST" and key is not None and scope is not None:
+            mode = principal.mode if principal else "public"
+            fingerprint = idempotency.request_fingerprint(
+                request.method, request.url.path, request.scope.get(BODY_KEY, b"")
+            )
+            ctx.claim = await idempotency.claim(
+                session, scope=scope, mode=mode, key=key, fingerprint=fingerprint,
+                is_postgres=ctx.is_postgres,
+            )
+        yield ctx
+    finally:
+        if ctx.claim is not None:
+            ctx.claim.release()
+        if not ctx.committed:
+            await session.rollback()
+        await session.close()
+
+
+async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """A merchant-key request (the edge middleware has authenticated it)."""
+    principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
+    if principal is None:  # pragma: no cover - the edge rejects these first
+        raise ApiError("API key is required", code="authentication_required", status_code=401)
+    scope = principal.merchant_id or f"operator:{principal.key_id}"
+    async for ctx in _open(request, principal, scope):
+        yield ctx
+
+
+async def public_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """A public (no key) request: the intent id is the capability."""
+    intent_id = request.path_params.get("intent_id", "")
+    async for ctx in _open(request, None, f"public:{intent_id}"[:64]):
+        yield ctx

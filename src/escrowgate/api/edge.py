@@ -1,0 +1,234 @@
+"""The outermost ASGI layer: request id, body limits, content type, authentication,
+rate limits, the access log line, and the last-resort 500 in the one envelope.
+
+Authentication lives here (not in a route dependency) so it is decided before the
+body is parsed: a request without a valid key learns nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..auth.keys import Principal, resolve_key
+from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
+from .rate_limit import RateLimiter
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = structlog.get_logger("escrowgate.http")
+
+API_PREFIXES = ("/v1/", "/api/v1/")
+PRINCIPAL_KEY = "escrowgate.principal"
+BODY_KEY = "escrowgate.body"
+REQUEST_ID_KEY = "escrowgate.request_id"
+
+
+def _api_path(path: str) -> str | None:
+    """The path below the version prefix, or None for non-API paths."""
+    for prefix in API_PREFIXES:
+        if path.startswith(prefix):
+            return "/" + path[len(prefix) :]
+    return None
+
+
+def _is_public(sub_path: str) -> bool:
+    return sub_path.startswith("/payment-intents/public/")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            try:
+                return str(value.decode("latin-1"))
+            except Exception:  # pragma: no cover - latin-1 decodes every byte
+                return None
+    return None
+
+
+def _raw_key(scope: Scope) -> str | None:
+    key = _header(scope, b"x-api-key")
+    if key:
+        return key.strip()
+    auth = _header(scope, b"authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return ""  # present but not a bearer key: treated as malformed
+    return None
+
+
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        session_factory: Callable[[], async_sessionmaker[AsyncSession]],
+        max_body_bytes: int,
+        rate_limiter: RateLimiter,
+    ) -> None:
+        self.app = app
+        self.session_factory = session_factory
+        self.max_body_bytes = max_body_bytes
+        self.rate_limiter = rate_limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = "req_" + uuid.uuid4().hex
+        scope[REQUEST_ID_KEY] = request_id
+        extra_headers: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
+        state: dict[str, Any] = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+                message["headers"] = list(message.get("headers", [])) + extra_headers
+            await send(message)
+
+        principal: Principal | None = None
+        try:
+            body, error = await self._read_body(scope, receive)
+            if error is None:
+                error = self._check_content_type(scope, body)
+            sub_path = _api_path(scope["path"])
+            if error is None and sub_path is not None and not _is_public(sub_path):
+                principal, error = await self._authenticate(scope)
+                if principal is not None:
+                    error = await self._rate_limit(principal, extra_headers)
+            if error is not None:
+                await self._send_error(send_wrapper, error)
+            else:
+                scope[BODY_KEY] = body
+                scope[PRINCIPAL_KEY] = principal
+                await self.app(scope, self._replay(body), send_wrapper)
+        except Exception:
+            log.exception("unhandled_error", request_id=request_id, path=scope["path"])
+            if not state["started"]:
+                await self._send_json(send_wrapper, 500, internal_error_body())
+        finally:
+            log.info(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                status=state["status"],
+                merchant_id=principal.merchant_id if principal else None,
+                mode=principal.mode if principal else None,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, ApiError | None]:
+        declared = _header(scope, b"content-length")
+        too_large = ApiError(
+            f"Request body exceeds the maximum of {self.max_body_bytes} bytes",
+            code="request_too_large",
+            status_code=413,
+        )
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return b"", too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), None
+
+    @staticmethod
+    def _check_content_type(scope: Scope, body: bytes) -> ApiError | None:
+        if not body or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return None
+        ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json")):
+            return None
+        return ApiError(
+            "Content-Type must be application/json", code="unsupported_media_type", status_code=415
+        )
+
+    async def _authenticate(self, scope: Scope) -> tuple[Principal | None, ApiError | None]:
+        raw = _raw_key(scope)
+        if raw is None:
+            return None, AuthenticationRequired()
+        if raw == "":
+            return None, InvalidApiKey()
+        async with self.session_factory()() as session:
+            principal = await resolve_key(session, raw)
+        if principal is None:
+            return None, InvalidApiKey()
+        return principal, None
+
+    async def _rate_limit(
+        self, principal: Principal, extra_headers: list[tuple[bytes, bytes]]
+    ) -> ApiError | None:
+        decision = await self.rate_limiter.hit(principal.key_id, principal.mode)
+        if decision is None:
+            return None
+        extra_headers.extend(
+            [
+                (b"x-ratelimit-limit", str(decision.limit).encode()),
+                (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+                (b"x-ratelimit-reset", str(decision.reset_at).encode()),
+            ]
+        )
+        if decision.allowed:
+            return None
+        retry_after = max(1, decision.reset_at - int(time.time()))
+        extra_headers.append((b"retry-after", str(retry_after).encode()))
+        return ApiError(
+            f"Rate limit exceeded. Retry after {retry_after} seconds.",
+            code="rate_limit_exceeded",
+            status_code=429,
+            error_type="rate_limit_error",
+            extra={"retryAfter": retry_after},
+        )
+
+    @staticmethod
+    def _replay(body: bytes) -> Receive:
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        return receive
+
+    async def _send_error(self, send: Send, error: ApiError) -> None:
+        await self._send_json(send, error.status_code, error.body(), error.headers)
+
+    @staticmethod
+    async def _send_json(
+        send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(body).encode()
+        raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": payload})

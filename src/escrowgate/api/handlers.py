@@ -1,0 +1,96 @@
+"""Exception handlers: every failure leaves in the one error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ApiError
+from .idempotency import Replay
+
+_LOC_ROOTS = {"body", "query", "path", "header"}
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    parts = list(loc)
+    if parts and parts[0] in _LOC_ROOTS:
+        parts = parts[1:]
+    # Drop pydantic's internal markers (function-after etc.) and JSON positions.
+    parts = [p for p in parts if not (isinstance(p, str) and "[" in p)]
+    if not parts or all(isinstance(p, int) for p in parts):
+        return None
+    return ".".join(str(p) for p in parts)
+
+
+def validation_message(err: dict[str, Any], param: str | None) -> str:
+    kind = err.get("type", "")
+    name = param or "body"
+    if kind == "escrowgate":
+        return str(err.get("msg", "Invalid request"))
+    if kind == "missing":
+        return f"Missing required parameter: {name}"
+    if kind == "extra_forbidden":
+        return f"Received unknown parameter: {name}"
+    if kind == "json_invalid":
+        return "Request body is not valid JSON"
+    if kind in ("model_attributes_type", "dict_type", "model_type") and param is None:
+        return "Request body must be a JSON object"
+    if kind == "string_type":
+        return f"{name} must be a string"
+    if kind.startswith("int_") or kind == "int_type":
+        return f"{name} must be an integer"
+    if kind.startswith("bool"):
+        return f"{name} must be a boolean"
+    if kind == "string_too_long":
+        return f"{name} must be at most {err.get('ctx', {}).get('max_length')} characters"
+    if kind == "string_too_short":
+        return f"{name} must not be empty"
+    return f"Invalid {name}: {err.get('msg', 'invalid value')}"
+
+
+def validation_error(exc: RequestValidationError) -> ApiError:
+    errors = list(exc.errors())
+    if not errors:
+        return ApiError("The request is invalid")
+    first = errors[0]
+    param = None if first.get("type") == "json_invalid" else _param(tuple(first.get("loc", ())))
+    return ApiError(validation_message(first, param), param=param)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Replay)
+    async def _replay(_: Request, exc: Replay) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        err = validation_error(exc)
+        return JSONResponse(err.body(), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err = ApiError(
+                f"Unrecognized request URL ({request.method}: {request.url.path})",
+                code="resource_missing",
+                status_code=404,
+            )
+        elif exc.status_code == 405:
+            err = ApiError(
+                f"Method {request.method} is not allowed for {request.url.path}",
+                code="method_not_allowed",
+                status_code=405,
+            )
+        else:
+            err = ApiError(str(exc.detail), code="invalid_request", status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        headers.update(err.headers)
+        return JSONResponse(err.body(), status_code=err.status_code, headers=headers)

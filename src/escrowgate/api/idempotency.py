@@ -1,0 +1,141 @@
+"""Idempotency-Key handling.
+
+The stored answer is written in the same database transaction as the request's
+effect, so a crash can never leave an effect without its answer (or the reverse).
+A key in use by a running request is detected with a transaction-scoped advisory
+lock on PostgreSQL (released by the database if the process dies) and with an
+in-process set on SQLite, where one process serializes all writes anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.clock import now
+from ..errors import ApiError
+from ..models import IdempotencyRecord
+from .routing import parse_json
+
+RETENTION_SECONDS = 24 * 3600
+MAX_KEY_LENGTH = 255
+_in_flight: set[tuple[str, str, str]] = set()
+
+
+class Replay(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            json.loads(self.body), status_code=self.status, headers={"Idempotent-Replayed": "true"}
+        )
+
+
+@dataclass
+class Claim:
+    scope: str
+    mode: str
+    key: str
+    request_hash: str
+
+    def release(self) -> None:
+        _in_flight.discard((self.scope, self.mode, self.key))
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(parse_json(body), sort_keys=True, default=str) if body else ""
+    except ValueError:
+        canonical = body.decode("latin-1")
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _lock_id(scope: str, mode: str, key: str) -> int:
+    digest = hashlib.sha256(f"{scope}|{mode}|{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def claim(
+    session: AsyncSession, *, scope: str, mode: str, key: str, fingerprint: str, is_postgres: bool
+) -> Claim:
+    """Take the key for this request, or raise Replay / a 400 / a 409."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ApiError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", param="Idempotency-Key"
+        )
+    in_use = ApiError(
+        "A request with this Idempotency-Key is still being processed; retry later",
+        code="idempotency_key_in_use",
+        status_code=409,
+        error_type="idempotency_error",
+    )
+    marker = (scope, mode, key)
+    if marker in _in_flight:
+        raise in_use
+    if is_postgres:
+        got = (
+            await session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_id(scope, mode, key)}
+            )
+        ).scalar_one()
+        if not got:
+            raise in_use
+    _in_flight.add(marker)
+    result = Claim(scope=scope, mode=mode, key=key, request_hash=fingerprint)
+    try:
+        row = (
+            await session.execute(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.merchant_id == scope,
+                    IdempotencyRecord.mode == mode,
+                    IdempotencyRecord.key == key,
+                )
+            )
+        ).scalar_one_or_none()
+        if row is not None and row.created_at < now() - RETENTION_SECONDS:
+            await session.delete(row)
+            await session.flush()
+            row = None
+        if row is not None:
+            if row.request_hash != fingerprint:
+                raise ApiError(
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with",
+                    code="idempotency_key_reused",
+                    error_type="idempotency_error",
+                    param="Idempotency-Key",
+                )
+            raise Replay(row.response_status, row.response_body)
+    except BaseException:
+        result.release()
+        raise
+    return result
+
+
+def record(session: AsyncSession, claim_: Claim, status: int, body: Any) -> None:
+    session.add(
+        IdempotencyRecord(
+            merchant_id=claim_.scope,
+            mode=claim_.mode,
+            key=claim_.key,
+            request_hash=claim_.request_hash,
+            response_status=status,
+            response_body=json.dumps(body, separators=(",", ":")),
+            created_at=now(),
+        )
+    )
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now() - RETENTION_SECONDS)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

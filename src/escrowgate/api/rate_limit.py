@@ -1,0 +1,65 @@
+"""Per-key fixed-window rate limits (one-minute windows).
+
+In-process by default; with REDIS_URL set the counter lives in Redis so several API
+processes enforce one limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: int
+
+
+class RateLimiter:
+    def __init__(
+        self, *, test_limit: int, live_limit: int, enabled: bool = True, redis_url: str | None = None
+    ) -> None:
+        self.limits = {"test": test_limit, "live": live_limit}
+        self.enabled = enabled
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+        self._redis: Any = None
+        if enabled and redis_url:
+            import redis.asyncio as aioredis  # imported only when configured
+
+            self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=0.5)
+
+    async def hit(self, key_id: str, mode: str) -> Decision | None:
+        limit = self.limits.get(mode, 0)
+        if not self.enabled or limit <= 0:
+            return None
+        window = int(time.time()) // 60
+        reset_at = (window + 1) * 60
+        if self._redis is not None:
+            count = await self._incr_redis(key_id, window)
+        else:
+            count = self._incr_local(key_id, window)
+        return Decision(
+            allowed=count <= limit, limit=limit, remaining=max(0, limit - count), reset_at=reset_at
+        )
+
+    def _incr_local(self, key_id: str, window: int) -> int:
+        with self._lock:
+            if len(self._counts) > 100_000:  # drop old windows
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+            count = self._counts.get((key_id, window), 0) + 1
+            self._counts[(key_id, window)] = count
+            return count
+
+    async def _incr_redis(self, key_id: str, window: int) -> int:
+        name = f"escrowgate:rl:{key_id}:{window}"
+        pipe = self._redis.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, 120)
+        count, _ = await pipe.execute()
+        return int(count)

@@ -1,0 +1,93 @@
+"""FastAPI application factory: routers under /v1 and /api/v1, the edge
+middleware, error handlers, and (on SQLite) the in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from .api import handlers
+from .api.edge import EdgeMiddleware
+from .api.rate_limit import RateLimiter
+from .config import Settings, get_settings
+from .db.engine import make_engine, make_session_factory
+from .logging_setup import configure_logging
+
+DESCRIPTION = """
+Open-source, API-compatible implementation of the Finternet Payment Gateway's
+programmable escrow. Every route is served under `/v1` and, identically, under
+`/api/v1`. Authenticate with `X-API-Key: sk_test_...` or `Authorization: Bearer ...`.
+Every error is `{"error": {"code", "message", "type", "param"?}}`.
+"""
+
+
+def api_router() -> APIRouter:
+    from .escrow.routes import router as escrow_router
+    from .milestones.routes import router as milestone_router
+    from .payment_intents.routes import router as intent_router
+
+    router = APIRouter()
+    # Literal paths (public/..., account/...) before the /{intent_id} ones.
+    router.include_router(intent_router)
+    router.include_router(escrow_router)
+    router.include_router(milestone_router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = make_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    session_factory = make_session_factory(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task: asyncio.Task[Any] | None = None
+        if settings.worker_in_process:
+            from .worker.runner import run_forever
+
+            task = asyncio.create_task(run_forever(session_factory, settings))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await engine.dispose()
+
+    app = FastAPI(
+        title="escrowgate",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    handlers.install(app)
+    router = api_router()
+    app.include_router(router, prefix="/v1")
+    app.include_router(router, prefix="/api/v1")
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app.add_middleware(
+        EdgeMiddleware,
+        session_factory=lambda: app.state.session_factory,
+        max_body_bytes=settings.max_body_bytes,
+        rate_limiter=RateLimiter(
+            test_limit=settings.rate_limit_test_per_minute,
+            live_limit=settings.rate_limit_live_per_minute,
+            enabled=settings.rate_limit_enabled,
+            redis_url=settings.redis_url,
+        ),
+    )
+    return app

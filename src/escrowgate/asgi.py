@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: `uvicorn escrowgate.asgi:app`."""
+
+from .app import create_app
+
+app = create_app()

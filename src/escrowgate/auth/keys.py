@@ -1,0 +1,71 @@
+"""API keys: generated with `secrets`, shown once, stored as SHA-256, never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain import ids
+from ..domain.clock import now
+from ..models import ApiKey
+
+MODES = ("test", "live")
+_KEY_RE = re.compile(r"^sk_(test|live)_[0-9A-Za-z]{16,128}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    merchant_id: str | None  # None for an operator key
+    mode: str
+    is_operator: bool
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def generate_key(mode: str) -> str:
+    # 192 bits from the OS CSPRNG, hex-encoded.
+    return f"sk_{mode}_{secrets.token_hex(24)}"
+
+
+def looks_like_key(raw: str) -> bool:
+    return bool(_KEY_RE.fullmatch(raw))
+
+
+async def resolve_key(session: AsyncSession, raw: str) -> Principal | None:
+    """The principal for a raw key, or None when malformed, unknown or revoked."""
+    if not looks_like_key(raw):
+        return None
+    digest = hash_key(raw)
+    row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))).scalar_one_or_none()
+    # The lookup is by hash; compare again in constant time before trusting it.
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    return Principal(
+        key_id=row.id, merchant_id=row.merchant_id, mode=row.mode, is_operator=row.kind == "operator"
+    )
+
+
+async def create_key(
+    session: AsyncSession, *, merchant_id: str | None, mode: str, operator: bool = False
+) -> tuple[ApiKey, str]:
+    raw = generate_key(mode)
+    row = ApiKey(
+        id=ids.new_id(ids.API_KEY),
+        merchant_id=merchant_id,
+        kind="operator" if operator else "merchant",
+        mode=mode,
+        key_hash=hash_key(raw),
+        key_hint=raw[:8] + "..." + raw[-4:],
+        created_at=now(),
+    )
+    session.add(row)
+    return row, raw

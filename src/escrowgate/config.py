@@ -1,0 +1,54 @@
+"""Settings from the environment (prefix-free names, as an operator types them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str = "sqlite+aiosqlite:///./escrowgate.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    # A pool sized for one API process; tune per deployment.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    max_body_bytes: int = 64 * 1024
+    payment_page_url: str = "http://localhost:5173"
+    contract_address: str = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    token_address: str = "0x94a9D9AC8a22534E3FaCa9F4e7F2E2cf85d5E4C8"
+    chain_id: int = 11155111
+
+    # Sandbox rails: seconds before the mock chain confirms / the mock off-ramp settles.
+    sandbox_chain_delay_seconds: int = 0
+    off_ramp_mock_delay_seconds: int = 10
+
+    # Rate limits per API key and minute; 0 switches limiting off (benchmarks).
+    rate_limit_test_per_minute: int = 100
+    rate_limit_live_per_minute: int = 1000
+    rate_limit_enabled: bool = True
+    redis_url: str | None = None
+
+    # Background worker: on SQLite the API process runs it in-process by default.
+    run_worker_in_process: bool | None = None
+    worker_poll_seconds: float = 1.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def worker_in_process(self) -> bool:
+        if self.run_worker_in_process is not None:
+            return self.run_worker_in_process
+        return self.is_sqlite
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

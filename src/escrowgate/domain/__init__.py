@@ -1,0 +1,1 @@
+"""Pure rules: money, ids, state machines. No I/O here."""

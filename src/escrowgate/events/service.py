@@ -1,0 +1,38 @@
+"""Events are written in the same transaction as the state change they describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain import ids
+from ..domain.clock import now
+from ..models import Event
+
+
+def emit(
+    session: AsyncSession, *, merchant_id: str, mode: str, type: str, obj: dict[str, Any]
+) -> Event:
+    event = Event(
+        id=ids.new_id(ids.EVENT),
+        merchant_id=merchant_id,
+        mode=mode,
+        type=type,
+        object_id=str(obj.get("id", "")),
+        payload=obj,
+        created_at=now(),
+    )
+    session.add(event)
+    return event
+
+
+def render(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "object": "event",
+        "type": event.type,
+        "livemode": event.mode == "live",
+        "data": {"object": event.payload},
+        "created": event.created_at,
+    }

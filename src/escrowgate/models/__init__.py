@@ -1,0 +1,27 @@
+"""SQLAlchemy tables, one module per aggregate. Importing this registers them all."""
+
+from .base import Base
+from .escrow import ConditionalPayment, DeliveryProof, Dispute, Milestone, Refund, Settlement
+from .events import Event
+from .idempotency import IdempotencyRecord
+from .jobs import Job
+from .ledger import LedgerEntry
+from .merchants import ApiKey, Merchant
+from .payment_intents import PaymentIntent
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ConditionalPayment",
+    "DeliveryProof",
+    "Dispute",
+    "Event",
+    "IdempotencyRecord",
+    "Job",
+    "LedgerEntry",
+    "Merchant",
+    "Milestone",
+    "PaymentIntent",
+    "Refund",
+    "Settlement",
+]

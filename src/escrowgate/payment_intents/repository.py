@@ -1,0 +1,101 @@
+"""Every payment-intent query, scoped to the caller's merchant and mode."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth.keys import Principal
+from ..errors import Forbidden, NotFound
+from ..models import PaymentIntent
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def not_found(intent_id: str) -> NotFound:
+    shown = intent_id if _ID_RE.fullmatch(intent_id) else "(invalid id)"
+    return NotFound(f"Payment intent not found: {shown}", param="intentId")
+
+
+def check_id(value: str, err: Exception) -> None:
+    """Ids are short and alphanumeric; anything else cannot exist (and never
+    reaches the database, where a NUL byte would be an error, not a miss)."""
+    if not _ID_RE.fullmatch(value):
+        raise err
+
+
+async def get_owned(
+    session: AsyncSession, principal: Principal, intent_id: str, *, lock: bool = False
+) -> PaymentIntent:
+    """The intent if the caller owns it; 404 if unknown in this mode, 403 if another
+    merchant's (operators may see every merchant's intents in their mode)."""
+    check_id(intent_id, not_found(intent_id))
+    stmt = select(PaymentIntent).where(
+        PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
+    )
+    if not principal.is_operator:
+        stmt_owned = stmt.where(PaymentIntent.merchant_id == principal.merchant_id)
+        if lock:
+            stmt_owned = stmt_owned.with_for_update()
+        intent = (await session.execute(stmt_owned)).scalar_one_or_none()
+        if intent is not None:
+            return intent
+        exists = (await session.execute(select(PaymentIntent.id).where(
+            PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
+        ))).scalar_one_or_none()
+        if exists is not None:
+            raise Forbidden("payment intent")
+        raise not_found(intent_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    intent = (await session.execute(stmt)).scalar_one_or_none()
+    if intent is None:
+        raise not_found(intent_id)
+    return intent
+
+
+async def get_public(session: AsyncSession, intent_id: str, *, lock: bool = False) -> PaymentIntent:
+    check_id(intent_id, not_found(intent_id))
+    stmt = select(PaymentIntent).where(PaymentIntent.id == intent_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    intent = (await session.execute(stmt)).scalar_one_or_none()
+    if intent is None:
+        raise not_found(intent_id)
+    return intent
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    mode: str,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+    status: str | None,
+    type_: str | None,
+) -> tuple[list[PaymentIntent], bool]:
+    """Newest first. Returns one page and whether more exist in that direction."""
+    stmt = select(PaymentIntent).where(
+        PaymentIntent.merchant_id == merchant_id, PaymentIntent.mode == mode
+    )
+    if status:
+        stmt = stmt.where(PaymentIntent.status == status)
+    if type_:
+        stmt = stmt.where(PaymentIntent.type == type_)
+    if ending_before:
+        stmt = stmt.where(PaymentIntent.id > ending_before).order_by(PaymentIntent.id.asc())
+    else:
+        if starting_after:
+            stmt = stmt.where(PaymentIntent.id < starting_after)
+        stmt = stmt.order_by(PaymentIntent.id.desc())
+    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if ending_before:
+        rows.reverse()
+    return rows, has_more

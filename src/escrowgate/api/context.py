@@ -77,11 +77,26 @@ async def _open(request: Request, principal: Principal | None, scope: str | None
         await session.close()
 
 
-async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """A merchant-key request (the edge middleware has authenticated it)."""
+def _principal(request: Request) -> Principal:
     principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if principal is None:  # pragma: no cover - the edge rejects these first
         raise ApiError("API key is required", code="authentication_required", status_code=401)
+    return principal
+
+
+async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """A merchant-key request (the edge middleware has authenticated it)."""
+    principal = _principal(request)
+    if principal.is_operator:
+        raise ApiError("This endpoint needs a merchant key", code="forbidden", status_code=403,
+                       error_type="authentication_error")
+    async for ctx in _open(request, principal, principal.merchant_id):
+        yield ctx
+
+
+async def merchant_or_operator_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """Routes an operator (admin) key may also call, e.g. dispute resolution."""
+    principal = _principal(request)
     scope = principal.merchant_id or f"operator:{principal.key_id}"
     async for ctx in _open(request, principal, scope):
         yield ctx

@@ -15,8 +15,10 @@ from ..domain import money
 from ..domain.release_config import ADDRESS_RE, BYTES32_RE
 
 
-def fail(message: str) -> PydanticCustomError:
-    return PydanticCustomError("escrowgate", message)
+def fail(message: str, *, code: str | None = None) -> PydanticCustomError:
+    """A validation failure with our own message (and, optionally, error code)."""
+    return PydanticCustomError("escrowgate", message.replace("{", "(").replace("}", ")"),
+                               {"code": code} if code else None)
 
 
 class RequestModel(_BaseModel):

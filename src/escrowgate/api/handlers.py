@@ -58,7 +58,8 @@ def validation_error(exc: RequestValidationError) -> ApiError:
         return ApiError("The request is invalid")
     first = errors[0]
     param = None if first.get("type") == "json_invalid" else _param(tuple(first.get("loc", ())))
-    return ApiError(validation_message(first, param), param=param)
+    code = (first.get("ctx") or {}).get("code") or "invalid_request"
+    return ApiError(validation_message(first, param), param=param, code=code)
 
 
 def install(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from ..config import Settings
 from ..domain.clock import iso, unix_str
 from ..domain.money import format_amount
+from ..payment_intents.typed_data import release_approval_typed_data
 from ..models import ConditionalPayment, DeliveryProof, Dispute, Milestone
 
 
@@ -20,8 +21,8 @@ def percentage_value(bp: int) -> int | float:
     return bp // 100 if bp % 100 == 0 else bp / 100
 
 
-def milestone_data(m: Milestone) -> dict[str, Any]:
-    return {
+def milestone_data(m: Milestone, settings: Settings | None = None) -> dict[str, Any]:
+    data = {
         "id": m.id,
         "object": "milestone",
         "conditionalPaymentId": m.conditional_payment_id,
@@ -42,6 +43,13 @@ def milestone_data(m: Milestone) -> dict[str, Any]:
         "createdAt": iso(m.created_at),
         "updatedAt": iso(m.updated_at),
     }
+    if settings is not None:
+        # What the payer signs to approve this milestone's release.
+        data["approvalTypedData"] = release_approval_typed_data(
+            m.payment_intent_id, m.id, m.amount,
+            chain_id=settings.chain_id, contract_address=settings.contract_address,
+        )
+    return data
 
 
 def proof_data(p: DeliveryProof) -> dict[str, Any]:

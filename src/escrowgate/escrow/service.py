@@ -19,7 +19,8 @@ async def owned_order(
     ctx: Ctx, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
     assert ctx.principal is not None
-    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id)
+    # Lock order everywhere: the intent row first, then its order row.
+    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id, lock=lock)
     if intent.type != intents.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
     order = await repository.order_for_intent(ctx.session, intent.id, lock=lock)

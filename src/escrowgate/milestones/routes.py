@@ -18,8 +18,8 @@ MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 BASE = "/payment-intents/{intent_id}/escrow/milestones"
 
 
-def milestone_envelope(m: Any) -> dict[str, Any]:
-    return {"id": m.id, "object": "milestone", "data": milestone_data(m)}
+def milestone_envelope(m: Any, settings: Any = None) -> dict[str, Any]:
+    return {"id": m.id, "object": "milestone", "data": milestone_data(m, settings)}
 
 
 @router.post(BASE, status_code=201, responses=errors(403, 404))
@@ -37,4 +37,5 @@ async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) ->
 
 @router.get(BASE + "/{milestone_id}", responses=errors(403, 404))
 async def get_milestone(intent_id: str, milestone_id: str, ctx: MerchantCtx) -> dict[str, Any]:
-    return milestone_envelope(await service.get_milestone(ctx, intent_id, milestone_id))
+    m = await service.get_milestone(ctx, intent_id, milestone_id)
+    return milestone_envelope(m, ctx.settings)

@@ -45,6 +45,7 @@ class ConditionalPayment(Base):
     actual_delivery_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     delivery_oracle: Mapped[str | None] = mapped_column(String(42), nullable=True)
     delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     buyer_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     order_status: Mapped[str] = mapped_column(String(16), default="PENDING")
     settlement_status: Mapped[str] = mapped_column(String(16), default="NONE")
@@ -86,6 +87,8 @@ class Milestone(Base):
     completed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     released_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Payer approval recorded; the release itself still waits for index order.
+    approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     release_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from ..errors import InvalidRequest
 from ..events.service import emit
 from ..models import ConditionalPayment, PaymentIntent
 from . import repository
+from .lifecycle import move_intent
 from .render import intent_data
 from .schemas import CreatePaymentIntent
 
@@ -93,15 +94,7 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
 
 
 def set_status(ctx: Ctx, intent: PaymentIntent, target: str) -> None:
-    """Move an intent through its state machine and record the change as an event."""
-    previous = intent.status
-    intents.check_transition(previous, target)
-    intent.status = target
-    intent.updated_at = now()
-    data = intent_data(intent, ctx.settings)
-    data["previous_status"] = previous
-    emit(ctx.session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.status_changed", obj=data)
+    move_intent(ctx.session, ctx.settings, intent, target)
 
 
 async def cancel_intent(ctx: Ctx, intent_id: str) -> PaymentIntent:

@@ -39,3 +39,44 @@ def intent_typed_data(
             "nonce": "0",
         },
     }
+
+
+def _domain(chain_id: int, contract_address: str) -> dict[str, Any]:
+    return {
+        "name": "Finternet Payment Gateway",
+        "version": "1",
+        "chainId": chain_id,
+        "verifyingContract": contract_address,
+    }
+
+
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def release_approval_typed_data(
+    intent_id: str, subject_id: str, amount_micro: int, *, chain_id: int, contract_address: str
+) -> dict[str, Any]:
+    """What the payer signs to approve a release: of one milestone (subject = the
+    milestone id) or of a delivered order (subject = the conditional payment id)."""
+    return {
+        "types": {
+            "EIP712Domain": _DOMAIN_TYPE,
+            "ReleaseApproval": [
+                {"name": "intentId", "type": "bytes32"},
+                {"name": "subjectId", "type": "bytes32"},
+                {"name": "amount", "type": "uint256"},
+            ],
+        },
+        "primaryType": "ReleaseApproval",
+        "domain": _domain(chain_id, contract_address),
+        "message": {
+            "intentId": "0x" + keccak(text=intent_id).hex(),
+            "subjectId": "0x" + keccak(text=subject_id).hex(),
+            "amount": to_micro_units_string(amount_micro),
+        },
+    }

@@ -1,11 +1,122 @@
-"""Due jobs (filled in by the money-flow capability)."""
+"""Durable time: work due later is a row with a due time. A worker claims one due
+row with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and runs it in the same
+transaction as its effects, so a crash between claim and commit rolls both back:
+nothing is lost and nothing runs twice."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import structlog
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..config import Settings
+from ..domain import ids
+from ..domain.clock import now
+from ..models import Job
+
+log = structlog.get_logger("escrowgate.worker")
+
+Handler = Callable[[AsyncSession, Settings, Job], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+MAX_ATTEMPTS = 10
 
 
-async def run_due(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
-    return 0
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def schedule(
+    session: AsyncSession, *, kind: str, merchant_id: str, mode: str, target_id: str,
+    due_at: int, order_id: str | None = None,
+) -> Job:
+    job = Job(
+        id=ids.new_id(ids.JOB), kind=kind, merchant_id=merchant_id, mode=mode,
+        target_id=target_id, order_id=order_id, due_at=due_at, status="PENDING",
+        attempts=0, created_at=now(),
+    )
+    session.add(job)
+    return job
+
+
+async def cancel_jobs(session: AsyncSession, order_id: str, kinds: tuple[str, ...]) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.order_id == order_id, Job.kind.in_(kinds), Job.status == "PENDING")
+        .values(status="CANCELLED", finished_at=now())
+    )
+
+
+async def _claim(session: AsyncSession, at: int) -> Job | None:
+    stmt = (
+        select(Job)
+        .where(Job.status == "PENDING", Job.due_at <= at)
+        .order_by(Job.due_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
+    """Claim and run one due job. True when a job was found."""
+    _load_handlers()
+    async with session_factory() as session:
+        job = await _claim(session, now())
+        if job is None:
+            await session.rollback()
+            return False
+        job_id, kind = job.id, job.kind
+        try:
+            fn = HANDLERS[kind]
+            await fn(session, settings, job)
+            job.status = "DONE"
+            job.attempts += 1
+            job.finished_at = now()
+            await session.commit()
+            return True
+        except Exception as exc:
+            await session.rollback()
+            log.exception("job_failed", job_id=job_id, kind=kind)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+    # Record the failure in a fresh transaction and back off.
+    async with session_factory() as session:
+        row = await session.get(Job, job_id)
+        if row is not None and row.status == "PENDING":
+            row.attempts += 1
+            row.last_error = error
+            if row.attempts >= MAX_ATTEMPTS:
+                row.status = "FAILED"
+                row.finished_at = now()
+            else:
+                row.due_at = now() + min(3600, 2 ** row.attempts)
+            await session.commit()
+    return True
+
+
+async def run_due(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings, *, limit: int = 500
+) -> int:
+    count = 0
+    while count < limit and await run_one(session_factory, settings):
+        count += 1
+    return count
+
+
+_loaded = False
+
+
+def _load_handlers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    # Importing the modules registers their handlers.
+    from ..funding import service as _funding  # noqa: F401
+    from ..release import jobs as _release  # noqa: F401
+    from ..settlement import service as _settlement  # noqa: F401

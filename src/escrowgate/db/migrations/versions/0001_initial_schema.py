@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:13:56.402258
+Create Date: 2026-11-25 09:19:07.587582
 """
 from __future__ import annotations
 
@@ -159,6 +159,7 @@ def upgrade() -> None:
     sa.Column('actual_delivery_hash', sa.String(length=66), nullable=True),
     sa.Column('delivery_oracle', sa.String(length=42), nullable=True),
     sa.Column('delivered_at', sa.BigInteger(), nullable=True),
+    sa.Column('approved_at', sa.BigInteger(), nullable=True),
     sa.Column('buyer_address', sa.String(length=42), nullable=True),
     sa.Column('order_status', sa.String(length=16), nullable=False),
     sa.Column('settlement_status', sa.String(length=16), nullable=False),
@@ -245,6 +246,7 @@ def upgrade() -> None:
     sa.Column('completed_by', sa.String(length=255), nullable=True),
     sa.Column('released_at', sa.BigInteger(), nullable=True),
     sa.Column('released_by', sa.String(length=64), nullable=True),
+    sa.Column('approved_at', sa.BigInteger(), nullable=True),
     sa.Column('release_tx_hash', sa.String(length=66), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', sa.BigInteger(), nullable=False),

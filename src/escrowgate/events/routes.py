@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+
+from ..api.context import Ctx, merchant_ctx
+from ..api.docs import errors
+from ..api.lists import Cursor, Limit, list_envelope
+from ..api.routing import ExactJSONRoute
+from ..errors import NotFound
+from ..models import Event
+from .service import render
+
+router = APIRouter(route_class=ExactJSONRoute, tags=["Events"])
+MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+
+
+@router.get("/events", responses=errors())
+async def list_events(
+    request: Request, ctx: MerchantCtx, limit: Limit = 10, starting_after: Cursor = None,
+    ending_before: Cursor = None,
+    type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
+) -> dict[str, Any]:
+    stmt = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
+    if type:
+        stmt = stmt.where(Event.type == type)
+    if ending_before:
+        stmt = stmt.where(Event.id > ending_before).order_by(Event.id.asc())
+    else:
+        if starting_after:
+            stmt = stmt.where(Event.id < starting_after)
+        stmt = stmt.order_by(Event.id.desc())
+    rows = list((await ctx.session.execute(stmt.limit(limit + 1))).scalars())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if ending_before:
+        rows.reverse()
+    return list_envelope(request.url.path, [render(e) for e in rows], has_more)
+
+
+@router.get("/events/{event_id}", responses=errors(404))
+async def get_event(event_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+    event = (await ctx.session.execute(select(Event).where(
+        Event.id == event_id, Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode
+    ))).scalar_one_or_none()
+    if event is None:
+        raise NotFound("Event not found", param="eventId")
+    return render(event)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+
+from ..api.context import Ctx, merchant_ctx
+from ..api.docs import errors
+from ..api.lists import Cursor, Limit, list_envelope
+from ..api.routing import ExactJSONRoute
+from ..domain.clock import iso
+from ..domain.money import format_amount
+from ..models import LedgerEntry
+from . import service
+
+router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
+MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+
+
+@router.get("/account/balance", responses=errors())
+@router.get("/payment-intents/account/balance", responses=errors())
+async def get_balance(ctx: MerchantCtx) -> dict[str, Any]:
+    """Per currency: reservedBalance (held in escrow), pendingBalance (released,
+    settlement in flight), availableBalance (settled to the merchant's destination)."""
+    per_currency = await service.balances(ctx.session, ctx.merchant_id, ctx.mode)
+    data = []
+    for currency in sorted(per_currency):
+        acc = per_currency[currency]
+        reserved = acc.get(service.ESCROW, 0)
+        pending = acc.get(service.MERCHANT_PENDING, 0)
+        available = acc.get(service.MERCHANT_SETTLED, 0)
+        data.append({
+            "currency": currency,
+            "reservedBalance": format_amount(reserved),
+            "pendingBalance": format_amount(pending),
+            "availableBalance": format_amount(available),
+            "totalBalance": format_amount(reserved + pending + available),
+        })
+    return {"object": "balance", "livemode": ctx.mode == "live", "data": data}
+
+
+def entry_data(e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": e.id, "object": "ledger_entry", "transactionId": e.transaction_id,
+        "account": e.account, "amount": format_amount(e.amount), "currency": e.currency,
+        "transactionType": e.kind, "paymentIntentId": e.payment_intent_id,
+        "conditionalPaymentId": e.conditional_payment_id, "referenceId": e.reference_id,
+        "createdAt": iso(e.created_at),
+    }
+
+
+@router.get("/account/ledger-entries", responses=errors())
+@router.get("/payment-intents/account/ledger-entries", responses=errors())
+async def list_ledger_entries(
+    request: Request, ctx: MerchantCtx, limit: Limit = 10, starting_after: Cursor = None,
+    paymentIntentId: Cursor = None,
+    transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
+) -> dict[str, Any]:
+    stmt = select(LedgerEntry).where(
+        LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
+    )
+    if starting_after:
+        stmt = stmt.where(LedgerEntry.id < starting_after)
+    if paymentIntentId:
+        stmt = stmt.where(LedgerEntry.payment_intent_id == paymentIntentId)
+    if transactionType:
+        stmt = stmt.where(LedgerEntry.kind == transactionType)
+    rows = list((await ctx.session.execute(
+        stmt.order_by(LedgerEntry.id.desc()).limit(limit + 1))).scalars())
+    return list_envelope(request.url.path, [entry_data(e) for e in rows[:limit]], len(rows) > limit)

@@ -151,3 +151,37 @@ def assert_error(
         assert err.get("param") == param, err
     assert r.headers.get("request-id", "").startswith("req_")
     return dict(err)
+
+
+# --- Helpers for the foundation + Create Milestone suites (appended) ---------------
+
+ISO_Z_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+
+
+def milestones_url(intent_id: str, prefix: str = "/v1") -> str:
+    return f"{prefix}/payment-intents/{intent_id}/escrow/milestones"
+
+
+async def post_milestone(
+    client: httpx.AsyncClient, m: Merchant, intent_id: str, body: Any, *, prefix: str = "/v1"
+) -> httpx.Response:
+    return await client.post(milestones_url(intent_id, prefix), json=body, headers=m.headers)
+
+
+@pytest.fixture
+async def other_merchant(make_merchant: MakeMerchant) -> Merchant:
+    return await make_merchant("Someone Else Ltd")
+
+
+@pytest.fixture(scope="session")
+def add_key(app: Any) -> Callable[..., Awaitable[Merchant]]:
+    """Another key (e.g. live mode) for an existing merchant."""
+    from escrowgate.auth.keys import create_key
+
+    async def add(m: Merchant, mode: str) -> Merchant:
+        async with app.state.session_factory() as session:
+            row, raw = await create_key(session, merchant_id=m.id, mode=mode)
+            await session.commit()
+        return Merchant(id=m.id, key=raw, key_id=row.id, mode=mode)
+
+    return add

@@ -53,3 +53,19 @@ async def run_worker(app: Any) -> int:
     from escrowgate.worker.jobs import run_due
 
     return await run_due(app.state.session_factory, app.state.settings)
+
+
+async def advance(client: httpx.AsyncClient, m: Any, intent_id: str, seconds: int) -> dict[str, Any]:
+    r = await client.post(f"/v1/test_helpers/payment-intents/{intent_id}/advance_clock",
+                          json={"seconds": seconds}, headers=m.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json()["data"])
+
+
+async def make_operator(app: Any, mode: str = "test") -> dict[str, str]:
+    from escrowgate.auth.keys import create_key
+
+    async with app.state.session_factory() as session:
+        _, raw = await create_key(session, merchant_id=None, mode=mode, operator=True)
+        await session.commit()
+    return {"X-API-Key": raw}

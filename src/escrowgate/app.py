@@ -27,19 +27,23 @@ Every error is `{"error": {"code", "message", "type", "param"?}}`.
 
 
 def api_router() -> APIRouter:
+    from .delivery.routes import router as delivery_router
+    from .disputes.routes import router as disputes_router
     from .escrow.routes import router as escrow_router
     from .events.routes import router as events_router
     from .funding.routes import router as funding_router
     from .ledger.routes import router as ledger_router
     from .milestones.routes import router as milestone_router
     from .payment_intents.routes import router as intent_router
+    from .refunds.routes import router as refunds_router
     from .release.routes import router as release_router
     from .test_helpers.routes import router as test_helpers_router
 
     router = APIRouter()
     # Literal paths (public/..., account/...) before the /{intent_id} ones.
     for part in (ledger_router, funding_router, intent_router, escrow_router, milestone_router,
-                 release_router, events_router, test_helpers_router):
+                 release_router, delivery_router, disputes_router, refunds_router,
+                 events_router, test_helpers_router):
         router.include_router(part)
     return router
 

@@ -1,5 +1,7 @@
 """Route class: JSON bodies are parsed with exact decimals (never float), NaN and
-Infinity are rejected, and absurd nesting is a clean 400 rather than a crash."""
+Infinity are rejected, absurd nesting is a clean 400 rather than a crash, and so is
+a string escape that is not Unicode (a lone surrogate such as "\\ud800", which no
+database or UTF-8 response can hold)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,16 @@ def _reject_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\\udXXX" escape
+        return False
+    return True
+
+
 def _depth(value: Any, limit: int) -> int:
+    """Nesting depth (stops counting past `limit`); raises on a non-Unicode string."""
     stack = [(value, 1)]
     deepest = 0
     while stack:
@@ -27,9 +38,14 @@ def _depth(value: Any, limit: int) -> int:
         if deepest > limit:
             return deepest
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            for key, v in item.items():
+                if not _is_unicode(key):
+                    raise json.JSONDecodeError("string is not valid Unicode", "", 0)
+                stack.append((v, depth + 1))
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and not _is_unicode(item):
+            raise json.JSONDecodeError("string is not valid Unicode", "", 0)
     return deepest
 
 

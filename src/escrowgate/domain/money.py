@@ -12,7 +12,7 @@ MICRO = 1_000_000
 MAX_DECIMALS = 6
 MAX_AMOUNT_MICRO = 10**12 * MICRO  # at most 1e12 units
 _AMOUNT_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-_MAX_INPUT_LEN = 40
+_MAX_WHOLE_DIGITS = len(str(MAX_AMOUNT_MICRO // MICRO))  # 13: "1000000000000"
 
 
 class AmountError(ValueError):
@@ -23,11 +23,16 @@ def parse_amount(text: object) -> int:
     """Parse a decimal string into micro-units, or raise AmountError."""
     if not isinstance(text, str):
         raise AmountError("Amount must be a decimal string, e.g. \"300.00\"")
-    if len(text) > _MAX_INPUT_LEN or not _AMOUNT_RE.fullmatch(text):
+    if not _AMOUNT_RE.fullmatch(text):
         raise AmountError("Amount must be a decimal string, e.g. \"300.00\"")
     whole, _, frac = text.partition(".")
     if len(frac) > MAX_DECIMALS:
         raise AmountError(f"Amount must have at most {MAX_DECIMALS} decimal places")
+    # Leading zeros are valid ("007.50"); only significant digits can make it too large
+    # (and are bounded before int() sees them).
+    whole = whole.lstrip("0") or "0"
+    if len(whole) > _MAX_WHOLE_DIGITS:
+        raise AmountError("Amount must be at most 1000000000000")
     micro = int(whole) * MICRO + int(frac.ljust(MAX_DECIMALS, "0") or "0")
     if micro <= 0:
         raise AmountError("Amount must be greater than 0")

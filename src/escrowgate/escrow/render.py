@@ -113,6 +113,13 @@ def order_data(
         "disputeResolvedAt": unix_str(dispute.resolved_at) if dispute else None,
         "disputeResolution": dispute.resolution if dispute else None,
         "releasedAt": unix_str(order.released_at),
+        "deliveredAt": unix_str(order.delivered_at),
+        "approvalTypedData": (
+            release_approval_typed_data(
+                order.payment_intent_id, order.id, held,
+                chain_id=settings.chain_id, contract_address=settings.contract_address,
+            ) if order.order_status == "DELIVERED" else None
+        ),
         "milestones": [milestone_data(m) for m in milestones],
         "deliveryProofs": [proof_data(p) for p in proofs],
         "createdAt": iso(order.created_at),

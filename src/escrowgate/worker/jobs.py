@@ -117,6 +117,8 @@ def _load_handlers() -> None:
         return
     _loaded = True
     # Importing the modules registers their handlers.
+    from ..delivery import service as _delivery  # noqa: F401
+    from ..disputes import service as _disputes  # noqa: F401
     from ..funding import service as _funding  # noqa: F401
     from ..release import jobs as _release  # noqa: F401
     from ..settlement import service as _settlement  # noqa: F401

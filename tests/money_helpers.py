@@ -69,3 +69,58 @@ async def make_operator(app: Any, mode: str = "test") -> dict[str, str]:
         _, raw = await create_key(session, merchant_id=None, mode=mode, operator=True)
         await session.commit()
     return {"X-API-Key": raw}
+
+
+# --- Ledger, events and jobs helpers (tests/api/test_funding.py, test_ledger_events.py,
+# test_worker.py) ---------------------------------------------------------------------
+
+
+async def list_all(client: httpx.AsyncClient, m: Any, path: str, **params: Any) -> list[Any]:
+    """Every item of a newest-first list endpoint, paging with starting_after."""
+    items: list[Any] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        query = {"limit": 100, **params}
+        if cursor:
+            query["starting_after"] = cursor
+        r = await client.get(path, params=query, headers=m.headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["object"] == "list"
+        items.extend(page["data"])
+        if not page["hasMore"]:
+            return items
+        cursor = page["data"][-1]["id"]
+    raise AssertionError("list never ended")
+
+
+async def ledger_entries(client: httpx.AsyncClient, m: Any, **params: Any) -> list[Any]:
+    return await list_all(client, m, "/v1/account/ledger-entries", **params)
+
+
+def transactions(entries: list[Any]) -> dict[str, list[Any]]:
+    """transactionId -> its legs. Asserts every transaction balances (legs sum to 0)."""
+    out: dict[str, list[Any]] = {}
+    for e in entries:
+        out.setdefault(e["transactionId"], []).append(e)
+    for txn, legs in out.items():
+        assert len(legs) == 2, (txn, legs)
+        assert sum(Decimal(e["amount"]) for e in legs) == 0, (txn, legs)
+        assert len({e["transactionType"] for e in legs}) == 1, (txn, legs)
+    return out
+
+
+def kinds(entries: list[Any]) -> list[str]:
+    """The transaction types of the entries' transactions, sorted (one per transaction)."""
+    return sorted(legs[0]["transactionType"] for legs in transactions(entries).values())
+
+
+async def db_execute(app: Any, sql: str, **params: Any) -> Any:
+    """Run one SQL statement in its own committed transaction; rows if it returns any."""
+    from sqlalchemy import text
+
+    async with app.state.session_factory() as session:
+        result = await session.execute(text(sql), params)
+        rows = list(result.all()) if result.returns_rows else None
+        await session.commit()
+    return rows

@@ -10,12 +10,25 @@ from ..api.fields import RequestModel, address_field, fail, text_field
 TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
-def _digits(name: str, low: int, high: int, message: str, code: str | None = None) -> Any:
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _digits(name: str, low: int, high: int, message: str, code: str | None = None,
+            *, luhn: bool = False) -> Any:
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise fail(message)
+            raise fail(message, code=code)
         cleaned = value.replace(" ", "")
-        if not cleaned.isdigit() or not low <= len(cleaned) <= high:
+        if not cleaned.isascii() or not cleaned.isdigit() or not low <= len(cleaned) <= high:
+            raise fail(message, code=code)
+        if luhn and not _luhn_ok(cleaned):
             raise fail(message, code=code)
         return cleaned
 
@@ -47,7 +60,9 @@ def _tx_hash(value: Any) -> str:
 
 
 class Card(RequestModel):
-    cardNumber: _digits("cardNumber", 13, 19, "Your card number is invalid.", "invalid_card")  # type: ignore[valid-type]
+    cardNumber: _digits(  # type: ignore[valid-type]
+        "cardNumber", 13, 19, "Your card number is invalid.", "invalid_card", luhn=True
+    )
     expiry: Annotated[str, BeforeValidator(_expiry), WithJsonSchema({"type": "string"})]
     cvv: _digits("cvv", 3, 4, "Your card's security code is invalid.")  # type: ignore[valid-type]
     name: text_field("name", 200)  # type: ignore[valid-type]

@@ -84,6 +84,9 @@ async def confirm(ctx: Ctx, intent_id: str, body: ConfirmIntent) -> PaymentInten
     """Verify the payer's EIP-712 signature over the intent's typed data."""
     assert ctx.principal is not None
     intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id, lock=True)
+    if rails.chain_rail(intent.mode) is None:
+        # Nothing could ever confirm the payment: refuse before PROCESSING strands it.
+        raise _live_refused()
     if intent.status not in PAYABLE:
         raise ApiError(f"Cannot confirm payment intent in status: {intent.status}",
                        code="invalid_state_transition")

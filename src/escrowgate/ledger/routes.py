@@ -54,18 +54,26 @@ def entry_data(e: LedgerEntry) -> dict[str, Any]:
 @router.get("/payment-intents/account/ledger-entries", responses=errors())
 async def list_ledger_entries(
     request: Request, ctx: MerchantCtx, limit: Limit = 10, starting_after: Cursor = None,
-    paymentIntentId: Cursor = None,
+    ending_before: Cursor = None, paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
 ) -> dict[str, Any]:
+    """Newest first, with `starting_after` / `ending_before` cursors like every list."""
     stmt = select(LedgerEntry).where(
         LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
     )
-    if starting_after:
-        stmt = stmt.where(LedgerEntry.id < starting_after)
     if paymentIntentId:
         stmt = stmt.where(LedgerEntry.payment_intent_id == paymentIntentId)
     if transactionType:
         stmt = stmt.where(LedgerEntry.kind == transactionType)
-    rows = list((await ctx.session.execute(
-        stmt.order_by(LedgerEntry.id.desc()).limit(limit + 1))).scalars())
-    return list_envelope(request.url.path, [entry_data(e) for e in rows[:limit]], len(rows) > limit)
+    if ending_before:
+        stmt = stmt.where(LedgerEntry.id > ending_before).order_by(LedgerEntry.id.asc())
+    else:
+        if starting_after:
+            stmt = stmt.where(LedgerEntry.id < starting_after)
+        stmt = stmt.order_by(LedgerEntry.id.desc())
+    rows = list((await ctx.session.execute(stmt.limit(limit + 1))).scalars())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if ending_before:
+        rows.reverse()
+    return list_envelope(request.url.path, [entry_data(e) for e in rows], has_more)

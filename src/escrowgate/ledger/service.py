@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
+from ..events.service import sequential_id
 from ..models import LedgerEntry
 
 PAYER = "payer"
@@ -56,12 +57,12 @@ def post(
     if amount <= 0:
         raise ValueError("a posting moves a positive amount")
     debit, credit = _MOVES[(kind, escrowed)]
-    txn = ids.new_id(ids.LEDGER_TRANSACTION)
+    txn = sequential_id(ids.LEDGER_TRANSACTION)
     at = now()
     for account, signed in ((debit, amount), (credit, -amount)):
         session.add(
             LedgerEntry(
-                id=ids.new_id(ids.LEDGER_ENTRY), transaction_id=txn,
+                id=sequential_id(ids.LEDGER_ENTRY), transaction_id=txn,
                 merchant_id=where.merchant_id, mode=where.mode, currency=where.currency,
                 account=account, amount=signed, kind=kind,
                 payment_intent_id=where.payment_intent_id,

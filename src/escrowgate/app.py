@@ -82,7 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     router = api_router()
     app.include_router(router, prefix="/v1")
-    app.include_router(router, prefix="/api/v1")
+    # The same routes again under /api/v1 (the reference backend's prefix); the
+    # OpenAPI document lists them once, under /v1, and says so in its description.
+    app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

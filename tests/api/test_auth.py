@@ -139,7 +139,9 @@ async def test_revoked_key_is_invalid_at_once(client, app, make_merchant):
                                             {"milestoneIndex": 0, "amount": "1.00"}))
 
 
-async def test_a_revoked_key_does_not_affect_the_merchants_other_keys(client, app, merchant, add_key):
+async def test_a_revoked_key_does_not_affect_the_merchants_other_keys(
+    client, app, merchant, add_key
+):
     from escrowgate.merchants import revoke_key
 
     second = await add_key(merchant, "test")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -28,14 +29,15 @@ def assert_envelope(r, status: int) -> dict:  # type: ignore[no-untyped-def]
 
 
 async def raw_post(client, m, path, content: bytes, headers=None):  # type: ignore[no-untyped-def]
-    return await client.post(path, content=content, headers={**m.headers, **JSON, **(headers or {})})
+    return await client.post(path, content=content,
+                             headers={**m.headers, **JSON, **(headers or {})})
 
 
 # --- routing -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v1/nope", "/api/v1/payment-intents/x/y/z/w", "/v2/payment-intents",
-                                  "/", "/v1"])
+@pytest.mark.parametrize("path", ["/v1/nope", "/api/v1/payment-intents/x/y/z/w",
+                                  "/v2/payment-intents", "/", "/v1"])
 async def test_unknown_route_is_404_in_the_envelope(client, merchant, path):
     r = await client.get(path, headers=merchant.headers)
     err = assert_envelope(r, 404)
@@ -77,7 +79,9 @@ async def test_malformed_json_is_400(client, merchant, raw):
     assert "param" not in err
 
 
-@pytest.mark.parametrize("raw", [b"[]", b'[{"amount": "1.00"}]', b'"text"', b"123", b"null", b"true"])
+@pytest.mark.parametrize(
+    "raw", [b"[]", b'[{"amount": "1.00"}]', b'"text"', b"123", b"null", b"true"]
+)
 async def test_body_that_is_not_an_object_is_400(client, merchant, raw):
     for path in ("/v1/payment-intents", "/v1/payment-intents/intent_x/escrow/milestones"):
         err = assert_envelope(await raw_post(client, merchant, path, raw), 400)
@@ -249,6 +253,21 @@ async def test_huge_integers_anywhere_are_a_clean_400(client, merchant, raw):
     assert_envelope(r, 400)
 
 
+@pytest.mark.parametrize("raw", [b"1e10000000", b"-1e999999", b"1e309", b"1e-400",
+                                 b"[1, 2, 1e50000000]"])
+async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw):
+    """A 12-byte exponent must not make the server build a ten-million-digit integer."""
+    m = await make_merchant()
+    body = json.dumps(intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "n": "__N__"}))
+    r = await asyncio.wait_for(
+        raw_post(client, m, "/v1/payment-intents", body.encode().replace(b'"__N__"', raw)),
+        timeout=10,
+    )
+    assert_error(r, 400, "invalid_request", param="metadata")
+    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    assert listed.json()["data"] == []
+
+
 @pytest.mark.parametrize(
     "amount, shown",
     [("300", "300.00"), ("0.125", "0.125"), ("1000000000000", "1000000000000.00"),
@@ -259,7 +278,8 @@ async def test_valid_amounts_are_stored_exactly_and_rendered(client, merchant, a
     assert intent["data"]["amount"] == shown
     got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
     assert got.json()["data"]["amount"] == shown
-    escrow = await client.get(f"/v1/payment-intents/{intent['id']}/escrow", headers=merchant.headers)
+    escrow = await client.get(f"/v1/payment-intents/{intent['id']}/escrow",
+                              headers=merchant.headers)
     assert escrow.json()["data"]["amount"] == shown
 
 
@@ -314,6 +334,14 @@ async def test_lone_surrogate_escape_is_a_clean_400_not_500(client, merchant, es
         r = await raw_post(client, merchant, path, template.replace(b"__S__", escape))
         err = assert_envelope(r, 400)
         assert err["code"] == "invalid_request"
+
+
+async def test_raw_utf8_encoded_surrogates_are_a_clean_400(client, merchant):
+    # CESU-style bytes for U+D800: not UTF-8, whatever a lenient decoder makes of them
+    raw = json.dumps(intent_body(description="__S__")).encode().replace(
+        b'"__S__"', b'"\xed\xa0\x80"')
+    err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", raw), 400)
+    assert err["code"] == "invalid_request"
 
 
 async def test_nul_character_in_text_fields_is_400(client, merchant):

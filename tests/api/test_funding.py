@@ -504,3 +504,54 @@ async def test_conditional_intent_pays_the_merchant_directly(client, app, make_m
     assert_error(r, 400, "invalid_state_transition", "Cannot transition from SETTLED to PROCESSING")
     assert await balance(client, m) == after
     await audit_clean(app)
+
+
+async def test_conditional_payment_pending_until_the_settlement_job(
+    client, app, make_merchant, db_url
+):
+    """With a settlement delay the money waits in pendingBalance (intent SUCCEEDED)
+    until the settle job is due; then it is available and the intent SETTLED."""
+    from escrowgate.app import create_app
+    from escrowgate.worker.jobs import run_due
+
+    slow_settings = Settings(
+        database_url=db_url, rate_limit_enabled=False, run_worker_in_process=False,
+        sandbox_chain_delay_seconds=0, off_ramp_mock_delay_seconds=30, log_level="WARNING",
+    )
+    slow_app = create_app(slow_settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app),
+                                     base_url="http://testserver") as slow:
+            m = await make_merchant()
+            iid = (await create_intent(slow, m, amount="80.00", type="CONDITIONAL",
+                                       metadata=None))["id"]
+            r = await pay_by_card(slow, iid)
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "SUCCEEDED"
+            assert r.json()["data"]["settlementStatus"] == "IN_PROGRESS"
+            b = await balance(client, m)
+            assert (b["pendingBalance"], b["availableBalance"]) == (Decimal("80.00"), ZERO)
+            assert kinds(await ledger_entries(client, m)) == ["FUND"]
+
+            await run_due(slow_app.state.session_factory, slow_settings)  # not due yet
+            assert (await get_intent(client, m, iid))["status"] == "SUCCEEDED"
+            jobs = await db_execute(app, "SELECT id FROM jobs WHERE kind = 'settle' "
+                                    "AND merchant_id = :mid AND status = 'PENDING'", mid=m.id)
+            assert len(jobs) == 1
+            await db_execute(app, "UPDATE jobs SET due_at = :t WHERE id = :id",
+                             t=int(time.time()) - 1, id=jobs[0][0])
+            await run_due(slow_app.state.session_factory, slow_settings)
+            intent = await get_intent(client, m, iid)
+            assert intent["status"] == "SETTLED"
+            assert intent["data"]["settlementStatus"] == "COMPLETED"
+            b = await balance(client, m)
+            assert (b["pendingBalance"], b["availableBalance"]) == (ZERO, Decimal("80.00"))
+            assert kinds(await ledger_entries(client, m)) == ["FUND", "SETTLE"]
+            await run_due(slow_app.state.session_factory, slow_settings)
+            assert kinds(await ledger_entries(client, m)) == ["FUND", "SETTLE"]
+            assert await status_changes(client, m, iid) == [
+                ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED"),
+                ("SUCCEEDED", "SETTLED")]
+            await audit_clean(app)
+    finally:
+        await slow_app.state.engine.dispose()

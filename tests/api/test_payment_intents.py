@@ -3,6 +3,7 @@ conditional payment behind a DELIVERY_VS_PAYMENT intent (API.md §2)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -257,7 +258,8 @@ async def test_dispute_window(client, merchant):
                                            "disputeWindow": "86400"})
     assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "86400"
     intent = await create_intent(client, merchant,
-                                 metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": 3600})
+                                 metadata={"releaseType": "MILESTONE_LOCKED",
+                                           "disputeWindow": 3600})
     assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "3600"
 
 
@@ -298,7 +300,8 @@ async def test_bad_dvp_fields_are_400(client, merchant, field, value):
                           headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param=field)
     r = await client.post("/v1/payment-intents",
-                          json=intent_body(metadata={"releaseType": "DELIVERY_PROOF", field: value}),
+                          json=intent_body(metadata={"releaseType": "DELIVERY_PROOF",
+                                                     field: value}),
                           headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param=f"metadata.{field}")
 
@@ -346,6 +349,28 @@ async def test_metadata_size_limit(client, merchant):
     r = await client.post("/v1/payment-intents", json=intent_body(metadata=wide),
                           headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
+
+
+async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, make_merchant):
+    """Fractions and exponents (read exactly by the body parser) are stored and shown as
+    plain JSON numbers, in the create answer too: never a 500 after the intent is made."""
+    m = await make_merchant()
+    raw = json.dumps(intent_body(metadata="__M__")).encode().replace(
+        b'"__M__"',
+        b'{"releaseType": "MILESTONE_LOCKED", "price": 1.5, "rate": 0.1, "tiny": 1e-7,'
+        b' "big": 2.5e3, "neg": -0.25, "list": [1.25, {"x": -0.5}], "n": 7, "z": 0.0}',
+    )
+    r = await client.post("/v1/payment-intents", content=raw,
+                          headers={**m.headers, "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    expected = {"releaseType": "MILESTONE_LOCKED", "price": 1.5, "rate": 0.1, "tiny": 1e-7,
+                "big": 2500, "neg": -0.25, "list": [1.25, {"x": -0.5}], "n": 7, "z": 0}
+    assert r.json()["metadata"] == expected
+    assert r.json()["data"]["metadata"] == expected
+    got = await client.get(f"/v1/payment-intents/{r.json()['id']}", headers=m.headers)
+    assert got.json()["data"]["metadata"] == expected
+    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    assert [i["id"] for i in listed.json()["data"]] == [r.json()["id"]]
 
 
 @pytest.mark.parametrize("value", [[1, 2], "text", 5, True])

@@ -87,7 +87,7 @@ def text_field(name: str, max_length: int) -> Any:
     return Annotated[
         str,
         BeforeValidator(_named(_text(max_length), name)),
-        WithJsonSchema({"type": "string", "maxLength": max_length}),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length}),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -62,6 +63,21 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(validation_message(first, param), param=param, code=code)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method served at this path, from the OpenAPI paths (one route per
+    method here, so Starlette's own Allow header would name only one)."""
+    table = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+            methods = sorted(m.upper() for m in operations)
+            table.append((re.compile("^(?:/api)?" + pattern + "$"), methods))
+        request.app.state.allow_table = table
+    path = request.url.path
+    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -89,9 +105,10 @@ def install(app: FastAPI) -> None:
                 f"Method {request.method} is not allowed for {request.url.path}",
                 code="method_not_allowed",
                 status_code=405,
+                headers={"Allow": ", ".join(_allowed_methods(request))},
             )
         else:
             err = ApiError(str(exc.detail), code="invalid_request", status_code=exc.status_code)
-        headers = dict(exc.headers or {})
+        headers = {} if exc.status_code == 405 else dict(exc.headers or {})
         headers.update(err.headers)
         return JSONResponse(err.body(), status_code=err.status_code, headers=headers)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
@@ -13,11 +15,12 @@ from ..api.fields import (
     one_of,
     text_field,
 )
-from ..domain import intents
 from ..db.engine import json_dumps
+from ..domain import intents
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 8 * 1024
+MAX_METADATA_EXPONENT = 308  # the range of a JSON number every client can read (double)
 
 
 def _payment_type(value: Any) -> str:
@@ -36,9 +39,32 @@ def _metadata(value: Any) -> dict[str, Any]:
     for key in value:
         if len(key) > 40 or not key:
             raise fail("metadata keys must be 1 to 40 characters")
-    if len(json_dumps(value).encode()) > MAX_METADATA_BYTES:
+    _check_numbers(value)
+    text = json_dumps(value)
+    if len(text.encode()) > MAX_METADATA_BYTES:
         raise fail(f"metadata must be at most {MAX_METADATA_BYTES} bytes when serialized")
-    return value
+    # The body parser reads fractions as Decimal; keep what is stored (plain JSON numbers)
+    # so that every answer, the first included, shows the same metadata and can render it.
+    return dict(json.loads(text))
+
+
+def _check_numbers(value: Any) -> None:
+    """Reject numbers no client could read back. (1e10000000 is 12 bytes of JSON whose
+    integer value would take minutes to build.)"""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Decimal) and item != 0 and (
+            abs(item.adjusted()) > MAX_METADATA_EXPONENT
+        ):
+            raise fail(
+                f"metadata numbers must be between 1e-{MAX_METADATA_EXPONENT} and "
+                f"1e{MAX_METADATA_EXPONENT} in magnitude"
+            )
 
 
 def _whole_seconds(value: Any) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..config import Settings
 from ..domain import ids, intents
 from ..domain.clock import now
+from ..domain.money import format_amount
 from ..events.service import emit
 from ..ledger import service as ledger
 from ..models import ConditionalPayment, Job, PaymentIntent, Settlement
@@ -85,7 +86,8 @@ async def complete_settlement(
     emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
          type="payment_intent.settlement_completed",
          obj={"id": intent.id, "object": "payment_intent", "settlementId": settlement.id,
-              "amount": str(settlement.amount), "settlementTxId": settlement.external_tx_id})
+              "amount": format_amount(settlement.amount), "currency": settlement.currency,
+              "settlementTxId": settlement.external_tx_id})
     await maybe_mark_settled(session, settings, intent, order)
 
 

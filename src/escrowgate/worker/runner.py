@@ -18,9 +18,27 @@ async def run_due_jobs(session_factory: async_sessionmaker[AsyncSession], settin
     return await run_due(session_factory, settings)
 
 
+PURGE_EVERY_SECONDS = 300
+
+
+async def purge_idempotency_records(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    """Idempotency answers are kept 24 hours, then removed."""
+    from ..api.idempotency import purge_expired
+
+    async with session_factory() as session:
+        removed = await purge_expired(session)
+        await session.commit()
+    return removed
+
+
 async def run_forever(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    last_purge = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         try:
+            if loop.time() - last_purge > PURGE_EVERY_SECONDS:
+                last_purge = loop.time()
+                await purge_idempotency_records(session_factory)
             done = await run_due_jobs(session_factory, settings)
             if done:
                 continue
@@ -38,8 +56,9 @@ async def run_cli(settings: Settings, *, once: bool) -> None:
     factory = make_session_factory(engine)
     try:
         if once:
+            purged = await purge_idempotency_records(factory)
             count = await run_due_jobs(factory, settings)
-            log.info("worker_once", jobs=count)
+            log.info("worker_once", jobs=count, idempotency_records_purged=purged)
         else:
             await run_forever(factory, settings)
     finally:

@@ -1,0 +1,127 @@
+"""CPU accounting during a measured point, from /proc: who used the two cores.
+
+Every process is sampled a few times a second (utime + stime) and put in a role:
+generator (wrk / pgbench), app (uvicorn workers), pg_db (PostgreSQL backends of the
+bench database), pg_shared (postmaster, WAL writer, checkpointer, autovacuum ...),
+harness (this script), profiler (py-spy) and foreign (anything else on the machine:
+other people's tests and databases). /proc/stat gives the machine total; what the
+per-process samples miss (processes that lived less than one interval) is reported
+as unattributed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+HZ = os.sysconf("SC_CLK_TCK")
+ROLES = ("generator", "app", "pg_db", "pg_shared", "harness", "profiler", "foreign")
+_PG_SHARED = ("checkpointer", "background writer", "walwriter", "autovacuum",
+              "logical replication", "stats collector", "archiver", "walsender")
+
+
+def _cpu_ticks(pid: str) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            "utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(busy, total, steal) ticks over all CPUs since boot."""
+    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    vals = [int(x) for x in parts]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    steal = vals[7] if len(vals) > 7 else 0
+    total = sum(vals[:8])
+    return total - idle, total, steal
+
+
+class CpuSampler:
+    def __init__(self, db: str, roles: dict[int, str], interval: float = 0.25) -> None:
+        self.db_marker = f" {db} "
+        self.fixed = dict(roles)
+        self.fixed[os.getpid()] = "harness"
+        self.interval = interval
+        self.first: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.role: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def set_role(self, pid: int, role: str) -> None:
+        self.fixed[pid] = role
+
+    def _classify(self, pid: str) -> str:
+        if int(pid) in self.fixed:
+            return self.fixed[int(pid)]
+        cmd = _cmdline(pid)
+        if cmd.startswith("postgres:"):
+            if self.db_marker in cmd:
+                return "pg_db"
+            if any(k in cmd for k in _PG_SHARED):
+                return "pg_shared"
+            return "foreign"
+        if "/bin/postgres " in cmd or cmd.endswith("/bin/postgres"):
+            return "pg_shared"
+        if "py-spy" in cmd:
+            return "profiler"
+        return "foreign"
+
+    def _scan(self) -> None:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            ticks = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            if pid not in self.first:
+                self.first[pid] = ticks
+                self.role[pid] = self._classify(pid)
+            elif self.role[pid] == "foreign" and int(pid) in self.fixed:
+                self.role[pid] = self.fixed[int(pid)]
+            self.last[pid] = ticks
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._scan()
+            self._stop.wait(self.interval)
+
+    def start(self) -> CpuSampler:
+        self.t0 = time.monotonic()
+        self.m0 = machine_ticks()
+        self._scan()
+        self._thread.start()
+        return self
+
+    def stop(self, extra_seconds: dict[str, float] | None = None) -> dict[str, float]:
+        """CPU seconds per role, plus 'total', 'unattributed', 'steal' and 'wall'."""
+        self._stop.set()
+        self._thread.join()
+        self._scan()
+        wall = time.monotonic() - self.t0
+        m1 = machine_ticks()
+        out = {r: 0.0 for r in ROLES}
+        for pid, first in self.first.items():
+            out[self.role[pid]] += (self.last.get(pid, first) - first) / HZ
+        for role, secs in (extra_seconds or {}).items():
+            # e.g. the generator measured exactly by wait4(): replaces the sampled value
+            out[role] = secs
+        busy = (m1[0] - self.m0[0]) / HZ
+        out["total"] = busy
+        out["steal"] = (m1[2] - self.m0[2]) / HZ
+        out["unattributed"] = max(0.0, busy - sum(out[r] for r in ROLES))
+        out["wall"] = wall
+        return out

@@ -1,0 +1,64 @@
+"""Rate limits per key (API.md 1): headers on every authenticated answer, 429 over
+the limit with retryAfter and Retry-After; limits are per key and per mode."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from escrowgate.app import create_app
+from tests.conftest import assert_error
+
+LIMIT = 5
+
+
+@pytest.fixture(scope="module")
+async def limited(settings):
+    app = create_app(settings.model_copy(update={
+        "rate_limit_enabled": True, "rate_limit_test_per_minute": LIMIT,
+        "rate_limit_live_per_minute": LIMIT + 2}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        yield c
+    await app.state.engine.dispose()
+
+
+async def away_from_window_edge() -> None:
+    if 60 - time.time() % 60 < 4:  # a fixed one-minute window must not reset mid-test
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+
+
+async def test_headers_and_429(limited, make_merchant):
+    m = await make_merchant()
+    await away_from_window_edge()
+    for i in range(LIMIT):
+        r = await limited.get("/v1/payment-intents", headers=m.headers)
+        assert r.status_code == 200
+        assert r.headers["x-ratelimit-limit"] == str(LIMIT)
+        assert r.headers["x-ratelimit-remaining"] == str(LIMIT - i - 1)
+        reset = int(r.headers["x-ratelimit-reset"])
+        assert 0 < reset - time.time() <= 60
+    r = await limited.get("/v1/payment-intents", headers=m.headers)
+    err = assert_error(r, 429, "rate_limit_exceeded", type_="rate_limit_error")
+    retry = int(r.headers["retry-after"])
+    assert err["retryAfter"] == retry and 1 <= retry <= 60
+    assert err["message"] == f"Rate limit exceeded. Retry after {retry} seconds."
+    assert r.headers["x-ratelimit-remaining"] == "0"
+    # Another key of the same merchant... is another key: its own budget.
+    other = await make_merchant()
+    assert (await limited.get("/v1/payment-intents", headers=other.headers)).status_code == 200
+
+
+async def test_live_mode_has_its_own_limit(limited, make_merchant):
+    m = await make_merchant(mode="live")
+    await away_from_window_edge()
+    r = await limited.get("/v1/payment-intents", headers=m.headers)
+    assert r.headers["x-ratelimit-limit"] == str(LIMIT + 2)
+
+
+async def test_switched_off_sends_no_headers(client, merchant):
+    r = await client.get("/v1/payment-intents", headers=merchant.headers)
+    assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers

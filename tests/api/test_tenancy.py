@@ -1,0 +1,100 @@
+"""Tenancy and modes: for every route, merchant B using merchant A's ids gets the
+documented 403 and changes nothing; test keys never see live objects; revoked keys
+fail at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_error, create_intent
+from tests.money_helpers import escrow, pay_by_card
+
+FORBIDDEN = "You do not have access to this payment intent"
+
+
+def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
+    base = f"/v1/payment-intents/{iid}"
+    return [
+        ("GET", base, None),
+        ("POST", f"{base}/cancel", None),
+        ("POST", f"{base}/confirm", {"signature": "0x" + "11" * 65,
+                                     "payerAddress": "0x" + "22" * 20}),
+        ("GET", f"{base}/escrow", None),
+        ("GET", f"{base}/conditional-payment", None),
+        ("GET", f"{base}/escrow/milestones", None),
+        ("POST", f"{base}/escrow/milestones", {"milestoneIndex": 5, "amount": "1.00"}),
+        ("GET", f"{base}/escrow/milestones/{mid}", None),
+        ("POST", f"{base}/escrow/milestones/{mid}/complete", {"completedBy": "x"}),
+        ("POST", f"{base}/escrow/milestones/{mid}/approve", {"signature": "0x" + "11" * 65}),
+        ("POST", f"{base}/escrow/delivery-proof", {"proofHash": "0x" + "1" * 64,
+                                                    "submittedBy": "x"}),
+        ("POST", f"{base}/conditional-payment/delivery-proof", {"proofHash": "0x" + "1" * 64,
+                                                                "submittedBy": "x"}),
+        ("POST", f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}),
+        ("POST", f"{base}/escrow/dispute", {"reason": "r", "raisedBy": "x"}),
+        ("POST", f"{base}/conditional-payment/dispute", {"reason": "r", "raisedBy": "x"}),
+        ("POST", f"{base}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
+        ("POST", f"{base}/refund", {"amount": "1.00"}),
+        ("POST", f"/v1/test_helpers/payment-intents/{iid}/advance_clock", {"seconds": 60}),
+    ]
+
+
+@pytest.fixture
+async def victim(client, make_merchant):
+    a = await make_merchant(name="Victim Ltd")
+    iid = (await create_intent(client, a))["id"]
+    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones",
+                          json={"milestoneIndex": 0, "amount": "100.00"}, headers=a.headers)
+    mid = r.json()["id"]
+    assert (await pay_by_card(client, iid)).status_code == 200
+    return a, iid, mid
+
+
+async def snapshot(client, a, iid):
+    intent = (await client.get(f"/v1/payment-intents/{iid}", headers=a.headers)).json()
+    events = (await client.get("/v1/events?limit=100", headers=a.headers)).json()["data"]
+    return intent, await escrow(client, a, iid), [e["id"] for e in events]
+
+
+async def test_every_route_forbids_another_merchant(client, make_merchant, victim):
+    a, iid, mid = victim
+    b = await make_merchant(name="Intruder Inc")
+    before = await snapshot(client, a, iid)
+    for method, path, body in routes(iid, mid):
+        r = await client.request(method, path, json=body, headers=b.headers)
+        err = assert_error(r, 403, "forbidden", FORBIDDEN, type_="authentication_error")
+        assert iid not in r.text and "Victim" not in r.text, (method, path)
+        assert set(err) <= {"code", "message", "type", "param"}
+    assert await snapshot(client, a, iid) == before
+    r = await client.get("/v1/payment-intents", headers=b.headers)
+    assert r.json()["data"] == []
+
+
+async def test_test_key_never_sees_live_objects(client, make_merchant):
+    m_live = await make_merchant(mode="live")
+    live_iid = (await create_intent(client, m_live))["id"]
+    m_test = await make_merchant()
+    for method, path, body in routes(live_iid, "milestone_x")[:8]:
+        r = await client.request(method, path, json=body, headers=m_test.headers)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["error"]["code"] == "resource_missing"
+
+
+async def test_live_key_gets_404_for_the_test_clock(client, make_merchant):
+    m_live = await make_merchant(mode="live")
+    iid = (await create_intent(client, m_live))["id"]
+    r = await client.post(f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+                          json={"seconds": 60}, headers=m_live.headers)
+    assert_error(r, 404, "resource_missing")
+
+
+async def test_revoked_key_fails_at_once(client, app, make_merchant):
+    from escrowgate.merchants import revoke_key
+
+    m = await make_merchant()
+    assert (await client.get("/v1/payment-intents", headers=m.headers)).status_code == 200
+    async with app.state.session_factory() as s:
+        assert await revoke_key(s, m.key_id)
+        await s.commit()
+    r = await client.get("/v1/payment-intents", headers=m.headers)
+    assert_error(r, 401, "invalid_api_key", "Invalid API key", type_="authentication_error")

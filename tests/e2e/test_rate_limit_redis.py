@@ -1,0 +1,38 @@
+"""Two API processes sharing one limit through Redis (REDIS_URL)."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from tests.e2e.live_server import LiveServer
+
+pytestmark = pytest.mark.e2e
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 on this machine")
+async def test_two_processes_enforce_one_limit(db_url, make_merchant):
+    m = await make_merchant()
+    env = {"rate_limit_enabled": "true", "rate_limit_test_per_minute": "6", "redis_url": REDIS_URL}
+    with LiveServer(db_url, **env) as a, LiveServer(db_url, **env) as b:
+        import time
+
+        if 60 - time.time() % 60 < 5:
+            time.sleep(60 - time.time() % 60 + 0.1)
+        codes = []
+        for i in range(10):
+            server = a if i % 2 == 0 else b
+            r = httpx.get(server.url + "/v1/payment-intents", headers=m.headers, timeout=10)
+            codes.append(r.status_code)
+        assert codes == [200] * 6 + [429] * 4, codes

@@ -170,8 +170,7 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
     for s in stmts:
         sql = s.sql.rstrip().rstrip(";")
         if s.params:
-            params = s.params
-            sql = re.sub(r"\$(\d+)", lambda m: render(params[int(m.group(1)) - 1]), sql)
+            sql = re.sub(r"\$(\d+)", lambda m, ps=s.params: render(ps[int(m.group(1)) - 1]), sql)
         body.append(sql + ";")
         if s.table and s.verb in ("INSERT", "UPDATE"):
             slot = expected.setdefault(s.table, {"ins": 0, "upd": 0})

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -26,10 +25,10 @@ import load
 import profile as prof
 import report
 import seed
-from common import (BENCH, OUT, PATHS, ROOT, VENV_BIN, Config, lit, load_config, log, need,
+from common import (BENCH, OUT, PATHS, VENV_BIN, Config, lit, load_config, log, need,
                     psql, psql_value, write_json)
 from seed import (TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State)
-from server import Server, cli
+from server import Server
 
 CONSUMING = ("create_milestone", "complete_release")
 CAPTURE_INDEX = 997  # the milestone index of the captured request: becomes :idx

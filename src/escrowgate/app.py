@@ -41,9 +41,19 @@ def api_router() -> APIRouter:
 
     router = APIRouter()
     # Literal paths (public/..., account/...) before the /{intent_id} ones.
-    for part in (ledger_router, funding_router, intent_router, escrow_router, milestone_router,
-                 release_router, delivery_router, disputes_router, refunds_router,
-                 events_router, test_helpers_router):
+    for part in (
+        ledger_router,
+        funding_router,
+        intent_router,
+        escrow_router,
+        milestone_router,
+        release_router,
+        delivery_router,
+        disputes_router,
+        refunds_router,
+        events_router,
+        test_helpers_router,
+    ):
         router.include_router(part)
     return router
 
@@ -52,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     engine = make_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
     )
     session_factory = make_session_factory(engine)
 

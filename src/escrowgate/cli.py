@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .config import get_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="escrowgate operations")
 merchants_app = typer.Typer(no_args_is_help=True, help="Manage merchants")
@@ -56,7 +60,7 @@ def worker(
     asyncio.run(run_cli(get_settings(), once=once))
 
 
-async def _with_session(fn):  # type: ignore[no-untyped-def]
+async def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from .db.engine import make_engine, make_session_factory
 
     engine = make_engine(get_settings().database_url)
@@ -86,6 +90,7 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (it is stored only as a hash)."""
     from .auth.keys import MODES, create_key
+    from .models import ApiKey
     from .merchants import require_merchant
 
     if mode not in MODES:
@@ -95,7 +100,7 @@ def keys_create(
         typer.echo("--merchant is required (or --operator)", err=True)
         raise typer.Exit(2)
 
-    async def run(session):  # type: ignore[no-untyped-def]
+    async def run(session: AsyncSession) -> tuple[ApiKey, str]:
         if merchant:
             await require_merchant(session, merchant)
         return await create_key(session, merchant_id=merchant, mode=mode, operator=operator)
@@ -156,11 +161,13 @@ Create a milestone-based escrow intent, then its first milestone:
     -H "Content-Type: application/json" -d '{{"amount": "1000.00", "currency": "USDC",
     "type": "DELIVERY_VS_PAYMENT", "settlementMethod": "OFF_RAMP_MOCK",
     "settlementDestination": "test_account_123",
-    "metadata": {{"releaseType": "MILESTONE_LOCKED"}}}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    "metadata": {{"releaseType": "MILESTONE_LOCKED"}}}}' \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
   curl {base}/payment-intents/$INTENT/escrow/milestones \\
     -H "X-API-Key: $ESCROWGATE_KEY" -H "Content-Type: application/json" -X POST \\
-    -d '{{"milestoneIndex": 0, "description": "Initial payment - 30%", "amount": "300.00", "percentage": 30}}'
+    -d '{{"milestoneIndex": 0, "description": "Initial payment - 30%",
+         "amount": "300.00", "percentage": 30}}'
 """
     )
 

@@ -47,7 +47,9 @@ class Ctx:
         return JSONResponse(body, status_code=status)
 
 
-async def _open(request: Request, principal: Principal | None, scope: str | None) -> AsyncIterator[Ctx]:
+async def _open(
+    request: Request, principal: Principal | None, scope: str | None
+) -> AsyncIterator[Ctx]:
     app = request.app
     session: AsyncSession = app.state.session_factory()
     ctx = Ctx(
@@ -65,7 +67,11 @@ async def _open(request: Request, principal: Principal | None, scope: str | None
                 request.method, request.url.path, request.scope.get(BODY_KEY, b"")
             )
             ctx.claim = await idempotency.claim(
-                session, scope=scope, mode=mode, key=key, fingerprint=fingerprint,
+                session,
+                scope=scope,
+                mode=mode,
+                key=key,
+                fingerprint=fingerprint,
                 is_postgres=ctx.is_postgres,
             )
         yield ctx
@@ -88,8 +94,12 @@ async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
     """A merchant-key request (the edge middleware has authenticated it)."""
     principal = _principal(request)
     if principal.is_operator:
-        raise ApiError("This endpoint needs a merchant key", code="forbidden", status_code=403,
-                       error_type="authentication_error")
+        raise ApiError(
+            "This endpoint needs a merchant key",
+            code="forbidden",
+            status_code=403,
+            error_type="authentication_error",
+        )
     async for ctx in _open(request, principal, principal.merchant_id):
         yield ctx
 

@@ -161,7 +161,9 @@ class EdgeMiddleware:
         if not body or scope["method"] not in ("POST", "PUT", "PATCH"):
             return None
         ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json")):
+        if ctype == "application/json" or (
+            ctype.startswith("application/") and ctype.endswith("+json")
+        ):
             return None
         return ApiError(
             "Content-Type must be application/json", code="unsupported_media_type", status_code=415

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic import BaseModel as _BaseModel
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ..domain import money
@@ -17,8 +17,9 @@ from ..domain.release_config import ADDRESS_RE, BYTES32_RE
 
 def fail(message: str, *, code: str | None = None) -> PydanticCustomError:
     """A validation failure with our own message (and, optionally, error code)."""
-    return PydanticCustomError("escrowgate", message.replace("{", "(").replace("}", ")"),
-                               {"code": code} if code else None)
+    return PydanticCustomError(
+        "escrowgate", message.replace("{", "(").replace("}", ")"), {"code": code} if code else None
+    )
 
 
 class RequestModel(_BaseModel):

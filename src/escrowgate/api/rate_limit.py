@@ -22,7 +22,12 @@ class Decision:
 
 class RateLimiter:
     def __init__(
-        self, *, test_limit: int, live_limit: int, enabled: bool = True, redis_url: str | None = None
+        self,
+        *,
+        test_limit: int,
+        live_limit: int,
+        enabled: bool = True,
+        redis_url: str | None = None,
     ) -> None:
         self.limits = {"test": test_limit, "live": live_limit}
         self.enabled = enabled

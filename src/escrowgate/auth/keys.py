@@ -45,12 +45,17 @@ async def resolve_key(session: AsyncSession, raw: str) -> Principal | None:
     if not looks_like_key(raw):
         return None
     digest = hash_key(raw)
-    row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))).scalar_one_or_none()
+    row = (
+        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
+    ).scalar_one_or_none()
     # The lookup is by hash; compare again in constant time before trusting it.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return Principal(
-        key_id=row.id, merchant_id=row.merchant_id, mode=row.mode, is_operator=row.kind == "operator"
+        key_id=row.id,
+        merchant_id=row.merchant_id,
+        mode=row.mode,
+        is_operator=row.kind == "operator",
     )
 
 

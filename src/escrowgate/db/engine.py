@@ -7,7 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 
 def _json_default(value: Any) -> Any:
@@ -33,9 +38,7 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, json_serializer=json_dumps, connect_args={"timeout": 30}
-        )
+        engine = create_async_engine(url, json_serializer=json_dumps, connect_args={"timeout": 30})
         _make_sqlite_transactions_immediate(engine)
         return engine
     return create_async_engine(

@@ -35,8 +35,11 @@ PROOF_TYPES = ("DELIVERY_PROOF", "AUTO_RELEASE")
 
 def order_approval_typed_data(settings: Settings, order: ConditionalPayment) -> dict[str, Any]:
     return release_approval_typed_data(
-        order.payment_intent_id, order.id, held(order),
-        chain_id=settings.chain_id, contract_address=settings.contract_address,
+        order.payment_intent_id,
+        order.id,
+        held(order),
+        chain_id=settings.chain_id,
+        contract_address=settings.contract_address,
     )
 
 
@@ -52,13 +55,19 @@ async def submit_proof(ctx: Ctx, intent_id: str, body: SubmitDeliveryProof) -> D
             f"Cannot submit delivery proof: order status is {order.order_status}, must be PENDING"
         )
     if order.expected_delivery_hash and body.proofHash.lower() != order.expected_delivery_hash:
-        raise InvalidRequest("proofHash does not match the expectedDeliveryHash of this order",
-                             param="proofHash")
+        raise InvalidRequest(
+            "proofHash does not match the expectedDeliveryHash of this order", param="proofHash"
+        )
     at = order_now(order)
     proof = DeliveryProof(
-        id=ids.new_id(ids.DELIVERY_PROOF), conditional_payment_id=order.id,
-        payment_intent_id=intent.id, proof_hash=body.proofHash.lower(), proof_uri=body.proofURI,
-        submitted_by=body.submittedBy, submit_tx_hash=body.submitTxHash, submitted_at=at,
+        id=ids.new_id(ids.DELIVERY_PROOF),
+        conditional_payment_id=order.id,
+        payment_intent_id=intent.id,
+        proof_hash=body.proofHash.lower(),
+        proof_uri=body.proofURI,
+        submitted_by=body.submittedBy,
+        submit_tx_hash=body.submitTxHash,
+        submitted_at=at,
         created_at=at,
     )
     ctx.session.add(proof)
@@ -68,14 +77,21 @@ async def submit_proof(ctx: Ctx, intent_id: str, body: SubmitDeliveryProof) -> D
     order.updated_at = at
     set_phase(intent, "AWAITING_DELIVERY_PROOF", "COMPLETED")
     await cancel_jobs(ctx.session, order.id, (DELIVERY_DEADLINE_JOB,))
-    emit(ctx.session, merchant_id=order.merchant_id, mode=order.mode,
-         type="delivery_proof.submitted", obj=proof_data(proof))
+    emit(
+        ctx.session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="delivery_proof.submitted",
+        obj=proof_data(proof),
+    )
     if order.auto_release:
-        await release_order_in_full(ctx.session, ctx.settings, intent, order,
-                                    reason="delivery_proof")
+        await release_order_in_full(
+            ctx.session, ctx.settings, intent, order, reason="delivery_proof"
+        )
     else:
-        schedule_for_order(ctx.session, order, ORDER_RELEASE_JOB, order.id,
-                           at + order.dispute_window)
+        schedule_for_order(
+            ctx.session, order, ORDER_RELEASE_JOB, order.id, at + order.dispute_window
+        )
     return proof
 
 
@@ -89,14 +105,17 @@ async def approve_delivery(ctx: Ctx, intent_id: str, signature: str) -> Conditio
         )
     if not order.buyer_address:
         raise InvalidStatus("This order has no payer address to approve with")
-    signatures.verify(order_approval_typed_data(ctx.settings, order), signature,
-                      order.buyer_address)
+    signatures.verify(
+        order_approval_typed_data(ctx.settings, order), signature, order.buyer_address
+    )
     order.approved_at = order_now(order)
     await release_order_in_full(ctx.session, ctx.settings, intent, order, reason="payer_approval")
     return order
 
 
-async def _locked(session: AsyncSession, job: Job) -> tuple[PaymentIntent, ConditionalPayment] | None:
+async def _locked(
+    session: AsyncSession, job: Job
+) -> tuple[PaymentIntent, ConditionalPayment] | None:
     return await lock_order(session, job.order_id) if job.order_id else None
 
 

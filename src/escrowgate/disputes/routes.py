@@ -21,15 +21,30 @@ AnyCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]
 async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> JSONResponse:
     """Raise the order's one dispute: every release path is frozen until resolved."""
     dispute, order = await service.raise_dispute(ctx, intent_id, body)
-    return await ctx.respond(200, {"id": dispute.id, "object": "dispute", "status": "raised",
-                                   "data": service.dispute_data(dispute, order)})
+    return await ctx.respond(
+        200,
+        {
+            "id": dispute.id,
+            "object": "dispute",
+            "status": "raised",
+            "data": service.dispute_data(dispute, order),
+        },
+    )
 
 
 @router.post("/payment-intents/{intent_id}/escrow/dispute/resolve", responses=errors(403, 404))
-@router.post("/payment-intents/{intent_id}/conditional-payment/dispute/resolve",
-             responses=errors(403, 404))
+@router.post(
+    "/payment-intents/{intent_id}/conditional-payment/dispute/resolve", responses=errors(403, 404)
+)
 async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> JSONResponse:
     """MERCHANT_WON (operator key only), BUYER_WON, or PARTIAL_REFUND + refundAmount."""
     dispute, order = await service.resolve_dispute(ctx, intent_id, body)
-    return await ctx.respond(200, {"id": dispute.id, "object": "dispute", "status": "resolved",
-                                   "data": service.dispute_data(dispute, order)})
+    return await ctx.respond(
+        200,
+        {
+            "id": dispute.id,
+            "object": "dispute",
+            "status": "resolved",
+            "data": service.dispute_data(dispute, order),
+        },
+    )

@@ -25,10 +25,14 @@ def _window(value: Any) -> int:
 class RaiseDispute(RequestModel):
     reason: text_field("reason", 2000)  # type: ignore[valid-type]
     raisedBy: text_field("raisedBy", 255)  # type: ignore[valid-type]
-    disputeWindow: Annotated[
-        int, BeforeValidator(_window),
-        WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
-    ] | None = None
+    disputeWindow: (
+        Annotated[
+            int,
+            BeforeValidator(_window),
+            WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
+        ]
+        | None
+    ) = None
 
 
 class ResolveDispute(RequestModel):

@@ -28,12 +28,19 @@ from .schemas import RaiseDispute, ResolveDispute
 
 def dispute_data(d: Dispute, order: ConditionalPayment) -> dict[str, object]:
     return {
-        "id": d.id, "object": "dispute", "conditionalPaymentId": d.conditional_payment_id,
-        "paymentIntentId": d.payment_intent_id, "reason": d.reason, "raisedBy": d.raised_by,
-        "disputeWindow": str(d.window_seconds), "raisedAt": unix_str(d.raised_at),
-        "status": d.status, "resolution": d.resolution,
+        "id": d.id,
+        "object": "dispute",
+        "conditionalPaymentId": d.conditional_payment_id,
+        "paymentIntentId": d.payment_intent_id,
+        "reason": d.reason,
+        "raisedBy": d.raised_by,
+        "disputeWindow": str(d.window_seconds),
+        "raisedAt": unix_str(d.raised_at),
+        "status": d.status,
+        "resolution": d.resolution,
         "refundAmount": format_amount(d.refund_amount) if d.refund_amount else None,
-        "resolvedAt": unix_str(d.resolved_at), "resolvedBy": d.resolved_by,
+        "resolvedAt": unix_str(d.resolved_at),
+        "resolvedBy": d.resolved_by,
         "orderStatus": order.order_status,
     }
 
@@ -43,7 +50,9 @@ async def _dispute_of(session: AsyncSession, order_id: str) -> Dispute | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def raise_dispute(ctx: Ctx, intent_id: str, body: RaiseDispute) -> tuple[Dispute, ConditionalPayment]:
+async def raise_dispute(
+    ctx: Ctx, intent_id: str, body: RaiseDispute
+) -> tuple[Dispute, ConditionalPayment]:
     _, order = await owned_order(ctx, intent_id, lock=True)
     if order.order_status == "COMPLETED":
         raise InvalidStatus("Cannot raise dispute: order is already completed")
@@ -56,26 +65,40 @@ async def raise_dispute(ctx: Ctx, intent_id: str, body: RaiseDispute) -> tuple[D
     at = order_now(order)
     window = body.disputeWindow or order.dispute_window
     dispute = Dispute(
-        id=ids.new_id(ids.DISPUTE), conditional_payment_id=order.id,
-        payment_intent_id=order.payment_intent_id, reason=body.reason, raised_by=body.raisedBy,
-        window_seconds=window, raised_at=at, status="OPEN",
+        id=ids.new_id(ids.DISPUTE),
+        conditional_payment_id=order.id,
+        payment_intent_id=order.payment_intent_id,
+        reason=body.reason,
+        raised_by=body.raisedBy,
+        window_seconds=window,
+        raised_at=at,
+        status="OPEN",
     )
     ctx.session.add(dispute)
     order.status_before_dispute = order.order_status
     order.order_status = "DISPUTED"
     order.updated_at = at
     schedule_for_order(ctx.session, order, DISPUTE_TIMEOUT_JOB, dispute.id, at + window)
-    emit(ctx.session, merchant_id=order.merchant_id, mode=order.mode, type="dispute.raised",
-         obj=dispute_data(dispute, order))
+    emit(
+        ctx.session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="dispute.raised",
+        obj=dispute_data(dispute, order),
+    )
     return dispute, order
 
 
-async def resolve_dispute(ctx: Ctx, intent_id: str, body: ResolveDispute) -> tuple[Dispute, ConditionalPayment]:
+async def resolve_dispute(
+    ctx: Ctx, intent_id: str, body: ResolveDispute
+) -> tuple[Dispute, ConditionalPayment]:
     assert ctx.principal is not None
     if not ctx.principal.is_operator and body.resolution == "MERCHANT_WON":
         raise ApiError(
             "Only an operator can resolve a dispute in the merchant's favour",
-            code="forbidden", status_code=403, error_type="authentication_error",
+            code="forbidden",
+            status_code=403,
+            error_type="authentication_error",
         )
     intent, order = await owned_order(ctx, intent_id, lock=True)
     dispute = await _dispute_of(ctx.session, order.id)
@@ -84,8 +107,9 @@ async def resolve_dispute(ctx: Ctx, intent_id: str, body: ResolveDispute) -> tup
     refund_amount = None
     if body.resolution == "PARTIAL_REFUND":
         if body.refundAmount is None:
-            raise InvalidRequest("refundAmount is required for PARTIAL_REFUND",
-                                 param="refundAmount")
+            raise InvalidRequest(
+                "refundAmount is required for PARTIAL_REFUND", param="refundAmount"
+            )
         refund_amount = parse_amount(body.refundAmount)
         if refund_amount > held(order):
             raise InvalidRequest(
@@ -93,17 +117,31 @@ async def resolve_dispute(ctx: Ctx, intent_id: str, body: ResolveDispute) -> tup
                 param="refundAmount",
             )
     elif body.refundAmount is not None:
-        raise InvalidRequest("refundAmount is only valid with PARTIAL_REFUND",
-                             param="refundAmount")
+        raise InvalidRequest("refundAmount is only valid with PARTIAL_REFUND", param="refundAmount")
     by = "operator" if ctx.principal.is_operator else "merchant"
-    await settle_dispute(ctx.session, ctx.settings, intent, order, dispute, body.resolution,
-                         refund_amount=refund_amount, resolved_by=by)
+    await settle_dispute(
+        ctx.session,
+        ctx.settings,
+        intent,
+        order,
+        dispute,
+        body.resolution,
+        refund_amount=refund_amount,
+        resolved_by=by,
+    )
     return dispute, order
 
 
 async def settle_dispute(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
-    dispute: Dispute, resolution: str, *, refund_amount: int | None, resolved_by: str,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    dispute: Dispute,
+    resolution: str,
+    *,
+    refund_amount: int | None,
+    resolved_by: str,
 ) -> None:
     at = order_now(order)
     dispute.status = "RESOLVED"
@@ -119,8 +157,9 @@ async def settle_dispute(
             await refund_held(session, settings, intent, order, held(order), reason="dispute_lost")
     elif resolution == "PARTIAL_REFUND":
         if refund_amount:
-            await refund_held(session, settings, intent, order, refund_amount,
-                              reason="dispute_partial_refund")
+            await refund_held(
+                session, settings, intent, order, refund_amount, reason="dispute_partial_refund"
+            )
         await _cancel_open_milestones(session, order)
         await release_order_in_full(session, settings, intent, order, reason="dispute_resolution")
     elif order.release_type == "MILESTONE_LOCKED":
@@ -128,8 +167,13 @@ async def settle_dispute(
         await release_ready_milestones(session, settings, intent, order)
     else:
         await release_order_in_full(session, settings, intent, order, reason="dispute_resolution")
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type="dispute.resolved",
-         obj=dispute_data(dispute, order))
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="dispute.resolved",
+        obj=dispute_data(dispute, order),
+    )
 
 
 async def _cancel_open_milestones(session: AsyncSession, order: ConditionalPayment) -> None:
@@ -150,5 +194,13 @@ async def _dispute_timeout(session: AsyncSession, settings: Settings, job: Job) 
     dispute = await _dispute_of(session, order.id)
     if dispute is None or dispute.status != "OPEN":
         return
-    await settle_dispute(session, settings, intent, order, dispute, "BUYER_WON",
-                         refund_amount=None, resolved_by="timeout")
+    await settle_dispute(
+        session,
+        settings,
+        intent,
+        order,
+        dispute,
+        "BUYER_WON",
+        refund_amount=None,
+        resolved_by="timeout",
+    )

@@ -51,9 +51,7 @@ def check_new_milestone(
             f"Cannot create milestone for order with release type: {order.release_type}"
         )
     if order.order_status in ("CANCELLED", "COMPLETED", "DISPUTED"):
-        raise InvalidStatus(
-            f"Cannot create milestone for order with status: {order.order_status}"
-        )
+        raise InvalidStatus(f"Cannot create milestone for order with status: {order.order_status}")
     rows = list(existing)
     if any(m.index == index for m in rows):
         raise InvalidRequest(f"Milestone with index {index} already exists", param="milestoneIndex")
@@ -81,10 +79,14 @@ def check_new_milestone(
     return int(percentage.quantize(Decimal("0.01")) * 100)
 
 
-def previous_unfinished(rows: Iterable[MilestoneView], index: int, *, need: tuple[str, ...]) -> int | None:
+def previous_unfinished(
+    rows: Iterable[MilestoneView], index: int, *, need: tuple[str, ...]
+) -> int | None:
     """The lowest index before `index` whose status is not in `need` (cancelled
     milestones are skipped: their money is gone)."""
-    blocking = [m.index for m in rows if m.index < index and m.status != CANCELLED and m.status not in need]
+    blocking = [
+        m.index for m in rows if m.index < index and m.status != CANCELLED and m.status not in need
+    ]
     return min(blocking) if blocking else None
 
 

@@ -22,9 +22,9 @@ class AmountError(ValueError):
 def parse_amount(text: object) -> int:
     """Parse a decimal string into micro-units, or raise AmountError."""
     if not isinstance(text, str):
-        raise AmountError("Amount must be a decimal string, e.g. \"300.00\"")
+        raise AmountError('Amount must be a decimal string, e.g. "300.00"')
     if not _AMOUNT_RE.fullmatch(text):
-        raise AmountError("Amount must be a decimal string, e.g. \"300.00\"")
+        raise AmountError('Amount must be a decimal string, e.g. "300.00"')
     whole, _, frac = text.partition(".")
     if len(frac) > MAX_DECIMALS:
         raise AmountError(f"Amount must have at most {MAX_DECIMALS} decimal places")

@@ -102,9 +102,7 @@ def parse_release_config(top: dict[str, Any], metadata: dict[str, Any]) -> Relea
 
     hash_raw, hash_param = _pick(top, metadata, "expectedDeliveryHash")
     if hash_raw is not None and not (isinstance(hash_raw, str) and BYTES32_RE.fullmatch(hash_raw)):
-        raise InvalidRequest(
-            f"{hash_param} must be a valid bytes32 hex string", param=hash_param
-        )
+        raise InvalidRequest(f"{hash_param} must be a valid bytes32 hex string", param=hash_param)
     oracle_raw, oracle_param = _pick(top, metadata, "deliveryOracle")
     if oracle_raw is not None and not (
         isinstance(oracle_raw, str) and ADDRESS_RE.fullmatch(oracle_raw)

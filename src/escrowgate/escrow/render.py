@@ -7,8 +7,8 @@ from typing import Any
 from ..config import Settings
 from ..domain.clock import iso, unix_str
 from ..domain.money import format_amount
-from ..payment_intents.typed_data import release_approval_typed_data
 from ..models import ConditionalPayment, DeliveryProof, Dispute, Milestone
+from ..payment_intents.typed_data import release_approval_typed_data
 
 
 def on_chain_order_id(intent_id: str) -> str:
@@ -46,8 +46,11 @@ def milestone_data(m: Milestone, settings: Settings | None = None) -> dict[str, 
     if settings is not None:
         # What the payer signs to approve this milestone's release.
         data["approvalTypedData"] = release_approval_typed_data(
-            m.payment_intent_id, m.id, m.amount,
-            chain_id=settings.chain_id, contract_address=settings.contract_address,
+            m.payment_intent_id,
+            m.id,
+            m.amount,
+            chain_id=settings.chain_id,
+            contract_address=settings.contract_address,
         )
     return data
 
@@ -116,9 +119,14 @@ def order_data(
         "deliveredAt": unix_str(order.delivered_at),
         "approvalTypedData": (
             release_approval_typed_data(
-                order.payment_intent_id, order.id, held,
-                chain_id=settings.chain_id, contract_address=settings.contract_address,
-            ) if order.order_status == "DELIVERED" else None
+                order.payment_intent_id,
+                order.id,
+                held,
+                chain_id=settings.chain_id,
+                contract_address=settings.contract_address,
+            )
+            if order.order_status == "DELIVERED"
+            else None
         ),
         "milestones": [milestone_data(m) for m in milestones],
         "deliveryProofs": [proof_data(p) for p in proofs],

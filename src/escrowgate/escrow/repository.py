@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import NotFound
-from ..payment_intents.repository import check_id
 from ..models import ConditionalPayment, DeliveryProof, Milestone
+from ..payment_intents.repository import check_id
 
 
 async def order_for_intent(

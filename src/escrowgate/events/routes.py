@@ -19,7 +19,10 @@ MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 
 @router.get("/events", responses=errors())
 async def list_events(
-    request: Request, ctx: MerchantCtx, limit: Limit = 10, starting_after: Cursor = None,
+    request: Request,
+    ctx: MerchantCtx,
+    limit: Limit = 10,
+    starting_after: Cursor = None,
     ending_before: Cursor = None,
     type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
 ) -> dict[str, Any]:
@@ -42,9 +45,13 @@ async def list_events(
 
 @router.get("/events/{event_id}", responses=errors(404))
 async def get_event(event_id: str, ctx: MerchantCtx) -> dict[str, Any]:
-    event = (await ctx.session.execute(select(Event).where(
-        Event.id == event_id, Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode
-    ))).scalar_one_or_none()
+    event = (
+        await ctx.session.execute(
+            select(Event).where(
+                Event.id == event_id, Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode
+            )
+        )
+    ).scalar_one_or_none()
     if event is None:
         raise NotFound("Event not found", param="eventId")
     return render(event)

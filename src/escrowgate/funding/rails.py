@@ -46,8 +46,9 @@ class SandboxCardRail:
             return CardCharge(False, self.name, code=code, message=message)
         if card_number in self.SUCCEED:
             return CardCharge(True, self.name, processor_tx_id="ch_" + secrets.token_hex(12))
-        return CardCharge(False, self.name, code="payment_failed",
-                          message="Your card was declined.")
+        return CardCharge(
+            False, self.name, code="payment_failed", message="Your card was declined."
+        )
 
 
 class SandboxChainRail:

@@ -30,16 +30,22 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
     return await ctx.respond(200, intent_envelope(intent, ctx.settings))
 
 
-@router.post("/payment-intents/public/{intent_id}/transaction-hash", responses=errors(404),
-             tags=["Public"])
-async def submit_transaction_hash(intent_id: str, body: TransactionHash, ctx: PublicCtx) -> JSONResponse:
+@router.post(
+    "/payment-intents/public/{intent_id}/transaction-hash", responses=errors(404), tags=["Public"]
+)
+async def submit_transaction_hash(
+    intent_id: str, body: TransactionHash, ctx: PublicCtx
+) -> JSONResponse:
     intent = await service.submit_transaction_hash(ctx, intent_id, body)
     return await ctx.respond(200, intent_envelope(intent, ctx.settings))
 
 
-@router.post("/payment-intents/{intent_id}/confirm", responses=errors(403, 404),
-             tags=["Payment intents"])
-async def confirm_payment_intent(intent_id: str, body: ConfirmIntent, ctx: MerchantCtx) -> JSONResponse:
+@router.post(
+    "/payment-intents/{intent_id}/confirm", responses=errors(403, 404), tags=["Payment intents"]
+)
+async def confirm_payment_intent(
+    intent_id: str, body: ConfirmIntent, ctx: MerchantCtx
+) -> JSONResponse:
     """Verify the payer's EIP-712 signature over `data.typedData`."""
     intent = await service.confirm(ctx, intent_id, body)
     return await ctx.respond(200, intent_envelope(intent, ctx.settings))

@@ -20,8 +20,9 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _digits(name: str, low: int, high: int, message: str, code: str | None = None,
-            *, luhn: bool = False) -> Any:
+def _digits(
+    name: str, low: int, high: int, message: str, code: str | None = None, *, luhn: bool = False
+) -> Any:
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise fail(message, code=code)
@@ -92,7 +93,9 @@ Signature = Annotated[str, BeforeValidator(_signature), WithJsonSchema({"type": 
 class ConfirmIntent(RequestModel):
     signature: Signature
     payerAddress: address_field("payerAddress")  # type: ignore[valid-type]
-    transactionHash: Annotated[str, BeforeValidator(_tx_hash), WithJsonSchema({"type": "string"})] | None = None
+    transactionHash: (
+        Annotated[str, BeforeValidator(_tx_hash), WithJsonSchema({"type": "string"})] | None
+    ) = None
 
 
 class TransactionHash(RequestModel):

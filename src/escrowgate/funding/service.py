@@ -46,7 +46,9 @@ def _card_expired(expiry: str, at: int) -> bool:
     return (year, month) < (today.year, today.month)
 
 
-async def pay_by_card(ctx: Ctx, intent_id: str, body: CardPayment) -> tuple[PaymentIntent, ApiError | None]:
+async def pay_by_card(
+    ctx: Ctx, intent_id: str, body: CardPayment
+) -> tuple[PaymentIntent, ApiError | None]:
     """Charge a sandbox card and fund the intent. A decline is committed as
     REQUIRES_ACTION (the payer may retry) and answered with its 400."""
     intent = await intent_repo.get_public(ctx.session, intent_id, lock=True)
@@ -72,8 +74,11 @@ async def pay_by_card(ctx: Ctx, intent_id: str, body: CardPayment) -> tuple[Paym
         if intent.status != intents.REQUIRES_ACTION:
             move_intent(ctx.session, ctx.settings, intent, intents.REQUIRES_ACTION)
         set_phase(intent, "SIGNATURE_VERIFICATION", "FAILED")
-        return intent, ApiError(charge.message or "Your card was declined.",
-                                code=charge.code or "payment_failed", param="card")
+        return intent, ApiError(
+            charge.message or "Your card was declined.",
+            code=charge.code or "payment_failed",
+            param="card",
+        )
     move_intent(ctx.session, ctx.settings, intent, intents.PROCESSING)
     set_phase(intent, "SIGNATURE_VERIFICATION", "COMPLETED")
     await fund_intent(ctx.session, ctx.settings, intent, payer_address=body.payerAddress)
@@ -88,8 +93,10 @@ async def confirm(ctx: Ctx, intent_id: str, body: ConfirmIntent) -> PaymentInten
         # Nothing could ever confirm the payment: refuse before PROCESSING strands it.
         raise _live_refused()
     if intent.status not in PAYABLE:
-        raise ApiError(f"Cannot confirm payment intent in status: {intent.status}",
-                       code="invalid_state_transition")
+        raise ApiError(
+            f"Cannot confirm payment intent in status: {intent.status}",
+            code="invalid_state_transition",
+        )
     typed = intent_data(intent, ctx.settings)["typedData"]
     signatures.verify(typed, body.signature, body.payerAddress)
     intent.signature = body.signature
@@ -109,30 +116,43 @@ async def submit_transaction_hash(ctx: Ctx, intent_id: str, body: TransactionHas
     if intent.transaction_hash == body.transactionHash:
         return intent  # the same hash again: nothing to do
     if intent.transaction_hash is not None:
-        raise ApiError("Transaction hash already set for this payment intent",
-                       code="transaction_hash_exists", param="transactionHash")
+        raise ApiError(
+            "Transaction hash already set for this payment intent",
+            code="transaction_hash_exists",
+            param="transactionHash",
+        )
     if intent.status not in (*PAYABLE, intents.PROCESSING):
-        raise ApiError("Cannot update transaction hash: payment intent is already processed",
-                       code="invalid_state")
+        raise ApiError(
+            "Cannot update transaction hash: payment intent is already processed",
+            code="invalid_state",
+        )
     if intent.status != intents.PROCESSING:
         move_intent(ctx.session, ctx.settings, intent, intents.PROCESSING)
     await _accept_hash(ctx.session, ctx.settings, intent, body.transactionHash)
     return intent
 
 
-async def _accept_hash(session: AsyncSession, settings: Settings, intent: PaymentIntent,
-                       tx_hash: str) -> None:
+async def _accept_hash(
+    session: AsyncSession, settings: Settings, intent: PaymentIntent, tx_hash: str
+) -> None:
     intent.transaction_hash = tx_hash
     set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
     if settings.sandbox_chain_delay_seconds <= 0:
         await _confirm_on_chain(session, settings, intent)
     else:
-        schedule(session, kind=CHAIN_CONFIRM_JOB, merchant_id=intent.merchant_id,
-                 mode=intent.mode, target_id=intent.id,
-                 due_at=now() + settings.sandbox_chain_delay_seconds)
+        schedule(
+            session,
+            kind=CHAIN_CONFIRM_JOB,
+            merchant_id=intent.merchant_id,
+            mode=intent.mode,
+            target_id=intent.id,
+            due_at=now() + settings.sandbox_chain_delay_seconds,
+        )
 
 
-async def _confirm_on_chain(session: AsyncSession, settings: Settings, intent: PaymentIntent) -> None:
+async def _confirm_on_chain(
+    session: AsyncSession, settings: Settings, intent: PaymentIntent
+) -> None:
     rail = rails.chain_rail(intent.mode)
     if rail is None or intent.status != intents.PROCESSING or not intent.transaction_hash:
         return
@@ -144,15 +164,18 @@ async def _confirm_on_chain(session: AsyncSession, settings: Settings, intent: P
 
 @handler(CHAIN_CONFIRM_JOB)
 async def _chain_confirm_job(session: AsyncSession, settings: Settings, job: Job) -> None:
-    intent = (await session.execute(
-        select(PaymentIntent).where(PaymentIntent.id == job.target_id).with_for_update()
-    )).scalar_one_or_none()
+    intent = (
+        await session.execute(
+            select(PaymentIntent).where(PaymentIntent.id == job.target_id).with_for_update()
+        )
+    ).scalar_one_or_none()
     if intent is not None:
         await _confirm_on_chain(session, settings, intent)
 
 
-async def fund_intent(session: AsyncSession, settings: Settings, intent: PaymentIntent, *,
-                      payer_address: str | None) -> None:
+async def fund_intent(
+    session: AsyncSession, settings: Settings, intent: PaymentIntent, *, payer_address: str | None
+) -> None:
     """PROCESSING -> SUCCEEDED: money arrives. DvP: held in escrow; CONDITIONAL: paid
     to the merchant and settled. The intent row is locked by the caller."""
     from ..release.schedules import schedule_after_funding

@@ -21,24 +21,35 @@ async def run_audit(session: AsyncSession) -> list[str]:
         problems.append(f"transaction {txn} does not balance (sum {total})")
 
     escrow_by_order = dict(
-        (await session.execute(
-            select(LedgerEntry.conditional_payment_id, func.sum(LedgerEntry.amount))
-            .where(LedgerEntry.account == ESCROW)
-            .group_by(LedgerEntry.conditional_payment_id)
-        )).all()
+        (
+            await session.execute(
+                select(LedgerEntry.conditional_payment_id, func.sum(LedgerEntry.amount))
+                .where(LedgerEntry.account == ESCROW)
+                .group_by(LedgerEntry.conditional_payment_id)
+            )
+        ).all()
     )
     pending_by_order = dict(
-        (await session.execute(
-            select(LedgerEntry.conditional_payment_id, func.sum(LedgerEntry.amount))
-            .where(LedgerEntry.account == MERCHANT_PENDING,
-                   LedgerEntry.conditional_payment_id.is_not(None))
-            .group_by(LedgerEntry.conditional_payment_id)
-        )).all()
+        (
+            await session.execute(
+                select(LedgerEntry.conditional_payment_id, func.sum(LedgerEntry.amount))
+                .where(
+                    LedgerEntry.account == MERCHANT_PENDING,
+                    LedgerEntry.conditional_payment_id.is_not(None),
+                )
+                .group_by(LedgerEntry.conditional_payment_id)
+            )
+        ).all()
     )
     orders = await session.execute(
-        select(ConditionalPayment.id, ConditionalPayment.funded_amount,
-               ConditionalPayment.released_amount, ConditionalPayment.refunded_amount,
-               ConditionalPayment.settled_amount, ConditionalPayment.amount)
+        select(
+            ConditionalPayment.id,
+            ConditionalPayment.funded_amount,
+            ConditionalPayment.released_amount,
+            ConditionalPayment.refunded_amount,
+            ConditionalPayment.settled_amount,
+            ConditionalPayment.amount,
+        )
     )
     for order_id, funded, released, refunded, settled, amount in orders.all():
         held = funded - released - refunded

@@ -30,22 +30,30 @@ async def get_balance(ctx: MerchantCtx) -> dict[str, Any]:
         reserved = acc.get(service.ESCROW, 0)
         pending = acc.get(service.MERCHANT_PENDING, 0)
         available = acc.get(service.MERCHANT_SETTLED, 0)
-        data.append({
-            "currency": currency,
-            "reservedBalance": format_amount(reserved),
-            "pendingBalance": format_amount(pending),
-            "availableBalance": format_amount(available),
-            "totalBalance": format_amount(reserved + pending + available),
-        })
+        data.append(
+            {
+                "currency": currency,
+                "reservedBalance": format_amount(reserved),
+                "pendingBalance": format_amount(pending),
+                "availableBalance": format_amount(available),
+                "totalBalance": format_amount(reserved + pending + available),
+            }
+        )
     return {"object": "balance", "livemode": ctx.mode == "live", "data": data}
 
 
 def entry_data(e: LedgerEntry) -> dict[str, Any]:
     return {
-        "id": e.id, "object": "ledger_entry", "transactionId": e.transaction_id,
-        "account": e.account, "amount": format_amount(e.amount), "currency": e.currency,
-        "transactionType": e.kind, "paymentIntentId": e.payment_intent_id,
-        "conditionalPaymentId": e.conditional_payment_id, "referenceId": e.reference_id,
+        "id": e.id,
+        "object": "ledger_entry",
+        "transactionId": e.transaction_id,
+        "account": e.account,
+        "amount": format_amount(e.amount),
+        "currency": e.currency,
+        "transactionType": e.kind,
+        "paymentIntentId": e.payment_intent_id,
+        "conditionalPaymentId": e.conditional_payment_id,
+        "referenceId": e.reference_id,
         "createdAt": iso(e.created_at),
     }
 
@@ -53,8 +61,12 @@ def entry_data(e: LedgerEntry) -> dict[str, Any]:
 @router.get("/account/ledger-entries", responses=errors())
 @router.get("/payment-intents/account/ledger-entries", responses=errors())
 async def list_ledger_entries(
-    request: Request, ctx: MerchantCtx, limit: Limit = 10, starting_after: Cursor = None,
-    ending_before: Cursor = None, paymentIntentId: Cursor = None,
+    request: Request,
+    ctx: MerchantCtx,
+    limit: Limit = 10,
+    starting_after: Cursor = None,
+    ending_before: Cursor = None,
+    paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
 ) -> dict[str, Any]:
     """Newest first, with `starting_after` / `ending_before` cursors like every list."""

@@ -50,8 +50,13 @@ class Posting:
 
 
 def post(
-    session: AsyncSession, where: Posting, kind: str, amount: int, *,
-    reference_id: str | None = None, escrowed: bool = True,
+    session: AsyncSession,
+    where: Posting,
+    kind: str,
+    amount: int,
+    *,
+    reference_id: str | None = None,
+    escrowed: bool = True,
 ) -> str:
     """Write one balanced two-leg transaction moving `amount` micro-units."""
     if amount <= 0:
@@ -62,12 +67,18 @@ def post(
     for account, signed in ((debit, amount), (credit, -amount)):
         session.add(
             LedgerEntry(
-                id=sequential_id(ids.LEDGER_ENTRY), transaction_id=txn,
-                merchant_id=where.merchant_id, mode=where.mode, currency=where.currency,
-                account=account, amount=signed, kind=kind,
+                id=sequential_id(ids.LEDGER_ENTRY),
+                transaction_id=txn,
+                merchant_id=where.merchant_id,
+                mode=where.mode,
+                currency=where.currency,
+                account=account,
+                amount=signed,
+                kind=kind,
                 payment_intent_id=where.payment_intent_id,
                 conditional_payment_id=where.conditional_payment_id,
-                reference_id=reference_id, created_at=at,
+                reference_id=reference_id,
+                created_at=at,
             )
         )
     return txn

@@ -38,8 +38,11 @@ async def create_milestone(ctx: Ctx, intent_id: str, body: CreateMilestone) -> M
     intent, order = await owned_order(ctx, intent_id, lock=True)
     existing = await escrow_repo.milestones_of(ctx.session, order.id)
     percentage_bp = rules.check_new_milestone(
-        order_view(order), views(existing),
-        index=body.milestoneIndex, amount=amount, percentage=body.percentage,
+        order_view(order),
+        views(existing),
+        index=body.milestoneIndex,
+        amount=amount,
+        percentage=body.percentage,
     )
     at = now()
     milestone = Milestone(
@@ -65,8 +68,13 @@ async def create_milestone(ctx: Ctx, intent_id: str, body: CreateMilestone) -> M
         raise InvalidRequest(
             f"Milestone with index {body.milestoneIndex} already exists", param="milestoneIndex"
         ) from exc
-    emit(ctx.session, merchant_id=order.merchant_id, mode=order.mode, type="milestone.created",
-         obj=milestone_data(milestone))
+    emit(
+        ctx.session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="milestone.created",
+        obj=milestone_data(milestone),
+    )
     return milestone
 
 

@@ -23,8 +23,13 @@ def move_intent(
     intent.updated_at = now()
     data = intent_data(intent, settings)
     data["previous_status"] = previous
-    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.status_changed", obj=data)
+    emit(
+        session,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        type="payment_intent.status_changed",
+        obj=data,
+    )
 
 
 def set_phase(intent: PaymentIntent, name: str, status: str) -> None:

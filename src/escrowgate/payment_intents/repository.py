@@ -11,7 +11,6 @@ from ..auth.keys import Principal
 from ..errors import Forbidden, NotFound
 from ..models import PaymentIntent
 
-
 _ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -43,9 +42,13 @@ async def get_owned(
         intent = (await session.execute(stmt_owned)).scalar_one_or_none()
         if intent is not None:
             return intent
-        exists = (await session.execute(select(PaymentIntent.id).where(
-            PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
-        ))).scalar_one_or_none()
+        exists = (
+            await session.execute(
+                select(PaymentIntent.id).where(
+                    PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
+                )
+            )
+        ).scalar_one_or_none()
         if exists is not None:
             raise Forbidden("payment intent")
         raise not_found(intent_id)

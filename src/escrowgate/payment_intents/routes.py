@@ -48,12 +48,16 @@ async def list_payment_intents(
             "Use only one of starting_after and ending_before", param="ending_before"
         )
     rows, has_more = await repository.list_page(
-        ctx.session, merchant_id=ctx.merchant_id, mode=ctx.mode, limit=limit,
-        starting_after=starting_after, ending_before=ending_before, status=status, type_=type,
+        ctx.session,
+        merchant_id=ctx.merchant_id,
+        mode=ctx.mode,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        status=status,
+        type_=type,
     )
-    return list_envelope(
-        request.url.path, [intent_data(r, ctx.settings) for r in rows], has_more
-    )
+    return list_envelope(request.url.path, [intent_data(r, ctx.settings) for r in rows], has_more)
 
 
 @router.get("/payment-intents/public/{intent_id}", responses=errors(404), tags=["Public"])
@@ -67,18 +71,42 @@ async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> dict[str,
     if intent.type == intents.DVP:
         order = await escrow_repo.order_for_intent(ctx.session, intent.id)
         plan = [
-            {k: milestone_data(m)[k] for k in ("milestoneIndex", "description", "amount",
-                                                "percentage", "status")}
+            {
+                k: milestone_data(m)[k]
+                for k in ("milestoneIndex", "description", "amount", "percentage", "status")
+            }
             for m in await escrow_repo.milestones_of(ctx.session, order.id)
         ]
     full = intent_data(intent, ctx.settings)
-    data = {k: full[k] for k in ("id", "object", "status", "amount", "currency", "type",
-                                 "description", "typedData", "contractAddress", "chainId",
-                                 "paymentUrl", "phases", "created", "updated")}
+    data = {
+        k: full[k]
+        for k in (
+            "id",
+            "object",
+            "status",
+            "amount",
+            "currency",
+            "type",
+            "description",
+            "typedData",
+            "contractAddress",
+            "chainId",
+            "paymentUrl",
+            "phases",
+            "created",
+            "updated",
+        )
+    }
     data["merchantName"] = merchant.name if merchant else None
     data["milestones"] = plan
-    return {"id": intent.id, "object": "payment_intent", "status": intent.status, "data": data,
-            "created": intent.created_at, "updated": intent.updated_at}
+    return {
+        "id": intent.id,
+        "object": "payment_intent",
+        "status": intent.status,
+        "data": data,
+        "created": intent.created_at,
+        "updated": intent.updated_at,
+    }
 
 
 @router.get("/payment-intents/{intent_id}", responses=errors(403, 404))

@@ -58,8 +58,10 @@ def _check_numbers(value: Any) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, Decimal) and item != 0 and (
-            abs(item.adjusted()) > MAX_METADATA_EXPONENT
+        elif (
+            isinstance(item, Decimal)
+            and item != 0
+            and (abs(item.adjusted()) > MAX_METADATA_EXPONENT)
         ):
             raise fail(
                 f"metadata numbers must be between 1e-{MAX_METADATA_EXPONENT} and "
@@ -90,9 +92,7 @@ Currency = Annotated[
 PaymentType = Annotated[
     str,
     BeforeValidator(_payment_type),
-    WithJsonSchema(
-        {"type": "string", "enum": [*intents.TYPES, *intents.TYPE_ALIASES]}
-    ),
+    WithJsonSchema({"type": "string", "enum": [*intents.TYPES, *intents.TYPE_ALIASES]}),
 ]
 SettlementMethod = Annotated[
     str,
@@ -119,13 +119,17 @@ class CreatePaymentIntent(RequestModel):
     settlementDestination: text_field("settlementDestination", 255)  # type: ignore[valid-type]
     description: text_field("description", 1000) | None = None  # type: ignore[valid-type]
     metadata: Metadata | None = None
-    deliveryPeriod: Annotated[
-        int,
-        BeforeValidator(_whole_seconds),
-        WithJsonSchema({"type": "integer", "minimum": 1}),
-    ] | None = None
+    deliveryPeriod: (
+        Annotated[
+            int,
+            BeforeValidator(_whole_seconds),
+            WithJsonSchema({"type": "integer", "minimum": 1}),
+        ]
+        | None
+    ) = None
     expectedDeliveryHash: bytes32_field("expectedDeliveryHash") | None = None  # type: ignore[valid-type]
-    autoRelease: Annotated[
-        bool, BeforeValidator(_bool("autoRelease")), WithJsonSchema({"type": "boolean"})
-    ] | None = None
+    autoRelease: (
+        Annotated[bool, BeforeValidator(_bool("autoRelease")), WithJsonSchema({"type": "boolean"})]
+        | None
+    ) = None
     deliveryOracle: address_field("deliveryOracle") | None = None  # type: ignore[valid-type]

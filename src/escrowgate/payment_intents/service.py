@@ -56,8 +56,13 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
         updated_at=at,
     )
     ctx.session.add(intent)
-    emit(ctx.session, merchant_id=ctx.merchant_id, mode=ctx.mode, type="payment_intent.created",
-         obj=intent_data(intent, ctx.settings))
+    emit(
+        ctx.session,
+        merchant_id=ctx.merchant_id,
+        mode=ctx.mode,
+        type="payment_intent.created",
+        obj=intent_data(intent, ctx.settings),
+    )
     if config is not None:
         order = ConditionalPayment(
             id=ids.new_id(ids.CONDITIONAL_PAYMENT),
@@ -87,9 +92,19 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
         )
         await ctx.session.flush()  # the intent row first: the order references it
         ctx.session.add(order)
-        emit(ctx.session, merchant_id=ctx.merchant_id, mode=ctx.mode, type="escrow_order.created",
-             obj={"id": order.id, "object": "conditional_payment", "paymentIntentId": intent.id,
-                  "releaseType": order.release_type, "orderStatus": order.order_status})
+        emit(
+            ctx.session,
+            merchant_id=ctx.merchant_id,
+            mode=ctx.mode,
+            type="escrow_order.created",
+            obj={
+                "id": order.id,
+                "object": "conditional_payment",
+                "paymentIntentId": intent.id,
+                "releaseType": order.release_type,
+                "orderStatus": order.order_status,
+            },
+        )
     return intent
 
 

@@ -37,6 +37,12 @@ async def refund_payment_intent(
         raise InvalidRequest(
             f"Refund amount exceeds the held amount of {format_amount(available)}", param="amount"
         )
-    refund = await refund_held(ctx.session, ctx.settings, intent, order, amount,
-                               reason=body.reason or "requested_by_merchant")
+    refund = await refund_held(
+        ctx.session,
+        ctx.settings,
+        intent,
+        order,
+        amount,
+        reason=body.reason or "requested_by_merchant",
+    )
     return await ctx.respond(200, refund_data(refund, order.currency))

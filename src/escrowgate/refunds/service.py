@@ -23,16 +23,26 @@ from ..worker.jobs import cancel_jobs
 
 def refund_data(refund: Refund, currency: str) -> dict[str, object]:
     return {
-        "id": refund.id, "object": "refund", "amount": format_amount(refund.amount),
-        "currency": currency, "paymentIntentId": refund.payment_intent_id,
-        "conditionalPaymentId": refund.conditional_payment_id, "reason": refund.reason,
-        "status": "succeeded", "created": refund.created_at,
+        "id": refund.id,
+        "object": "refund",
+        "amount": format_amount(refund.amount),
+        "currency": currency,
+        "paymentIntentId": refund.payment_intent_id,
+        "conditionalPaymentId": refund.conditional_payment_id,
+        "reason": refund.reason,
+        "status": "succeeded",
+        "created": refund.created_at,
     }
 
 
 async def refund_held(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
-    amount: int, *, reason: str,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    amount: int,
+    *,
+    reason: str,
 ) -> Refund:
     """Move `amount` (0 < amount <= held) from escrow back to the payer. The intent
     and order rows are locked by the caller."""
@@ -41,8 +51,13 @@ async def refund_held(
     order.refunded_amount += amount
     order.updated_at = at
     refund = Refund(
-        id=ids.new_id(ids.REFUND), conditional_payment_id=order.id, payment_intent_id=intent.id,
-        merchant_id=order.merchant_id, amount=amount, reason=reason, created_at=at,
+        id=ids.new_id(ids.REFUND),
+        conditional_payment_id=order.id,
+        payment_intent_id=intent.id,
+        merchant_id=order.merchant_id,
+        amount=amount,
+        reason=reason,
+        created_at=at,
     )
     session.add(refund)
     where = ledger.Posting(order.merchant_id, order.mode, order.currency, intent.id, order.id)
@@ -51,10 +66,18 @@ async def refund_held(
     if held(order) == 0:
         if order.order_status != "DISPUTED":
             order.order_status = "CANCELLED" if order.released_amount == 0 else "COMPLETED"
-        await cancel_jobs(session, order.id, ("time_lock_release", "delivery_deadline",
-                                              "order_release", "milestone_release"))
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type="refund.created",
-         obj=refund_data(refund, order.currency))
+        await cancel_jobs(
+            session,
+            order.id,
+            ("time_lock_release", "delivery_deadline", "order_release", "milestone_release"),
+        )
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="refund.created",
+        obj=refund_data(refund, order.currency),
+    )
     await session.flush()
     await maybe_mark_settled(session, settings, intent, order)
     return refund
@@ -72,6 +95,11 @@ async def _cancel_uncovered_milestones(session: AsyncSession, order: Conditional
         m.status = rules.CANCELLED
         m.updated_at = order_now(order)
         order.milestone_total -= m.amount
-        emit(session, merchant_id=order.merchant_id, mode=order.mode,
-             type="milestone.cancelled", obj=milestone_data(m))
+        emit(
+            session,
+            merchant_id=order.merchant_id,
+            mode=order.mode,
+            type="milestone.cancelled",
+            obj=milestone_data(m),
+        )
         remaining = covered  # strict order: nothing after a cancelled one keeps money

@@ -13,18 +13,26 @@ from .schedules import MILESTONE_RELEASE_JOB
 from .service import release_ready_milestones
 
 
-async def lock_order(session: AsyncSession, order_id: str) -> tuple[PaymentIntent, ConditionalPayment] | None:
-    intent_id = (await session.execute(
-        select(ConditionalPayment.payment_intent_id).where(ConditionalPayment.id == order_id)
-    )).scalar_one_or_none()
+async def lock_order(
+    session: AsyncSession, order_id: str
+) -> tuple[PaymentIntent, ConditionalPayment] | None:
+    intent_id = (
+        await session.execute(
+            select(ConditionalPayment.payment_intent_id).where(ConditionalPayment.id == order_id)
+        )
+    ).scalar_one_or_none()
     if intent_id is None:
         return None
-    intent = (await session.execute(
-        select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()
-    )).scalar_one()
-    order = (await session.execute(
-        select(ConditionalPayment).where(ConditionalPayment.id == order_id).with_for_update()
-    )).scalar_one()
+    intent = (
+        await session.execute(
+            select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()
+        )
+    ).scalar_one()
+    order = (
+        await session.execute(
+            select(ConditionalPayment).where(ConditionalPayment.id == order_id).with_for_update()
+        )
+    ).scalar_one()
     return intent, order
 
 

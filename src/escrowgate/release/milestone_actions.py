@@ -33,8 +33,8 @@ async def complete_milestone(
         raise InvalidStatus("Cannot complete a milestone while a dispute is open")
     rows = await escrow_repo.milestones_of(ctx.session, order.id)
     rules.check_can_complete(
-        views(rows), rules.MilestoneView(milestone.milestone_index, milestone.status,
-                                         milestone.amount)
+        views(rows),
+        rules.MilestoneView(milestone.milestone_index, milestone.status, milestone.amount),
     )
     at = order_now(order)
     milestone.status = rules.COMPLETED
@@ -43,24 +43,35 @@ async def complete_milestone(
     milestone.completion_proof = body.completionProof
     milestone.completion_proof_uri = body.completionProofURI
     milestone.updated_at = at
-    emit(ctx.session, merchant_id=order.merchant_id, mode=order.mode, type="milestone.completed",
-         obj=milestone_data(milestone))
+    emit(
+        ctx.session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="milestone.completed",
+        obj=milestone_data(milestone),
+    )
     if order.auto_release:
         await release_ready_milestones(ctx.session, ctx.settings, intent, order)
     else:
-        schedule_for_order(ctx.session, order, MILESTONE_RELEASE_JOB, milestone.id,
-                           at + order.dispute_window)
+        schedule_for_order(
+            ctx.session, order, MILESTONE_RELEASE_JOB, milestone.id, at + order.dispute_window
+        )
     return milestone
 
 
 def approval_typed_data(ctx: Ctx, intent_id: str, milestone: Milestone) -> dict[str, object]:
     return release_approval_typed_data(
-        intent_id, milestone.id, milestone.amount,
-        chain_id=ctx.settings.chain_id, contract_address=ctx.settings.contract_address,
+        intent_id,
+        milestone.id,
+        milestone.amount,
+        chain_id=ctx.settings.chain_id,
+        contract_address=ctx.settings.contract_address,
     )
 
 
-async def approve_milestone(ctx: Ctx, intent_id: str, milestone_id: str, signature: str) -> Milestone:
+async def approve_milestone(
+    ctx: Ctx, intent_id: str, milestone_id: str, signature: str
+) -> Milestone:
     """The payer's EIP-712 approval of one milestone's release. The release happens
     now if every earlier milestone is released; otherwise when they are."""
     intent, order = await owned_order(ctx, intent_id, lock=True)
@@ -73,8 +84,9 @@ async def approve_milestone(ctx: Ctx, intent_id: str, milestone_id: str, signatu
         raise InvalidStatus(f"Milestone must be COMPLETED to approve (status: {milestone.status})")
     if not order.buyer_address:
         raise InvalidStatus("This order has no payer address to approve with")
-    signatures.verify(approval_typed_data(ctx, intent.id, milestone), signature,
-                      order.buyer_address)
+    signatures.verify(
+        approval_typed_data(ctx, intent.id, milestone), signature, order.buyer_address
+    )
     milestone.approved_at = order_now(order)
     await release_ready_milestones(ctx.session, ctx.settings, intent, order)
     return milestone

@@ -39,5 +39,11 @@ async def approve_milestone(
     by the address that funded the order."""
     m = await milestone_actions.approve_milestone(ctx, intent_id, milestone_id, body.signature)
     return await ctx.respond(
-        200, {"id": m.id, "object": "milestone", "status": m.status.lower(), "data": milestone_data(m, ctx.settings)}
+        200,
+        {
+            "id": m.id,
+            "object": "milestone",
+            "status": m.status.lower(),
+            "data": milestone_data(m, ctx.settings),
+        },
     )

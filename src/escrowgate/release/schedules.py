@@ -25,14 +25,23 @@ def order_now(order: ConditionalPayment) -> int:
     return now() + order.clock_offset
 
 
-def schedule_for_order(session: AsyncSession, order: ConditionalPayment, kind: str,
-                       target_id: str, order_time: int) -> None:
-    schedule(session, kind=kind, merchant_id=order.merchant_id, mode=order.mode,
-             target_id=target_id, order_id=order.id, due_at=wall_time(order, order_time))
+def schedule_for_order(
+    session: AsyncSession, order: ConditionalPayment, kind: str, target_id: str, order_time: int
+) -> None:
+    schedule(
+        session,
+        kind=kind,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        target_id=target_id,
+        order_id=order.id,
+        due_at=wall_time(order, order_time),
+    )
 
 
-async def schedule_after_funding(session: AsyncSession, settings: Settings,
-                                 intent: PaymentIntent, order: ConditionalPayment) -> None:
+async def schedule_after_funding(
+    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment
+) -> None:
     if order.release_type == "TIME_LOCKED" and order.time_lock_until is not None:
         if order.time_lock_until <= order_now(order):
             from .service import release_order_in_full
@@ -41,5 +50,4 @@ async def schedule_after_funding(session: AsyncSession, settings: Settings,
         else:
             schedule_for_order(session, order, TIME_LOCK_JOB, order.id, order.time_lock_until)
     elif order.release_type in ("DELIVERY_PROOF", "AUTO_RELEASE") and order.delivery_deadline:
-        schedule_for_order(session, order, DELIVERY_DEADLINE_JOB, order.id,
-                           order.delivery_deadline)
+        schedule_for_order(session, order, DELIVERY_DEADLINE_JOB, order.id, order.delivery_deadline)

@@ -6,7 +6,7 @@ cannot release money to itself."""
 
 from __future__ import annotations
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
@@ -45,7 +45,10 @@ def _release_reason(order: ConditionalPayment, m: Milestone, at: int) -> str | N
 
 
 async def release_ready_milestones(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
 ) -> list[Milestone]:
     """Release, in index order, every milestone whose release condition holds;
     stop at the first that is not ready. The order row is locked by the caller."""
@@ -68,8 +71,13 @@ async def release_ready_milestones(
 
 
 async def _release_milestone(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
-    m: Milestone, reason: str, at: int,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    m: Milestone,
+    reason: str,
+    at: int,
 ) -> None:
     if m.amount > held(order):  # refunds took the money: nothing left to release
         m.status = rules.CANCELLED
@@ -85,14 +93,23 @@ async def _release_milestone(
     order.updated_at = at
     where = ledger.Posting(order.merchant_id, order.mode, order.currency, intent.id, order.id)
     ledger.post(session, where, ledger.RELEASE, m.amount, reference_id=m.id)
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type="milestone.released",
-         obj=milestone_data(m))
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="milestone.released",
+        obj=milestone_data(m),
+    )
     await _after_release(session, settings, intent, order, m.amount, milestone_id=m.id)
 
 
 async def release_order_in_full(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
-    *, reason: str,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    *,
+    reason: str,
 ) -> int:
     """Release everything still held (delivery proof, time lock, dispute won)."""
     amount = held(order)
@@ -105,16 +122,31 @@ async def release_order_in_full(
     where = ledger.Posting(order.merchant_id, order.mode, order.currency, intent.id, order.id)
     ledger.post(session, where, ledger.RELEASE, amount, reference_id=order.id)
     event = "time_lock.released" if reason == "time_lock" else "escrow_order.released"
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event,
-         obj={"id": order.id, "object": "conditional_payment", "paymentIntentId": intent.id,
-              "amount": str(amount), "reason": reason})
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type=event,
+        obj={
+            "id": order.id,
+            "object": "conditional_payment",
+            "paymentIntentId": intent.id,
+            "amount": str(amount),
+            "reason": reason,
+        },
+    )
     await _after_release(session, settings, intent, order, amount, milestone_id=None)
     return amount
 
 
 async def _after_release(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent, order: ConditionalPayment,
-    amount: int, *, milestone_id: str | None,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    amount: int,
+    *,
+    milestone_id: str | None,
 ) -> None:
     if held(order) == 0 and order.order_status != "DISPUTED":
         order.order_status = "COMPLETED"

@@ -38,17 +38,29 @@ def _base36(n: int) -> str:
 
 
 async def start_settlement(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent,
-    order: ConditionalPayment | None, amount: int, *, milestone_id: str | None = None,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment | None,
+    amount: int,
+    *,
+    milestone_id: str | None = None,
 ) -> Settlement:
     """Create the payout of `amount` (already in merchant_pending) and either
     settle it now (delay 0) or schedule its confirmation."""
     settlement = Settlement(
-        id=ids.new_id(ids.SETTLEMENT), payment_intent_id=intent.id,
-        conditional_payment_id=order.id if order else None, milestone_id=milestone_id,
-        merchant_id=intent.merchant_id, mode=intent.mode, amount=amount,
-        currency=intent.currency, method=intent.settlement_method,
-        destination=intent.settlement_destination, status="PENDING", created_at=now(),
+        id=ids.new_id(ids.SETTLEMENT),
+        payment_intent_id=intent.id,
+        conditional_payment_id=order.id if order else None,
+        milestone_id=milestone_id,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        amount=amount,
+        currency=intent.currency,
+        method=intent.settlement_method,
+        destination=intent.settlement_destination,
+        status="PENDING",
+        created_at=now(),
     )
     session.add(settlement)
     intent.settlement_status = "IN_PROGRESS"
@@ -59,23 +71,33 @@ async def start_settlement(
         await complete_settlement(session, settings, settlement, intent, order)
     else:
         offset = order.clock_offset if order else 0
-        schedule(session, kind=SETTLE_JOB, merchant_id=intent.merchant_id, mode=intent.mode,
-                 target_id=settlement.id, order_id=order.id if order else None,
-                 due_at=now() + delay - offset)
+        schedule(
+            session,
+            kind=SETTLE_JOB,
+            merchant_id=intent.merchant_id,
+            mode=intent.mode,
+            target_id=settlement.id,
+            order_id=order.id if order else None,
+            due_at=now() + delay - offset,
+        )
     return settlement
 
 
 async def complete_settlement(
-    session: AsyncSession, settings: Settings, settlement: Settlement,
-    intent: PaymentIntent, order: ConditionalPayment | None,
+    session: AsyncSession,
+    settings: Settings,
+    settlement: Settlement,
+    intent: PaymentIntent,
+    order: ConditionalPayment | None,
 ) -> None:
     if settlement.status != "PENDING":
         return
     settlement.status = "COMPLETED"
     settlement.external_tx_id = _mock_tx_id(settlement.method)
     settlement.completed_at = now()
-    where = ledger.Posting(intent.merchant_id, intent.mode, intent.currency, intent.id,
-                           order.id if order else None)
+    where = ledger.Posting(
+        intent.merchant_id, intent.mode, intent.currency, intent.id, order.id if order else None
+    )
     ledger.post(session, where, ledger.SETTLE, settlement.amount, reference_id=settlement.id)
     if order is not None:
         order.settled_amount += settlement.amount
@@ -83,16 +105,27 @@ async def complete_settlement(
             "CONFIRMED" if order.settled_amount == order.released_amount else "SCHEDULED"
         )
         order.updated_at = now()
-    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.settlement_completed",
-         obj={"id": intent.id, "object": "payment_intent", "settlementId": settlement.id,
-              "amount": format_amount(settlement.amount), "currency": settlement.currency,
-              "settlementTxId": settlement.external_tx_id})
+    emit(
+        session,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        type="payment_intent.settlement_completed",
+        obj={
+            "id": intent.id,
+            "object": "payment_intent",
+            "settlementId": settlement.id,
+            "amount": format_amount(settlement.amount),
+            "currency": settlement.currency,
+            "settlementTxId": settlement.external_tx_id,
+        },
+    )
     await maybe_mark_settled(session, settings, intent, order)
 
 
 async def maybe_mark_settled(
-    session: AsyncSession, settings: Settings, intent: PaymentIntent,
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
     order: ConditionalPayment | None,
 ) -> None:
     """SETTLED once nothing is held and every released amount is settled."""
@@ -105,10 +138,13 @@ async def maybe_mark_settled(
         if held != 0 or order.settled_amount != order.released_amount:
             return
     else:
-        pending = (await session.execute(
-            select(Settlement.id).where(Settlement.payment_intent_id == intent.id,
-                                        Settlement.status == "PENDING")
-        )).first()
+        pending = (
+            await session.execute(
+                select(Settlement.id).where(
+                    Settlement.payment_intent_id == intent.id, Settlement.status == "PENDING"
+                )
+            )
+        ).first()
         if pending is not None:
             return
     intent.settlement_status = "COMPLETED"
@@ -117,21 +153,28 @@ async def maybe_mark_settled(
 
 @handler(SETTLE_JOB)
 async def _settle_job(session: AsyncSession, settings: Settings, job: Job) -> None:
-    settlement = (await session.execute(
-        select(Settlement).where(Settlement.id == job.target_id).with_for_update()
-    )).scalar_one_or_none()
+    settlement = (
+        await session.execute(
+            select(Settlement).where(Settlement.id == job.target_id).with_for_update()
+        )
+    ).scalar_one_or_none()
     if settlement is None or settlement.status != "PENDING":
         return
     # Same lock order as the API: intent, then order.
-    intent = (await session.execute(
-        select(PaymentIntent).where(PaymentIntent.id == settlement.payment_intent_id)
-        .with_for_update()
-    )).scalar_one()
+    intent = (
+        await session.execute(
+            select(PaymentIntent)
+            .where(PaymentIntent.id == settlement.payment_intent_id)
+            .with_for_update()
+        )
+    ).scalar_one()
     order = None
     if settlement.conditional_payment_id:
-        order = (await session.execute(
-            select(ConditionalPayment)
-            .where(ConditionalPayment.id == settlement.conditional_payment_id)
-            .with_for_update()
-        )).scalar_one()
+        order = (
+            await session.execute(
+                select(ConditionalPayment)
+                .where(ConditionalPayment.id == settlement.conditional_payment_id)
+                .with_for_update()
+            )
+        ).scalar_one()
     await complete_settlement(session, settings, settlement, intent, order)

@@ -30,8 +30,11 @@ def _seconds(value: Any) -> int:
 
 
 class AdvanceClock(RequestModel):
-    seconds: Annotated[int, BeforeValidator(_seconds),
-                       WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ADVANCE})]
+    seconds: Annotated[
+        int,
+        BeforeValidator(_seconds),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ADVANCE}),
+    ]
 
 
 @router.post("/test_helpers/payment-intents/{intent_id}/advance_clock", responses=errors(403, 404))
@@ -42,18 +45,25 @@ async def advance_clock(
     if ctx.mode != "test":
         raise ApiError(
             f"Unrecognized request URL (POST: {request.url.path})",
-            code="resource_missing", status_code=404,
+            code="resource_missing",
+            status_code=404,
         )
     _, order = await owned_order(ctx, intent_id, lock=True)
     order.clock_offset += body.seconds
     await ctx.session.execute(
-        update(Job).where(Job.order_id == order.id, Job.status == "PENDING")
+        update(Job)
+        .where(Job.order_id == order.id, Job.status == "PENDING")
         .values(due_at=Job.due_at - body.seconds)
     )
     await ctx.respond(200, {})
     await run_due(request.app.state.session_factory, ctx.settings)
     async with request.app.state.session_factory() as session:
-        fresh = Ctx(session=session, principal=ctx.principal, settings=ctx.settings,
-                    request_id=ctx.request_id, is_postgres=ctx.is_postgres)
+        fresh = Ctx(
+            session=session,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            request_id=ctx.request_id,
+            is_postgres=ctx.is_postgres,
+        )
         _, order = await owned_order(fresh, intent_id)
         return await order_envelope(fresh, order)

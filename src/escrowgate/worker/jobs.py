@@ -32,13 +32,26 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def schedule(
-    session: AsyncSession, *, kind: str, merchant_id: str, mode: str, target_id: str,
-    due_at: int, order_id: str | None = None,
+    session: AsyncSession,
+    *,
+    kind: str,
+    merchant_id: str,
+    mode: str,
+    target_id: str,
+    due_at: int,
+    order_id: str | None = None,
 ) -> Job:
     job = Job(
-        id=ids.new_id(ids.JOB), kind=kind, merchant_id=merchant_id, mode=mode,
-        target_id=target_id, order_id=order_id, due_at=due_at, status="PENDING",
-        attempts=0, created_at=now(),
+        id=ids.new_id(ids.JOB),
+        kind=kind,
+        merchant_id=merchant_id,
+        mode=mode,
+        target_id=target_id,
+        order_id=order_id,
+        due_at=due_at,
+        status="PENDING",
+        attempts=0,
+        created_at=now(),
     )
     session.add(job)
     return job
@@ -94,7 +107,7 @@ async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: S
                 row.status = "FAILED"
                 row.finished_at = now()
             else:
-                row.due_at = now() + min(3600, 2 ** row.attempts)
+                row.due_at = now() + min(3600, 2**row.attempts)
             await session.commit()
     return True
 

@@ -12,7 +12,9 @@ from ..config import Settings
 log = structlog.get_logger("escrowgate.worker")
 
 
-async def run_due_jobs(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+async def run_due_jobs(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> int:
     from .jobs import run_due
 
     return await run_due(session_factory, settings)
@@ -31,7 +33,9 @@ async def purge_idempotency_records(session_factory: async_sessionmaker[AsyncSes
     return removed
 
 
-async def run_forever(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+async def run_forever(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
     last_purge = 0.0
     loop = asyncio.get_running_loop()
     while True:

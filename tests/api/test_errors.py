@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
 
 import pytest
 
@@ -253,16 +253,17 @@ async def test_huge_integers_anywhere_are_a_clean_400(client, merchant, raw):
     assert_envelope(r, 400)
 
 
-@pytest.mark.parametrize("raw", [b"1e10000000", b"-1e999999", b"1e309", b"1e-400",
-                                 b"[1, 2, 1e50000000]"])
+@pytest.mark.parametrize("raw", [b"1e300000", b"-1e300000", b"1e309", b"1e-400",
+                                 b"[1, 2, 1e300000]"])
 async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw):
-    """A 12-byte exponent must not make the server build a ten-million-digit integer."""
+    """A few bytes of exponent must not make the server build a huge integer: that work
+    blocks the event loop, so every other request waits (1e300000 took ~4 s, 1e10000000
+    hours). The exponents here are chosen so that a regression fails, not hangs."""
     m = await make_merchant()
     body = json.dumps(intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "n": "__N__"}))
-    r = await asyncio.wait_for(
-        raw_post(client, m, "/v1/payment-intents", body.encode().replace(b'"__N__"', raw)),
-        timeout=10,
-    )
+    started = time.monotonic()
+    r = await raw_post(client, m, "/v1/payment-intents", body.encode().replace(b'"__N__"', raw))
+    assert time.monotonic() - started < 2.0
     assert_error(r, 400, "invalid_request", param="metadata")
     listed = await client.get("/v1/payment-intents", headers=m.headers)
     assert listed.json()["data"] == []

@@ -91,6 +91,18 @@ class Bench:
         self.script_files: dict[str, Path] = {}
         self.ms_pool = 0
         self.pgb_pool = 0
+        self.recent_foreign: list[float] = []
+
+    def should_retry(self, foreign: float, attempts: int) -> bool:
+        """Measure again only when other processes loaded the machine during this point
+        but not during the points before it: a retry cannot escape a sustained load."""
+        cfg = self.cfg
+        recent = sorted(self.recent_foreign[-3:])
+        sustained = len(recent) == 3 and recent[1] > cfg.max_foreign_cores
+        return foreign > cfg.max_foreign_cores and attempts <= cfg.retries and not sustained
+
+    def note_foreign(self, foreign: float) -> None:
+        self.recent_foreign.append(foreign)
 
     # ---- setup ---------------------------------------------------------------------
     def setup(self) -> None:
@@ -271,10 +283,11 @@ class Bench:
             res["foreign_cores"] = round(foreign, 2)
             if best is None or foreign < best["foreign_cores"]:
                 best = res
-            if foreign > cfg.max_foreign_cores and attempts <= cfg.retries:
+            if self.should_retry(foreign, attempts):
                 log(f"  {path} c={concurrency}: {foreign:.2f} cores used by other processes; again")
                 continue
             break
+        self.note_foreign(best["foreign_cores"])
         self.rate[path] = max(self.rate[path], best["throughput"])
         return best
 
@@ -308,10 +321,11 @@ class Bench:
             res["foreign_cores"] = round(foreign, 2)
             if best is None or foreign < best["foreign_cores"]:
                 best = res
-            if foreign > cfg.max_foreign_cores and attempts <= cfg.retries:
+            if self.should_retry(foreign, attempts):
                 log(f"  pgbench {path} c={concurrency}: {foreign:.2f} foreign cores; again")
                 continue
             break
+        self.note_foreign(best["foreign_cores"])
         if best["exit_code"] != 0:
             self.results["issues"].append({"where": f"pgbench {path} c={concurrency}",
                                            "errors": best["errors_text"]})
@@ -434,8 +448,16 @@ class Bench:
         res = subprocess.run([str(VENV_BIN / "escrowgate"), "audit"], capture_output=True,
                              text=True, env={**os.environ, "DATABASE_URL": self.cfg.dsn})
         lines = (res.stdout + res.stderr).strip().splitlines()
+        # pgbench replays the complete+release statements on the same pool orders again and
+        # again (it does not check state), so those orders' ledgers cannot balance: expected.
+        # Everything the API wrote must pass.
+        marker = f"conditional_payment_{self.st.stamp}{TAG_PGB_COMPLETE}"
+        pgbench_only = [x for x in lines if marker in x]
+        problems = [x for x in lines if x.startswith(("order ", "transaction ")) and marker not in x]
         return {"exit_code": res.returncode, "seconds": round(time.monotonic() - t0, 1),
-                "output": lines[-5:]}
+                "problems_outside_pgbench_pool": len(problems), "problem_samples": problems[:5],
+                "pgbench_pool_orders_flagged": len(pgbench_only),
+                "last_line": lines[-1] if lines else ""}
 
 
 def main() -> int:

@@ -17,6 +17,13 @@ from common import BENCH, OUT, Config, percentile, psql
 from procstat import CpuSampler
 
 LUA = BENCH / "wrk" / "replay.lua"
+_SEED = [int(time.time()) % 1_000_000]
+
+
+def _next_seed() -> int:
+    """A new seed per pgbench run: its fresh ids must not repeat an earlier run's."""
+    _SEED[0] += 7919
+    return _SEED[0]
 
 
 def other_db_xacts(cfg: Config) -> int:
@@ -97,8 +104,12 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
     logdir = Path(tempfile.mkdtemp(prefix="pgbench-", dir=OUT))
     cmd = ["pgbench", "-h", cfg.pg_host, "-p", str(cfg.pg_port), "-U", cfg.pg_user, "-n",
            "-M", "prepared", "-c", str(concurrency), "-j", str(jobs), "-f", str(script),
-           "-l", "--log-prefix", str(logdir / "tx"), "--random-seed", "42"]
+           "-l", "--log-prefix", str(logdir / "tx"), "--random-seed", str(_next_seed())]
     cmd += ["-t", str(transactions)] if transactions else ["-T", str(duration)]
+    display = " ".join(cmd) + " " + " ".join(
+        f"-D {k}={v}" if not k.startswith("v") else "" for k, v in defines.items()).strip()
+    display = " ".join(display.split()) + f" -D v1..v{sum(k.startswith('v') for k in defines)}=" \
+        "<captured values> " + cfg.db
     for k, v in defines.items():
         cmd += ["-D", f"{k}={v}"]
     cmd.append(cfg.db)
@@ -143,7 +154,7 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
         "generator_cpu_s": round(gen_cpu, 2),
         "generator_cpu_pct_of_core": round(100 * gen_cpu / wall, 1),
         "other_db_xacts": x1 - x0,
-        "cmd": " ".join(c for c in cmd if not c.startswith("v") or "=" not in c)[:400],
+        "cmd": display.replace(str(OUT.parent.parent) + "/", ""),
     }
 
 
@@ -154,5 +165,4 @@ def stat_tables(cfg: Config) -> dict[str, tuple[int, int]]:
 
 def foreign_cores(res: dict[str, Any]) -> float:
     cores = res["cpu"]["cores"]
-    return float(cores.get("foreign", 0.0)) + float(cores.get("unattributed", 0.0)) * (
-        1.0 if res["tool"] == "wrk" else 0.0)
+    return float(cores.get("foreign", 0.0)) + float(cores.get("unattributed", 0.0))

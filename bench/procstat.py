@@ -58,6 +58,7 @@ class CpuSampler:
         self.first: dict[str, int] = {}
         self.last: dict[str, int] = {}
         self.role: dict[str, str] = {}
+        self._initial = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -88,7 +89,8 @@ class CpuSampler:
             if ticks is None:
                 continue
             if pid not in self.first:
-                self.first[pid] = ticks
+                # a process born during the point: all of its CPU belongs to the point
+                self.first[pid] = ticks if self._initial else 0
                 self.role[pid] = self._classify(pid)
             elif self.role[pid] == "foreign" and int(pid) in self.fixed:
                 self.role[pid] = self.fixed[int(pid)]
@@ -103,6 +105,7 @@ class CpuSampler:
         self.t0 = time.monotonic()
         self.m0 = machine_ticks()
         self._scan()
+        self._initial = False
         self._thread.start()
         return self
 

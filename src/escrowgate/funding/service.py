@@ -173,6 +173,21 @@ async def _chain_confirm_job(session: AsyncSession, settings: Settings, job: Job
         await _confirm_on_chain(session, settings, intent)
 
 
+async def _never_funded_before(session: AsyncSession, intent: PaymentIntent) -> None:
+    """Money arrives once per intent, whatever path the state machine took since."""
+    from ..models import LedgerEntry
+
+    funded = (
+        await session.execute(
+            select(LedgerEntry.id)
+            .where(LedgerEntry.payment_intent_id == intent.id, LedgerEntry.kind == ledger.FUND)
+            .limit(1)
+        )
+    ).first()
+    if funded is not None:
+        raise InvalidStateTransition(intent.status, intents.SUCCEEDED)
+
+
 async def fund_intent(
     session: AsyncSession, settings: Settings, intent: PaymentIntent, *, payer_address: str | None
 ) -> None:
@@ -181,6 +196,7 @@ async def fund_intent(
     from ..release.schedules import schedule_after_funding
     from ..settlement.service import start_settlement
 
+    await _never_funded_before(session, intent)
     at = now()
     move_intent(session, settings, intent, intents.SUCCEEDED)
     intent.settlement_status = "IN_PROGRESS"

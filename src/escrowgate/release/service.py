@@ -14,6 +14,7 @@ from ..domain import milestones as rules
 from ..errors import InvalidStatus
 from ..escrow import repository as escrow_repo
 from ..escrow.render import milestone_data
+from ..domain.money import format_amount
 from ..events.service import emit
 from ..ledger import service as ledger
 from ..models import ConditionalPayment, Milestone, PaymentIntent
@@ -131,7 +132,8 @@ async def release_order_in_full(
             "id": order.id,
             "object": "conditional_payment",
             "paymentIntentId": intent.id,
-            "amount": str(amount),
+            "amount": format_amount(amount),
+            "currency": order.currency,
             "reason": reason,
         },
     )

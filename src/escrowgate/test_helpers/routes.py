@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, WithJsonSchema
 from sqlalchemy import update
 
@@ -40,7 +41,7 @@ class AdvanceClock(RequestModel):
 @router.post("/test_helpers/payment-intents/{intent_id}/advance_clock", responses=errors(403, 404))
 async def advance_clock(
     request: Request, intent_id: str, body: AdvanceClock, ctx: MerchantCtx
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Move this order's clock forward by `seconds`, then run every job now due."""
     if ctx.mode != "test":
         raise ApiError(
@@ -55,15 +56,8 @@ async def advance_clock(
         .where(Job.order_id == order.id, Job.status == "PENDING")
         .values(due_at=Job.due_at - body.seconds)
     )
-    await ctx.respond(200, {})
+    await ctx.session.commit()  # the jobs below must see the moved clock
     await run_due(request.app.state.session_factory, ctx.settings)
-    async with request.app.state.session_factory() as session:
-        fresh = Ctx(
-            session=session,
-            principal=ctx.principal,
-            settings=ctx.settings,
-            request_id=ctx.request_id,
-            is_postgres=ctx.is_postgres,
-        )
-        _, order = await owned_order(fresh, intent_id)
-        return await order_envelope(fresh, order)
+    ctx.session.expire_all()  # the worker changed rows in its own transactions
+    _, order = await owned_order(ctx, intent_id)
+    return await ctx.respond(200, await order_envelope(ctx, order))

@@ -77,7 +77,11 @@ async def _claim(session: AsyncSession, at: int) -> Job | None:
 
 
 async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
-    """Claim and run one due job. True when a job was found."""
+    """Claim and run one due job. True when a job was found.
+
+    The handler runs inside a savepoint: if it fails, its effects are rolled back
+    but the claim (row lock) is kept while the failure and back-off are recorded,
+    so no other worker can pick the job up in between."""
     _load_handlers()
     async with session_factory() as session:
         job = await _claim(session, now())
@@ -86,29 +90,23 @@ async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: S
             return False
         job_id, kind = job.id, job.kind
         try:
-            fn = HANDLERS[kind]
-            await fn(session, settings, job)
+            async with session.begin_nested():
+                await HANDLERS[kind](session, settings, job)
             job.status = "DONE"
-            job.attempts += 1
             job.finished_at = now()
-            await session.commit()
-            return True
         except Exception as exc:
-            await session.rollback()
             log.exception("job_failed", job_id=job_id, kind=kind)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-    # Record the failure in a fresh transaction and back off.
-    async with session_factory() as session:
-        row = await session.get(Job, job_id)
-        if row is not None and row.status == "PENDING":
-            row.attempts += 1
-            row.last_error = error
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = "FAILED"
-                row.finished_at = now()
+            session.expire_all()  # drop what the rolled-back handler changed in memory
+            job = await session.get(Job, job_id)
+            assert job is not None
+            job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if job.attempts + 1 >= MAX_ATTEMPTS:
+                job.status = "FAILED"
+                job.finished_at = now()
             else:
-                row.due_at = now() + min(3600, 2**row.attempts)
-            await session.commit()
+                job.due_at = now() + min(3600, 2 ** (job.attempts + 1))
+        job.attempts += 1
+        await session.commit()
     return True
 
 

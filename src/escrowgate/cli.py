@@ -90,8 +90,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (it is stored only as a hash)."""
     from .auth.keys import MODES, create_key
-    from .models import ApiKey
     from .merchants import require_merchant
+    from .models import ApiKey
 
     if mode not in MODES:
         typer.echo("mode must be test or live", err=True)

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
 from ..domain import milestones as rules
+from ..domain.money import format_amount
 from ..errors import InvalidStatus
 from ..escrow import repository as escrow_repo
 from ..escrow.render import milestone_data
-from ..domain.money import format_amount
 from ..events.service import emit
 from ..ledger import service as ledger
 from ..models import ConditionalPayment, Milestone, PaymentIntent

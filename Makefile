@@ -22,7 +22,7 @@ run: setup
 # The whole suite on SQLite; then the API and end-to-end suites again on
 # PostgreSQL when TEST_DATABASE_URL is set (CI sets it and requires it).
 test: setup
-	$(BIN)/pytest -q -p no:cacheprovider
+	TEST_DATABASE_URL= $(BIN)/pytest -q -p no:cacheprovider
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== PostgreSQL run =="; \
 	  $(BIN)/pytest -q -p no:cacheprovider tests/api tests/e2e; \

@@ -179,16 +179,40 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
     return Script(path_name, text, defines, expected, stmts, dict(known))
 
 
+def _label(s: Statement) -> str:
+    if s.verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+        return s.verb
+    lock = " FOR UPDATE" if s.sql.rstrip().rstrip(";").upper().endswith("FOR UPDATE") else ""
+    return f"{s.verb} {s.table}{lock}"
+
+
+def _sequence(stmts: list[Statement]) -> str:
+    out: list[list[Any]] = []
+    for s in stmts:
+        lab = _label(s)
+        if out and out[-1][0] == lab:
+            out[-1][1] += 1
+        else:
+            out.append([lab, 1])
+    return ", ".join(f"{lab} ×{n}" if n > 1 else lab for lab, n in out)
+
+
 def summarize(stmts: list[Statement]) -> dict[str, Any]:
     verbs: dict[str, int] = {}
     for s in stmts:
         key = s.verb if s.verb in ("BEGIN", "COMMIT", "ROLLBACK") else f"{s.verb} {s.table}"
         verbs[key] = verbs.get(key, 0) + 1
+    # Consecutive executions of the same INSERT are one ORM executemany, which asyncpg
+    # pipelines into one round trip (the server still logs each execution).
+    trips = sum(1 for i, s in enumerate(stmts)
+                if not (i and s.verb == "INSERT" and s.sql == stmts[i - 1].sql))
     return {
-        "round_trips": len(stmts),
+        "statements": len(stmts),
+        "round_trips": trips,
         "transactions": sum(1 for s in stmts if s.verb == "BEGIN"),
         "queries": sum(1 for s in stmts if s.verb not in ("BEGIN", "COMMIT", "ROLLBACK")),
         "by_statement": verbs,
+        "sequence": _sequence(stmts),
     }
 
 

@@ -167,14 +167,15 @@ def generator_table(results: dict[str, Any]) -> list[str]:
 
 
 def capture_section(results: dict[str, Any]) -> list[str]:
-    out = ["| path | round trips | transactions | queries | statements |",
-           "|---|---:|---:|---:|---|"]
+    out = ["| path | statements | round trips | transactions | queries | statements in order (×n: consecutive) |",
+           "|---|---:|---:|---:|---:|---|"]
     for path in PATHS:
         c = results["captures"].get(path)
         if not c:
             continue
-        stmts = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in c["by_statement"].items())
-        out.append(f"| {path} | {c['round_trips']} | {c['transactions']} | {c['queries']} | {stmts} |")
+        stmts = c.get("sequence") or ", ".join(f"{k} ×{v}" for k, v in c["by_statement"].items())
+        out.append(f"| {path} | {c.get('statements', c['round_trips'])} | {c['round_trips']} | "
+                   f"{c['transactions']} | {c['queries']} | {stmts} |")
     return out
 
 
@@ -270,12 +271,18 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("Columns: latencies are per request (wrk) or per script run (pgbench, from its "
              "per-transaction log). *app CPU* = CPU seconds of the uvicorn processes / 2xx "
              "requests; *DB CPU* = CPU of this database's backends + PostgreSQL's shared "
-             "processes (for pgbench also the short-lived remainder of the machine total) per "
-             "request or transaction. *Other load* = cores used meanwhile by processes that are "
+             "processes (WAL writer, checkpointer ...) per request or transaction. "
+             "*CPU-normalized API / pgbench* = pgbench's DB CPU per transaction / the API's "
+             "(app + DB) CPU per request: the throughput ratio when both have the same cores to "
+             "themselves, which other load on the machine does not distort. *Other load* = cores used meanwhile by processes that are "
              "not part of the bench (other people's tests on this shared machine), API / pgbench "
              "point; a point above the limit is measured again once and the quieter run kept.")
     L.append("")
-    L.append("## Scale: 10 thousand vs 1 million existing payment intents")
+    if len(results["levels"]) > 1:
+        L.append(f"## Scale: {results['levels'][0]['scale']:,} vs {results['levels'][-1]['scale']:,} "
+                 "existing payment intents")
+    else:
+        L.append("## Scale")
     L.append("")
     L.extend(scale_table(results))
     L.append("")

@@ -128,6 +128,8 @@ async def test_body_at_the_limit_is_read(client, merchant):
     assert len(raw) == MAX_BODY
     r = await raw_post(client, merchant, "/v1/payment-intents", raw)
     assert r.status_code == 201, r.text
+    assert r.json()["data"]["description"] == body["description"]
+    assert r.json()["metadata"] == body["metadata"]
 
 
 @pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
@@ -146,6 +148,8 @@ async def test_json_content_types_are_accepted(client, merchant, ctype):
     r = await client.post("/v1/payment-intents", content=json.dumps(intent_body()).encode(),
                           headers={**merchant.headers, "Content-Type": ctype})
     assert r.status_code == 201, r.text
+    assert r.json()["data"]["merchantId"] == merchant.id
+    assert r.json()["data"]["amount"] == "1000.00"
 
 
 @pytest.mark.parametrize("depth", [33, 200, 10_000])
@@ -387,3 +391,29 @@ async def test_nul_in_milestone_id_is_404(client, merchant, bad_id):
 async def test_bad_list_parameters_are_400_naming_the_parameter(client, merchant, query):
     r = await client.get(f"/v1/payment-intents?{query}", headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param=query.split("=")[0])
+
+
+# --- internal faults ------------------------------------------------------------------------
+
+
+async def test_an_internal_fault_is_a_500_api_error_that_says_nothing_internal():
+    """The edge's last resort: whatever escapes the app leaves in the one envelope."""
+    import httpx
+
+    from escrowgate.api.edge import EdgeMiddleware
+    from escrowgate.api.rate_limit import RateLimiter
+
+    async def broken_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        raise RuntimeError("db password is hunter2 at /srv/secret.py line 42")
+
+    edge = EdgeMiddleware(broken_app, session_factory=lambda: None,  # type: ignore[arg-type]
+                          max_body_bytes=MAX_BODY,
+                          rate_limiter=RateLimiter(test_limit=0, live_limit=0, enabled=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge),
+                                 base_url="http://edge") as c:
+        r = await c.get("/health")
+    err = assert_envelope(r, 500)
+    assert err == {"code": "internal_error", "type": "api_error",
+                   "message": "An internal error occurred. It has been logged with the Request-Id."}
+    for leak in ("hunter2", "secret", "RuntimeError", "Traceback"):
+        assert leak not in r.text

@@ -88,6 +88,8 @@ async def test_bearer_auth_works_for_create(client, merchant):
     r = await client.post(milestones_url(intent["id"]), json=DOC_BODY,
                           headers={"Authorization": f"Bearer {merchant.key}"})
     assert r.status_code == 201, r.text
+    assert r.json()["data"]["paymentIntentId"] == intent["id"]
+    assert [m["id"] for m in await listed(client, merchant, intent["id"])] == [r.json()["id"]]
 
 
 async def test_requires_an_api_key(client, merchant):
@@ -149,6 +151,8 @@ async def test_the_same_index_on_another_order_is_fine(client, merchant):
     for intent in (a, b):
         r = await post_milestone(client, merchant, intent["id"], DOC_BODY)
         assert r.status_code == 201, r.text
+        assert r.json()["data"]["paymentIntentId"] == intent["id"]
+        assert r.json()["data"]["milestoneIndex"] == 0
 
 
 # --- total amount -----------------------------------------------------------------------

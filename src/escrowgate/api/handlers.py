@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ApiError
+from ..errors import ApiError, internal_error_body
 from .idempotency import Replay
 
+log = structlog.get_logger("escrowgate.http")
 _LOC_ROOTS = {"body", "query", "path", "header"}
 
 
@@ -78,7 +81,36 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted({m for regex, methods in table if regex.match(path) for m in methods})
 
 
+_CONFLICT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def _is_conflict(exc: DBAPIError) -> bool:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in _CONFLICT_SQLSTATES or "database is locked" in str(orig)
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_conflict(exc):
+            # Rolled back whole; safe to retry (with the same Idempotency-Key).
+            err = ApiError(
+                "The request conflicted with a concurrent request and was rolled back; retry it",
+                code="concurrent_request_conflict",
+                status_code=409,
+                error_type="api_error",
+            )
+            return JSONResponse(err.body(), status_code=409, headers={"Retry-After": "1"})
+        log.error("database_error", error=type(exc.orig).__name__ if exc.orig else "unknown")
+        return JSONResponse(internal_error_body(), status_code=500)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's last-resort answer would be plain text; ours is the envelope.
+        # (The edge middleware logs the traceback with the request id.)
+        return JSONResponse(internal_error_body(), status_code=500)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)

@@ -54,6 +54,11 @@ async def submit_proof(ctx: Ctx, intent_id: str, body: SubmitDeliveryProof) -> D
         raise InvalidStatus(
             f"Cannot submit delivery proof: order status is {order.order_status}, must be PENDING"
         )
+    if order.delivery_deadline is not None and order_now(order) > order.delivery_deadline:
+        raise InvalidStatus(
+            "Cannot submit delivery proof: the delivery deadline has passed; "
+            "the payer is being refunded"
+        )
     if order.expected_delivery_hash and body.proofHash.lower() != order.expected_delivery_hash:
         raise InvalidRequest(
             "proofHash does not match the expectedDeliveryHash of this order", param="proofHash"

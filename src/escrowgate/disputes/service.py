@@ -21,7 +21,12 @@ from ..models import ConditionalPayment, Dispute, Job, PaymentIntent
 from ..refunds.service import refund_held
 from ..release.jobs import lock_order
 from ..release.schedules import DISPUTE_TIMEOUT_JOB, order_now, schedule_for_order
-from ..release.service import held, release_order_in_full, release_ready_milestones
+from ..release.service import (
+    cancel_milestone,
+    held,
+    release_order_in_full,
+    release_ready_milestones,
+)
 from ..worker.jobs import cancel_jobs, handler
 from .schemas import RaiseDispute, ResolveDispute
 
@@ -179,8 +184,7 @@ async def settle_dispute(
 async def _cancel_open_milestones(session: AsyncSession, order: ConditionalPayment) -> None:
     for m in await escrow_repo.milestones_of(session, order.id):
         if m.status in (rules.PENDING, rules.COMPLETED):
-            m.status = rules.CANCELLED
-            order.milestone_total -= m.amount
+            cancel_milestone(session, order, m)
 
 
 @handler(DISPUTE_TIMEOUT_JOB)

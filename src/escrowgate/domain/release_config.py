@@ -93,6 +93,10 @@ def parse_release_config(top: dict[str, Any], metadata: dict[str, Any]) -> Relea
         if window_raw is None
         else _seconds(window_raw, "metadata.disputeWindow")
     )
+    if dispute_window == 0:
+        raise InvalidRequest(
+            "metadata.disputeWindow must be greater than 0", param="metadata.disputeWindow"
+        )
     period_raw, period_param = _pick(top, metadata, "deliveryPeriod")
     delivery_period = (
         DEFAULT_DELIVERY_PERIOD if period_raw is None else _seconds(period_raw, period_param)

@@ -210,7 +210,8 @@ async def fund_intent(
     order.funded_amount = intent.amount
     order.funded_at = at + order.clock_offset
     order.buyer_address = payer_address
-    order.delivery_deadline = order.funded_at + order.delivery_period
+    if order.release_type in ("DELIVERY_PROOF", "AUTO_RELEASE"):
+        order.delivery_deadline = order.funded_at + order.delivery_period
     order.updated_at = at
     where = ledger.Posting(intent.merchant_id, intent.mode, intent.currency, intent.id, order.id)
     ledger.post(session, where, ledger.FUND, intent.amount, reference_id=intent.id)

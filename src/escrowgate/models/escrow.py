@@ -31,8 +31,9 @@ class ConditionalPayment(Base):
     released_amount: Mapped[int] = mapped_column(Micro, default=0)
     refunded_amount: Mapped[int] = mapped_column(Micro, default=0)
     settled_amount: Mapped[int] = mapped_column(Micro, default=0)
-    # Sum and count of the order's non-cancelled milestones, kept on the locked row
-    # so the "never exceeds the order" check is one read of a row we hold.
+    # Sum of the order's non-cancelled milestones and count of all of them (cancelled
+    # included: the 100 limit counts every index taken), kept on the locked row so
+    # the creation checks are one read of a row we hold.
     milestone_total: Mapped[int] = mapped_column(Micro, default=0)
     milestone_count: Mapped[int] = mapped_column(Integer, default=0)
     release_type: Mapped[str] = mapped_column(String(24))

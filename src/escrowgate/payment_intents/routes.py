@@ -68,8 +68,17 @@ async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> dict[str,
     intent = await repository.get_public(ctx.session, intent_id)
     merchant = await ctx.session.get(Merchant, intent.merchant_id)
     plan: list[dict[str, Any]] = []
+    terms: dict[str, Any] | None = None
     if intent.type == intents.DVP:
         order = await escrow_repo.order_for_intent(ctx.session, intent.id)
+        # The release terms the payer agrees to by paying.
+        terms = {
+            "releaseType": order.release_type,
+            "autoRelease": order.auto_release,
+            "disputeWindow": str(order.dispute_window),
+            "timeLockUntil": str(order.time_lock_until) if order.time_lock_until else None,
+            "deliveryPeriod": order.delivery_period,
+        }
         plan = [
             {
                 k: milestone_data(m)[k]
@@ -99,6 +108,7 @@ async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> dict[str,
     }
     data["merchantName"] = merchant.name if merchant else None
     data["milestones"] = plan
+    data["releaseTerms"] = terms
     return {
         "id": intent.id,
         "object": "payment_intent",

@@ -11,12 +11,11 @@ from ..domain import ids
 from ..domain import milestones as rules
 from ..domain.money import format_amount
 from ..escrow import repository as escrow_repo
-from ..escrow.render import milestone_data
 from ..events.service import emit
 from ..ledger import service as ledger
 from ..models import ConditionalPayment, PaymentIntent, Refund
 from ..release.schedules import order_now
-from ..release.service import held
+from ..release.service import cancel_milestone, held
 from ..settlement.service import maybe_mark_settled
 from ..worker.jobs import cancel_jobs
 
@@ -92,14 +91,5 @@ async def _cancel_uncovered_milestones(session: AsyncSession, order: Conditional
         if covered + m.amount <= remaining:
             covered += m.amount
             continue
-        m.status = rules.CANCELLED
-        m.updated_at = order_now(order)
-        order.milestone_total -= m.amount
-        emit(
-            session,
-            merchant_id=order.merchant_id,
-            mode=order.mode,
-            type="milestone.cancelled",
-            obj=milestone_data(m),
-        )
+        cancel_milestone(session, order, m)
         remaining = covered  # strict order: nothing after a cancelled one keeps money

@@ -30,6 +30,22 @@ def held(order: ConditionalPayment) -> int:
     return order.funded_amount - order.released_amount - order.refunded_amount
 
 
+def cancel_milestone(session: AsyncSession, order: ConditionalPayment, m: Milestone) -> None:
+    """The money behind a milestone is gone (refunded): it becomes CANCELLED and no
+    longer counts toward the order's milestone total (it still counts toward the
+    100-milestone limit, and its index stays taken)."""
+    m.status = rules.CANCELLED
+    m.updated_at = order_now(order)
+    order.milestone_total -= m.amount
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="milestone.cancelled",
+        obj=milestone_data(m),
+    )
+
+
 def check_not_disputed(order: ConditionalPayment) -> None:
     if order.order_status == "DISPUTED":
         raise InvalidStatus("Cannot release funds while a dispute is open")
@@ -81,8 +97,7 @@ async def _release_milestone(
     at: int,
 ) -> None:
     if m.amount > held(order):  # refunds took the money: nothing left to release
-        m.status = rules.CANCELLED
-        m.updated_at = at
+        cancel_milestone(session, order, m)
         return
     m.status = rules.RELEASED
     m.released_at = at

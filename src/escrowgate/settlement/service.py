@@ -129,7 +129,7 @@ async def maybe_mark_settled(
     order: ConditionalPayment | None,
 ) -> None:
     """SETTLED once nothing is held and every released amount is settled."""
-    from ..payment_intents.lifecycle import move_intent
+    from ..payment_intents.lifecycle import move_intent, set_phase
 
     if intent.status not in (intents.SUCCEEDED, intents.REQUIRES_ACTION):
         return
@@ -148,6 +148,7 @@ async def maybe_mark_settled(
         if pending is not None:
             return
     intent.settlement_status = "COMPLETED"
+    set_phase(intent, "SETTLEMENT", "COMPLETED")
     move_intent(session, settings, intent, intents.SETTLED)
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, WithJsonSchema
-from sqlalchemy import update
 
 from ..api.context import Ctx, merchant_ctx
 from ..api.docs import errors
@@ -16,8 +15,7 @@ from ..api.fields import RequestModel, fail
 from ..api.routing import ExactJSONRoute
 from ..errors import ApiError
 from ..escrow.service import order_envelope, owned_order
-from ..models import Job
-from ..worker.jobs import run_due
+from ..worker.jobs import run_due, shift_jobs
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Test helpers"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
@@ -51,11 +49,7 @@ async def advance_clock(
         )
     _, order = await owned_order(ctx, intent_id, lock=True)
     order.clock_offset += body.seconds
-    await ctx.session.execute(
-        update(Job)
-        .where(Job.order_id == order.id, Job.status == "PENDING")
-        .values(due_at=Job.due_at - body.seconds)
-    )
+    await shift_jobs(ctx.session, order.id, body.seconds)
     await ctx.session.commit()  # the jobs below must see the moved clock
     await run_due(request.app.state.session_factory, ctx.settings)
     ctx.session.expire_all()  # the worker changed rows in its own transactions

@@ -58,11 +58,45 @@ def schedule(
 
 
 async def cancel_jobs(session: AsyncSession, order_id: str, kinds: tuple[str, ...]) -> None:
-    await session.execute(
-        update(Job)
-        .where(Job.order_id == order_id, Job.kind.in_(kinds), Job.status == "PENDING")
-        .values(status="CANCELLED", finished_at=now())
+    """Cancel an order's pending jobs of these kinds. A job a worker is running right
+    now is skipped (SKIP LOCKED), not waited for: the API holds the order lock the
+    worker wants next, so waiting would deadlock; the handler re-checks state under
+    that lock and does nothing."""
+    ids = (
+        (
+            await session.execute(
+                select(Job.id)
+                .where(Job.order_id == order_id, Job.kind.in_(kinds), Job.status == "PENDING")
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
     )
+    if ids:
+        await session.execute(
+            update(Job).where(Job.id.in_(ids)).values(status="CANCELLED", finished_at=now())
+        )
+
+
+async def shift_jobs(session: AsyncSession, order_id: str, seconds: int) -> None:
+    """Test clock: make an order's pending jobs due `seconds` earlier (skipping any
+    a worker is running, for the same reason as cancel_jobs)."""
+    ids = (
+        (
+            await session.execute(
+                select(Job.id)
+                .where(Job.order_id == order_id, Job.status == "PENDING")
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if ids:
+        await session.execute(
+            update(Job).where(Job.id.in_(ids)).values(due_at=Job.due_at - seconds)
+        )
 
 
 async def _claim(session: AsyncSession, at: int) -> Job | None:

@@ -55,8 +55,14 @@ async def run_forever(
 
 async def run_cli(settings: Settings, *, once: bool) -> None:
     from ..db.engine import make_engine, make_session_factory
+    from ..logging_setup import configure_logging
 
-    engine = make_engine(settings.database_url)
+    configure_logging(settings.log_level)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     factory = make_session_factory(engine)
     try:
         if once:

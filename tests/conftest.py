@@ -138,8 +138,13 @@ async def create_intent(client: httpx.AsyncClient, m: Merchant, **overrides: Any
 
 
 def assert_error(
-    r: httpx.Response, status: int, code: str, message: str | None = None,
-    *, type_: str = "invalid_request_error", param: str | None = None,
+    r: httpx.Response,
+    status: int,
+    code: str,
+    message: str | None = None,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
 ) -> dict[str, Any]:
     assert r.status_code == status, r.text
     err = r.json()["error"]

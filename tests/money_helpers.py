@@ -17,8 +17,13 @@ def sign(typed_data: dict[str, Any], account: Any) -> str:
     return "0x" + signed.signature.hex().removeprefix("0x")
 
 
-async def pay_by_card(client: httpx.AsyncClient, intent_id: str, *, card: dict[str, Any] | None = None,
-                      payer: Any = None) -> httpx.Response:
+async def pay_by_card(
+    client: httpx.AsyncClient,
+    intent_id: str,
+    *,
+    card: dict[str, Any] | None = None,
+    payer: Any = None,
+) -> httpx.Response:
     body: dict[str, Any] = {"card": card or GOOD_CARD}
     if payer is not None:
         body["payerAddress"] = payer.address
@@ -37,8 +42,10 @@ async def balance(client: httpx.AsyncClient, m: Any, currency: str = "USDC") -> 
     for row in r.json()["data"]:
         if row["currency"] == currency:
             return {k: Decimal(v) for k, v in row.items() if k.endswith("Balance")}
-    return {k: Decimal("0") for k in ("reservedBalance", "pendingBalance", "availableBalance",
-                                      "totalBalance")}
+    return {
+        k: Decimal("0")
+        for k in ("reservedBalance", "pendingBalance", "availableBalance", "totalBalance")
+    }
 
 
 async def audit_clean(app: Any) -> None:
@@ -55,9 +62,14 @@ async def run_worker(app: Any) -> int:
     return await run_due(app.state.session_factory, app.state.settings)
 
 
-async def advance(client: httpx.AsyncClient, m: Any, intent_id: str, seconds: int) -> dict[str, Any]:
-    r = await client.post(f"/v1/test_helpers/payment-intents/{intent_id}/advance_clock",
-                          json={"seconds": seconds}, headers=m.headers)
+async def advance(
+    client: httpx.AsyncClient, m: Any, intent_id: str, seconds: int
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{intent_id}/advance_clock",
+        json={"seconds": seconds},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     return dict(r.json()["data"])
 

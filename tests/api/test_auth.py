@@ -32,20 +32,25 @@ def assert_invalid_key(r) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_x_api_key_header_authenticates(client, merchant):
-    r = await client.post("/v1/payment-intents", json=intent_body(),
-                          headers={"X-API-Key": merchant.key})
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(), headers={"X-API-Key": merchant.key}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["merchantId"] == merchant.id
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 async def test_authorization_bearer_authenticates(client, merchant, scheme):
-    r = await client.post("/v1/payment-intents", json=intent_body(),
-                          headers={"Authorization": f"{scheme} {merchant.key}"})
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(),
+        headers={"Authorization": f"{scheme} {merchant.key}"},
+    )
     assert r.status_code == 201, r.text
     intent_id = r.json()["id"]
-    got = await client.get(f"/v1/payment-intents/{intent_id}",
-                           headers={"Authorization": f"Bearer {merchant.key}"})
+    got = await client.get(
+        f"/v1/payment-intents/{intent_id}", headers={"Authorization": f"Bearer {merchant.key}"}
+    )
     assert got.status_code == 200, got.text
     assert got.json()["data"]["merchantId"] == merchant.id
 
@@ -53,8 +58,10 @@ async def test_authorization_bearer_authenticates(client, merchant, scheme):
 async def test_both_headers_reach_the_same_objects(client, merchant):
     intent = await create_intent(client, merchant)
     a = await client.get(f"/v1/payment-intents/{intent['id']}", headers={"X-API-Key": merchant.key})
-    b = await client.get(f"/api/v1/payment-intents/{intent['id']}",
-                         headers={"Authorization": f"Bearer {merchant.key}"})
+    b = await client.get(
+        f"/api/v1/payment-intents/{intent['id']}",
+        headers={"Authorization": f"Bearer {merchant.key}"},
+    )
     assert a.status_code == b.status_code == 200
     assert a.json()["data"] == b.json()["data"]
 
@@ -75,15 +82,17 @@ async def test_both_headers_reach_the_same_objects(client, merchant):
     ],
 )
 async def test_missing_key_is_401_authentication_required(client, method, path):
-    r = await client.request(method, path, json={"milestoneIndex": 0, "amount": "1.00"}
-                             if method == "POST" else None)
+    r = await client.request(
+        method, path, json={"milestoneIndex": 0, "amount": "1.00"} if method == "POST" else None
+    )
     assert_missing_key(r)
 
 
 @pytest.mark.parametrize("headers", [{"X-API-Key": ""}, {}])
 async def test_empty_key_header_is_missing(client, headers):
-    assert_missing_key(await client.post("/v1/payment-intents", json=intent_body(),
-                                         headers=headers))
+    assert_missing_key(
+        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,8 +112,9 @@ async def test_empty_key_header_is_missing(client, headers):
     ],
 )
 async def test_malformed_or_unknown_key_is_401_invalid_api_key(client, headers):
-    assert_invalid_key(await client.post("/v1/payment-intents", json=intent_body(),
-                                         headers=headers))
+    assert_invalid_key(
+        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    )
     assert_invalid_key(await client.get("/v1/payment-intents", headers=headers))
 
 
@@ -118,9 +128,11 @@ async def test_a_real_key_with_one_character_changed_is_invalid(client, merchant
 
 
 async def test_invalid_key_is_rejected_before_the_body_is_looked_at(client):
-    r = await client.post("/v1/payment-intents", content=b"{not json",
-                          headers={"X-API-Key": "sk_test_" + "c" * 48,
-                                   "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/payment-intents",
+        content=b"{not json",
+        headers={"X-API-Key": "sk_test_" + "c" * 48, "Content-Type": "application/json"},
+    )
     assert_invalid_key(r)
 
 
@@ -133,10 +145,14 @@ async def test_revoked_key_is_invalid_at_once(client, app, make_merchant):
         assert await revoke_key(session, m.key_id) is True
         await session.commit()
     assert_invalid_key(await client.get(f"/v1/payment-intents/{intent['id']}", headers=m.headers))
-    assert_invalid_key(await client.post("/v1/payment-intents", json=intent_body(),
-                                         headers={"Authorization": f"Bearer {m.key}"}))
-    assert_invalid_key(await post_milestone(client, m, intent["id"],
-                                            {"milestoneIndex": 0, "amount": "1.00"}))
+    assert_invalid_key(
+        await client.post(
+            "/v1/payment-intents", json=intent_body(), headers={"Authorization": f"Bearer {m.key}"}
+        )
+    )
+    assert_invalid_key(
+        await post_milestone(client, m, intent["id"], {"milestoneIndex": 0, "amount": "1.00"})
+    )
 
 
 async def test_a_revoked_key_does_not_affect_the_merchants_other_keys(
@@ -170,8 +186,13 @@ def assert_forbidden_without_leak(r, intent: dict) -> None:  # type: ignore[no-u
     assert set(r.json()) == {"error"}
     text = r.text
     data = intent["data"]
-    for secret in (intent["id"], data["merchantId"], data["settlementDestination"],
-                   data["description"], data["amount"]):
+    for secret in (
+        intent["id"],
+        data["merchantId"],
+        data["settlementDestination"],
+        data["description"],
+        data["amount"],
+    ):
         assert secret not in text, secret
 
 
@@ -189,14 +210,24 @@ def assert_forbidden_without_leak(r, intent: dict) -> None:  # type: ignore[no-u
 async def test_another_merchants_intent_is_403_and_leaks_nothing(
     client, merchant, other_merchant, method, suffix, body
 ):
-    intent = await create_intent(client, merchant, description="Secret project Zeta",
-                                 settlementDestination="acct_secret_991", amount="4321.09")
-    r0 = await post_milestone(client, merchant, intent["id"],
-                              {"milestoneIndex": 0, "amount": "100.00"})
+    intent = await create_intent(
+        client,
+        merchant,
+        description="Secret project Zeta",
+        settlementDestination="acct_secret_991",
+        amount="4321.09",
+    )
+    r0 = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
+    )
     assert r0.status_code == 201, r0.text
     for prefix in ("/v1", "/api/v1"):
-        r = await client.request(method, f"{prefix}/payment-intents/{intent['id']}{suffix}",
-                                 json=body, headers=other_merchant.headers)
+        r = await client.request(
+            method,
+            f"{prefix}/payment-intents/{intent['id']}{suffix}",
+            json=body,
+            headers=other_merchant.headers,
+        )
         assert_forbidden_without_leak(r, intent)
     # nothing changed for the owner
     owner = await client.get(f"/v1/payment-intents/{intent['id']}/escrow", headers=merchant.headers)
@@ -209,8 +240,9 @@ async def test_another_merchants_intent_is_403_and_leaks_nothing(
 
 async def test_another_merchants_milestone_by_id_is_403(client, merchant, other_merchant):
     intent = await create_intent(client, merchant)
-    created = await post_milestone(client, merchant, intent["id"],
-                                   {"milestoneIndex": 0, "amount": "100.00"})
+    created = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
+    )
     mid = created.json()["id"]
     r = await client.get(f"{milestones_url(intent['id'])}/{mid}", headers=other_merchant.headers)
     assert_forbidden_without_leak(r, intent)
@@ -239,17 +271,19 @@ async def test_test_key_cannot_see_live_objects_and_vice_versa(client, merchant,
     assert test_intent["data"]["livemode"] is False
 
     for suffix in ("", "/escrow", "/escrow/milestones"):
-        r = await client.get(f"/v1/payment-intents/{live_intent['id']}{suffix}",
-                             headers=merchant.headers)
+        r = await client.get(
+            f"/v1/payment-intents/{live_intent['id']}{suffix}", headers=merchant.headers
+        )
         err = assert_error(r, 404, "resource_missing")
         assert err["message"] == f"Payment intent not found: {live_intent['id']}"
-        r = await client.get(f"/v1/payment-intents/{test_intent['id']}{suffix}",
-                             headers=live.headers)
-        assert_error(r, 404, "resource_missing",
-                     f"Payment intent not found: {test_intent['id']}")
+        r = await client.get(
+            f"/v1/payment-intents/{test_intent['id']}{suffix}", headers=live.headers
+        )
+        assert_error(r, 404, "resource_missing", f"Payment intent not found: {test_intent['id']}")
 
-    r = await post_milestone(client, merchant, live_intent["id"],
-                             {"milestoneIndex": 0, "amount": "1.00"})
+    r = await post_milestone(
+        client, merchant, live_intent["id"], {"milestoneIndex": 0, "amount": "1.00"}
+    )
     assert_error(r, 404, "resource_missing")
 
     listed_test = await client.get("/v1/payment-intents?limit=100", headers=merchant.headers)
@@ -284,8 +318,11 @@ async def test_request_id_header_on_every_answer(client, merchant):
         rid = r.headers.get("request-id", "")
         assert rid.startswith("req_") and len(rid) > 8, (method, path, r.status_code)
         seen.add(rid)
-    big = await client.post("/v1/payment-intents", content=b"x" * (65 * 1024),
-                            headers={**merchant.headers, "Content-Type": "application/json"})
+    big = await client.post(
+        "/v1/payment-intents",
+        content=b"x" * (65 * 1024),
+        headers={**merchant.headers, "Content-Type": "application/json"},
+    )
     assert big.status_code == 413 and big.headers["request-id"].startswith("req_")
     seen.add(big.headers["request-id"])
     assert len(seen) == len(cases) + 1  # unique per request
@@ -294,6 +331,10 @@ async def test_request_id_header_on_every_answer(client, merchant):
 async def test_error_bodies_are_json_objects_with_only_the_envelope(client):
     r = await client.get("/v1/payment-intents")
     assert r.headers["content-type"].startswith("application/json")
-    assert json.loads(r.text) == {"error": {"code": "authentication_required",
-                                            "message": "API key is required",
-                                            "type": "authentication_error"}}
+    assert json.loads(r.text) == {
+        "error": {
+            "code": "authentication_required",
+            "message": "API key is required",
+            "type": "authentication_error",
+        }
+    }

@@ -35,8 +35,10 @@ async def test_parallel_creates_never_exceed_the_order_amount(client, make_merch
     m = await make_merchant()
     intent = await create_intent(client, m, amount="1000.00")
     # 50 distinct indexes, 10.00 to 59.00 each: 1725.00 in all, far past the 1000.00 order
-    bodies = [{"milestoneIndex": i, "amount": f"{10 + i}.00", "description": f"part {i}"}
-              for i in range(50)]
+    bodies = [
+        {"milestoneIndex": i, "amount": f"{10 + i}.00", "description": f"part {i}"}
+        for i in range(50)
+    ]
     assert sum(Decimal(b["amount"]) for b in bodies) > Decimal("1000.00")
     responses = await fire(client, m, intent["id"], bodies)
 
@@ -54,16 +56,19 @@ async def test_parallel_creates_never_exceed_the_order_amount(client, make_merch
         else:
             assert r.status_code == 400, r.text
             err = r.json()["error"]
-            assert {k: err[k] for k in ("code", "type", "message")} == {**DOCUMENTED_400,
-                                                                         "message": EXCEED}
+            assert {k: err[k] for k in ("code", "type", "message")} == {
+                **DOCUMENTED_400,
+                "message": EXCEED,
+            }
             assert err.get("param") in (None, "amount")
 
     total = sum(created.values())
     assert total <= Decimal("1000.00")
     # every rejected one really did not fit at the moment it was decided, so the
     # cheapest rejected milestone would not fit on top of what was created
-    cheapest_rejected = min(Decimal(b["amount"]) for b, r in zip(bodies, responses, strict=True)
-                            if r.status_code == 400)
+    cheapest_rejected = min(
+        Decimal(b["amount"]) for b, r in zip(bodies, responses, strict=True) if r.status_code == 400
+    )
     assert total + cheapest_rejected > Decimal("1000.00")
 
     order = await state(client, m, intent["id"])
@@ -76,11 +81,17 @@ async def test_parallel_creates_never_exceed_the_order_amount(client, make_merch
     left = Decimal("1000.00") - total
     if left > 0:
         too_much = f"{left + Decimal('0.000001')}"
-        over = await client.post(milestones_url(intent["id"]), headers=m.headers,
-                                 json={"milestoneIndex": 900, "amount": too_much})
+        over = await client.post(
+            milestones_url(intent["id"]),
+            headers=m.headers,
+            json={"milestoneIndex": 900, "amount": too_much},
+        )
         assert over.status_code == 400 and over.json()["error"]["message"] == EXCEED
-        fit = await client.post(milestones_url(intent["id"]), headers=m.headers,
-                                json={"milestoneIndex": 900, "amount": f"{left}"})
+        fit = await client.post(
+            milestones_url(intent["id"]),
+            headers=m.headers,
+            json={"milestoneIndex": 900, "amount": f"{left}"},
+        )
         assert fit.status_code == 201, fit.text
 
 
@@ -90,21 +101,26 @@ async def test_parallel_creates_filling_the_order_exactly(client, make_merchant)
     intent = await create_intent(client, m, amount="1000.00")
     bodies = [{"milestoneIndex": i, "amount": "25.00"} for i in range(40)]
     responses = await fire(client, m, intent["id"], bodies)
-    assert [r.status_code for r in responses] == [201] * 40, [r.text for r in responses
-                                                              if r.status_code != 201]
+    assert [r.status_code for r in responses] == [201] * 40, [
+        r.text for r in responses if r.status_code != 201
+    ]
     order = await state(client, m, intent["id"])
     assert len(order["milestones"]) == 40
     assert sum(Decimal(ms["amount"]) for ms in order["milestones"]) == Decimal("1000.00")
-    extra = await client.post(milestones_url(intent["id"]), headers=m.headers,
-                              json={"milestoneIndex": 40, "amount": "0.000001"})
+    extra = await client.post(
+        milestones_url(intent["id"]),
+        headers=m.headers,
+        json={"milestoneIndex": 40, "amount": "0.000001"},
+    )
     assert extra.status_code == 400 and extra.json()["error"]["message"] == EXCEED
 
 
 async def test_parallel_creates_of_one_index_make_exactly_one(client, make_merchant):
     m = await make_merchant()
     intent = await create_intent(client, m, amount="1000.00")
-    bodies = [{"milestoneIndex": 3, "amount": f"{i + 1}.00", "description": f"try {i}"}
-              for i in range(20)]
+    bodies = [
+        {"milestoneIndex": 3, "amount": f"{i + 1}.00", "description": f"try {i}"} for i in range(20)
+    ]
     responses = await fire(client, m, intent["id"], bodies)
 
     ok = [(b, r) for b, r in zip(bodies, responses, strict=True) if r.status_code == 201]
@@ -121,7 +137,8 @@ async def test_parallel_creates_of_one_index_make_exactly_one(client, make_merch
     winner_body, winner = ok[0]
     order = await state(client, m, intent["id"])
     assert [(ms["id"], ms["milestoneIndex"], ms["amount"]) for ms in order["milestones"]] == [
-        (winner.json()["id"], 3, winner_body["amount"])]
+        (winner.json()["id"], 3, winner_body["amount"])
+    ]
 
 
 async def test_parallel_mixed_duplicates_and_overflow(client, make_merchant):

@@ -20,8 +20,11 @@ from tests.money_helpers import (
     sign,
 )
 
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20,
-         "proofURI": "ipfs://QmProof"}
+PROOF = {
+    "proofHash": "0x" + "1f" * 32,
+    "submittedBy": "0x" + "cd" * 20,
+    "proofURI": "ipfs://QmProof",
+}
 DAY = 86_400
 
 
@@ -37,8 +40,9 @@ async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, **kw):
 async def test_delivery_proof_auto_release(client, app, make_merchant, spelling):
     m = await make_merchant()
     iid = await dvp(client, m, "AUTO_RELEASE")
-    r = await client.post(f"/v1/payment-intents/{iid}/{spelling}/delivery-proof", json=PROOF,
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/{spelling}/delivery-proof", json=PROOF, headers=m.headers
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["object"] == "delivery_proof" and body["data"]["proofHash"] == PROOF["proofHash"]
@@ -46,61 +50,88 @@ async def test_delivery_proof_auto_release(client, app, make_merchant, spelling)
     assert order["orderStatus"] == "COMPLETED"
     assert order["actualDeliveryHash"] == PROOF["proofHash"]
     assert order["releasedAmount"] == "1000.00" and order["heldAmount"] == "0.00"
-    r = await client.post(f"/v1/payment-intents/{iid}/{spelling}/delivery-proof", json=PROOF,
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_status",
-                 "Cannot submit delivery proof: order status is COMPLETED, must be PENDING")
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/{spelling}/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_status",
+        "Cannot submit delivery proof: order status is COMPLETED, must be PENDING",
+    )
     await audit_clean(app)
 
 
 async def test_delivery_proof_rules(client, make_merchant):
     m = await make_merchant()
     unfunded = (await create_intent(client, m, metadata={"releaseType": "DELIVERY_PROOF"}))["id"]
-    r = await client.post(f"/v1/payment-intents/{unfunded}/escrow/delivery-proof", json=PROOF,
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{unfunded}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
     assert_error(r, 400, "invalid_status", "Conditional payment is not funded yet")
     milestone = await dvp(client, m, "MILESTONE_LOCKED")
-    r = await client.post(f"/v1/payment-intents/{milestone}/escrow/delivery-proof", json=PROOF,
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_request",
-                 "Cannot submit delivery proof for order with release type: MILESTONE_LOCKED")
+    r = await client.post(
+        f"/v1/payment-intents/{milestone}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "Cannot submit delivery proof for order with release type: MILESTONE_LOCKED",
+    )
     iid = await dvp(client, m)
     bad = dict(PROOF, proofHash="0x1234")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=bad,
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_request", "proofHash must be a valid bytes32 hex string",
-                 param="proofHash")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF,
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=bad, headers=m.headers
+    )
+    assert_error(
+        r, 400, "invalid_request", "proofHash must be a valid bytes32 hex string", param="proofHash"
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
     assert r.status_code == 200
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF,
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_status",
-                 "Cannot submit delivery proof: order status is DELIVERED, must be PENDING")
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_status",
+        "Cannot submit delivery proof: order status is DELIVERED, must be PENDING",
+    )
 
 
 async def test_delivery_payer_approval_and_window(client, app, make_merchant):
     m = await make_merchant()
     payer = Account.create()
     iid = await dvp(client, m, payer=payer)
-    await client.post(f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF,
-                      headers=m.headers)
+    await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
     order = await escrow(client, m, iid)
     assert order["orderStatus"] == "DELIVERED" and order["heldAmount"] == "1000.00"
     typed = order["approvalTypedData"]
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/approve",
-                          json={"signature": sign(typed, Account.create())}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/approve",
+        json={"signature": sign(typed, Account.create())},
+        headers=m.headers,
+    )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/approve",
-                          json={"signature": sign(typed, payer)}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/approve",
+        json={"signature": sign(typed, payer)},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["data"]["orderStatus"] == "COMPLETED"
     assert r.json()["data"]["releasedAmount"] == "1000.00"
 
     # Without approval: released by the worker when the dispute window passes.
     iid2 = await dvp(client, m)
-    await client.post(f"/v1/payment-intents/{iid2}/escrow/delivery-proof", json=PROOF,
-                      headers=m.headers)
+    await client.post(
+        f"/v1/payment-intents/{iid2}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
     order = await advance(client, m, iid2, 7 * DAY - 60)
     assert order["orderStatus"] == "DELIVERED"
     order = await advance(client, m, iid2, 120)
@@ -145,13 +176,22 @@ async def test_dispute_freezes_time_lock_and_buyer_wins_on_timeout(client, app, 
     m = await make_merchant()
     until = int(time.time()) + DAY
     iid = await dvp(client, m, "TIME_LOCKED", metadata={"timeLockUntil": str(until)})
-    r = await client.post(f"/v1/payment-intents/{iid}/conditional-payment/dispute",
-                          json={"reason": "Not as described", "raisedBy": "0x" + "ef" * 20,
-                                "disputeWindow": "259200"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/conditional-payment/dispute",
+        json={
+            "reason": "Not as described",
+            "raisedBy": "0x" + "ef" * 20,
+            "disputeWindow": "259200",
+        },
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["object"] == "dispute" and r.json()["status"] == "raised"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute",
-                          json={"reason": "again", "raisedBy": "x"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "again", "raisedBy": "x"},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_request", "Dispute already raised for this order")
     order = await advance(client, m, iid, DAY + 10)  # lock passes while disputed
     assert order["orderStatus"] == "DISPUTED" and order["releasedAmount"] == "0.00"
@@ -166,47 +206,86 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
     operator = await make_operator(app)
     iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
     for index, amount in ((0, "300.00"), (1, "400.00"), (2, "300.00")):
-        r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones",
-                              json={"milestoneIndex": index, "amount": amount}, headers=m.headers)
+        r = await client.post(
+            f"/v1/payment-intents/{iid}/escrow/milestones",
+            json={"milestoneIndex": index, "amount": amount},
+            headers=m.headers,
+        )
         assert r.status_code == 201
     mids = [x["id"] for x in (await escrow(client, m, iid))["milestones"]]
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
-                          json={"completedBy": "dev"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+        json={"completedBy": "dev"},
+        headers=m.headers,
+    )
     assert r.json()["data"]["status"] == "RELEASED"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
-                          json={"resolution": "BUYER_WON"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "BUYER_WON"},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_status", "No open dispute for this order")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute",
-                          json={"reason": "late", "raisedBy": "payer"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "late", "raisedBy": "payer"},
+        headers=m.headers,
+    )
     assert r.status_code == 200
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[1]}/complete",
-                          json={"completedBy": "dev"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[1]}/complete",
+        json={"completedBy": "dev"},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_status", "Cannot complete a milestone while a dispute is open")
     r = await client.post(f"/v1/payment-intents/{iid}/refund", json={}, headers=m.headers)
-    assert_error(r, 400, "invalid_status",
-                 "Cannot refund while a dispute is open; resolve the dispute")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
-                          json={"resolution": "MERCHANT_WON"}, headers=m.headers)
-    assert_error(r, 403, "forbidden",
-                 "Only an operator can resolve a dispute in the merchant's favour",
-                 type_="authentication_error")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
-                          json={"resolution": "PARTIAL_REFUND", "refundAmount": "700.01"},
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_request", "refundAmount exceeds the held amount of 700.00",
-                 param="refundAmount")
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
-                          json={"resolution": "MERCHANT_WON"}, headers=operator)
+    assert_error(
+        r, 400, "invalid_status", "Cannot refund while a dispute is open; resolve the dispute"
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "MERCHANT_WON"},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        403,
+        "forbidden",
+        "Only an operator can resolve a dispute in the merchant's favour",
+        type_="authentication_error",
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "PARTIAL_REFUND", "refundAmount": "700.01"},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "refundAmount exceeds the held amount of 700.00",
+        param="refundAmount",
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "MERCHANT_WON"},
+        headers=operator,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["data"]["resolution"] == "MERCHANT_WON"
     order = await escrow(client, m, iid)
     assert order["orderStatus"] == "PENDING" and order["milestones"][0]["status"] == "RELEASED"
     # Dismissed: milestones resume.
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[1]}/complete",
-                          json={"completedBy": "dev"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[1]}/complete",
+        json={"completedBy": "dev"},
+        headers=m.headers,
+    )
     assert r.json()["data"]["status"] == "RELEASED"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute",
-                          json={"reason": "again", "raisedBy": "payer"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "again", "raisedBy": "payer"},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_request", "Dispute already raised for this order")
     await audit_clean(app)
 
@@ -214,17 +293,25 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
 async def test_partial_refund_resolution_splits_held_money(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m)
-    await client.post(f"/v1/payment-intents/{iid}/escrow/dispute",
-                      json={"reason": "damaged", "raisedBy": "payer"}, headers=m.headers)
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
-                          json={"resolution": "PARTIAL_REFUND", "refundAmount": "250.50"},
-                          headers=m.headers)
+    await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "damaged", "raisedBy": "payer"},
+        headers=m.headers,
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "PARTIAL_REFUND", "refundAmount": "250.50"},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     order = await escrow(client, m, iid)
     assert order["refundedAmount"] == "250.50" and order["releasedAmount"] == "749.50"
     assert order["orderStatus"] == "COMPLETED"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/dispute",
-                          json={"reason": "x", "raisedBy": "y"}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "x", "raisedBy": "y"},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is already completed")
     await audit_clean(app)
 
@@ -233,24 +320,34 @@ async def test_refunds_partial_full_and_milestones_cancelled(client, app, make_m
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
     for index, amount in ((0, "300.00"), (1, "400.00"), (2, "200.00")):
-        await client.post(f"/v1/payment-intents/{iid}/escrow/milestones",
-                          json={"milestoneIndex": index, "amount": amount}, headers=m.headers)
+        await client.post(
+            f"/v1/payment-intents/{iid}/escrow/milestones",
+            json={"milestoneIndex": index, "amount": amount},
+            headers=m.headers,
+        )
     mids = [x["id"] for x in (await escrow(client, m, iid))["milestones"]]
-    await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
-                      json={"completedBy": "dev"}, headers=m.headers)
+    await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+        json={"completedBy": "dev"},
+        headers=m.headers,
+    )
     # 700 held; 100 of it is not covered by milestones and goes first.
-    r = await client.post(f"/v1/payment-intents/{iid}/refund", json={"amount": "700.01"},
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_request", "Refund amount exceeds the held amount of 700.00",
-                 param="amount")
-    r = await client.post(f"/v1/payment-intents/{iid}/refund", json={"amount": "100.00"},
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/refund", json={"amount": "700.01"}, headers=m.headers
+    )
+    assert_error(
+        r, 400, "invalid_request", "Refund amount exceeds the held amount of 700.00", param="amount"
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/refund", json={"amount": "100.00"}, headers=m.headers
+    )
     assert r.status_code == 200, r.text
     assert r.json()["object"] == "refund" and r.json()["amount"] == "100.00"
     statuses = [x["status"] for x in (await escrow(client, m, iid))["milestones"]]
     assert statuses == ["RELEASED", "PENDING", "PENDING"]
-    r = await client.post(f"/v1/payment-intents/{iid}/refund", json={"amount": "0.01"},
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/refund", json={"amount": "0.01"}, headers=m.headers
+    )
     assert r.status_code == 200
     order = await escrow(client, m, iid)
     assert [x["status"] for x in order["milestones"]] == ["RELEASED", "PENDING", "CANCELLED"]
@@ -273,7 +370,9 @@ async def test_cancel_before_funding_only(client, make_merchant):
     assert r.status_code == 200 and r.json()["status"] == "CANCELED"
     assert (await escrow(client, m, iid))["orderStatus"] == "CANCELLED"
     r = await pay_by_card(client, iid)
-    assert_error(r, 400, "invalid_state_transition", "Cannot transition from CANCELED to PROCESSING")
+    assert_error(
+        r, 400, "invalid_state_transition", "Cannot transition from CANCELED to PROCESSING"
+    )
     funded = await dvp(client, m)
     r = await client.post(f"/v1/payment-intents/{funded}/cancel", headers=m.headers)
     assert_error(r, 400, "invalid_state_transition", "Cannot transition from SUCCEEDED to CANCELED")

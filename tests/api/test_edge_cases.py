@@ -14,38 +14,67 @@ PROOF = {"proofHash": "0x" + "2e" * 32, "submittedBy": "0x" + "cd" * 20}
 
 async def test_delivery_proof_after_the_deadline_is_refused(client, app, settings, make_merchant):
     m = await make_merchant()
-    iid = (await create_intent(client, m, deliveryPeriod=3600,
-                               metadata={"releaseType": "DELIVERY_PROOF"}))["id"]
+    iid = (
+        await create_intent(
+            client, m, deliveryPeriod=3600, metadata={"releaseType": "DELIVERY_PROOF"}
+        )
+    )["id"]
     assert (await pay_by_card(client, iid)).status_code == 200
     # Move the clock past the deadline without letting the worker run.
     from escrowgate.models import ConditionalPayment, Job
 
     async with app.state.session_factory() as s:
-        order = (await s.execute(
-            ConditionalPayment.__table__.select().where(
-                ConditionalPayment.payment_intent_id == iid))).first()
-        await s.execute(ConditionalPayment.__table__.update()
-                        .where(ConditionalPayment.id == order.id).values(clock_offset=3601))
-        await s.execute(Job.__table__.update().where(Job.order_id == order.id)
-                        .values(due_at=Job.due_at - 3601))
+        order = (
+            await s.execute(
+                ConditionalPayment.__table__.select().where(
+                    ConditionalPayment.payment_intent_id == iid
+                )
+            )
+        ).first()
+        await s.execute(
+            ConditionalPayment.__table__.update()
+            .where(ConditionalPayment.id == order.id)
+            .values(clock_offset=3601)
+        )
+        await s.execute(
+            Job.__table__.update().where(Job.order_id == order.id).values(due_at=Job.due_at - 3601)
+        )
         await s.commit()
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF,
-                          headers=m.headers)
-    assert_error(r, 400, "invalid_status",
-                 "Cannot submit delivery proof: the delivery deadline has passed; "
-                 "the payer is being refunded")
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_status",
+        "Cannot submit delivery proof: the delivery deadline has passed; "
+        "the payer is being refunded",
+    )
     assert (await escrow(client, m, iid))["orderStatus"] == "PENDING"
     order = await advance(client, m, iid, 1)
     assert order["orderStatus"] == "CANCELLED" and order["refundedAmount"] == "1000.00"
 
 
 async def test_zero_dispute_window_is_rejected_at_creation(client, merchant):
-    r = await client.post("/v1/payment-intents", headers=merchant.headers, json={
-        "amount": "10.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT",
-        "settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "acct",
-        "metadata": {"releaseType": "MILESTONE_LOCKED", "disputeWindow": "0"}})
-    assert_error(r, 400, "invalid_request", "metadata.disputeWindow must be greater than 0",
-                 param="metadata.disputeWindow")
+    r = await client.post(
+        "/v1/payment-intents",
+        headers=merchant.headers,
+        json={
+            "amount": "10.00",
+            "currency": "USDC",
+            "type": "DELIVERY_VS_PAYMENT",
+            "settlementMethod": "OFF_RAMP_MOCK",
+            "settlementDestination": "acct",
+            "metadata": {"releaseType": "MILESTONE_LOCKED", "disputeWindow": "0"},
+        },
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "metadata.disputeWindow must be greater than 0",
+        param="metadata.disputeWindow",
+    )
 
 
 async def test_settled_intent_shows_settlement_phase_completed(client, make_merchant):
@@ -58,13 +87,22 @@ async def test_settled_intent_shows_settlement_phase_completed(client, make_merc
 
 
 async def test_public_page_shows_release_terms(client, merchant):
-    iid = (await create_intent(client, merchant, autoRelease=True,
-                               metadata={"releaseType": "MILESTONE_LOCKED",
-                                         "disputeWindow": "86400"}))["id"]
+    iid = (
+        await create_intent(
+            client,
+            merchant,
+            autoRelease=True,
+            metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": "86400"},
+        )
+    )["id"]
     data = (await client.get(f"/v1/payment-intents/public/{iid}")).json()["data"]
-    assert data["releaseTerms"] == {"releaseType": "MILESTONE_LOCKED", "autoRelease": True,
-                                    "disputeWindow": "86400", "timeLockUntil": None,
-                                    "deliveryPeriod": 2592000}
+    assert data["releaseTerms"] == {
+        "releaseType": "MILESTONE_LOCKED",
+        "autoRelease": True,
+        "disputeWindow": "86400",
+        "timeLockUntil": None,
+        "deliveryPeriod": 2592000,
+    }
     assert "settlementDestination" not in data and "metadata" not in data
 
 
@@ -97,10 +135,17 @@ async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
         raise RuntimeError("secret table name payment_intents_xyz")
 
     monkeypatch.setattr(routes.service, "create_intent", boom)
-    r = await fragile_client.post("/v1/payment-intents", headers=merchant.headers,
-                                  json={"amount": "1.00", "currency": "USDC",
-                                        "type": "CONDITIONAL", "settlementMethod": "OFF_RAMP_MOCK",
-                                        "settlementDestination": "x"})
+    r = await fragile_client.post(
+        "/v1/payment-intents",
+        headers=merchant.headers,
+        json={
+            "amount": "1.00",
+            "currency": "USDC",
+            "type": "CONDITIONAL",
+            "settlementMethod": "OFF_RAMP_MOCK",
+            "settlementDestination": "x",
+        },
+    )
     assert_error(r, 500, "internal_error", type_="api_error")
     assert "secret" not in r.text and "payment_intents_xyz" not in r.text
 
@@ -116,7 +161,11 @@ async def test_a_database_conflict_is_a_retryable_409(fragile_client, merchant, 
 
     monkeypatch.setattr(routes.service, "cancel_intent", conflict)
     r = await fragile_client.post("/v1/payment-intents/intent_x/cancel", headers=merchant.headers)
-    assert_error(r, 409, "concurrent_request_conflict",
-                 "The request conflicted with a concurrent request and was rolled back; retry it",
-                 type_="api_error")
+    assert_error(
+        r,
+        409,
+        "concurrent_request_conflict",
+        "The request conflicted with a concurrent request and was rolled back; retry it",
+        type_="api_error",
+    )
     assert r.headers["retry-after"] == "1"

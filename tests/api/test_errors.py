@@ -21,23 +21,30 @@ def assert_envelope(r, status: int) -> dict:  # type: ignore[no-untyped-def]
     assert set(body) == {"error"}, body
     err = body["error"]
     assert {"code", "message", "type"} <= set(err) <= {"code", "message", "type", "param"}, err
-    assert err["type"] in ("authentication_error", "invalid_request_error", "idempotency_error",
-                           "rate_limit_error", "api_error")
+    assert err["type"] in (
+        "authentication_error",
+        "invalid_request_error",
+        "idempotency_error",
+        "rate_limit_error",
+        "api_error",
+    )
     assert isinstance(err["message"], str) and err["message"]
     assert r.headers["request-id"].startswith("req_")
     return dict(err)
 
 
 async def raw_post(client, m, path, content: bytes, headers=None):  # type: ignore[no-untyped-def]
-    return await client.post(path, content=content,
-                             headers={**m.headers, **JSON, **(headers or {})})
+    return await client.post(
+        path, content=content, headers={**m.headers, **JSON, **(headers or {})}
+    )
 
 
 # --- routing -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v1/nope", "/api/v1/payment-intents/x/y/z/w",
-                                  "/v2/payment-intents", "/", "/v1"])
+@pytest.mark.parametrize(
+    "path", ["/v1/nope", "/api/v1/payment-intents/x/y/z/w", "/v2/payment-intents", "/", "/v1"]
+)
 async def test_unknown_route_is_404_in_the_envelope(client, merchant, path):
     r = await client.get(path, headers=merchant.headers)
     err = assert_envelope(r, 404)
@@ -69,8 +76,16 @@ async def test_wrong_method_is_405_in_the_envelope(client, merchant, method, pat
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{bad json", b'{"amount": "1.00",}', b"{'amount': '1.00'}", b'{"a": NaN}',
-     b'{"a": Infinity}', b'{"a": -Infinity}', b"\xff\xfe\x00", b'{"amount": "1.00"'],
+    [
+        b"{bad json",
+        b'{"amount": "1.00",}',
+        b"{'amount': '1.00'}",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b"\xff\xfe\x00",
+        b'{"amount": "1.00"',
+    ],
 )
 async def test_malformed_json_is_400(client, merchant, raw):
     err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", raw), 400)
@@ -113,8 +128,9 @@ async def test_oversized_chunked_body_without_length_is_413(client, merchant):
             yield b"y" * 4096
         yield b'"}'
 
-    r = await client.post("/v1/payment-intents", content=chunks(),
-                          headers={**merchant.headers, **JSON})
+    r = await client.post(
+        "/v1/payment-intents", content=chunks(), headers={**merchant.headers, **JSON}
+    )
     assert "content-length" not in r.request.headers
     err = assert_envelope(r, 413)
     assert err["code"] == "request_too_large"
@@ -132,21 +148,36 @@ async def test_body_at_the_limit_is_read(client, merchant):
     assert r.json()["metadata"] == body["metadata"]
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
-                                   "multipart/form-data; boundary=x", "application/xml", ""])
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "",
+    ],
+)
 async def test_wrong_content_type_is_415(client, merchant, ctype):
-    r = await client.post("/v1/payment-intents", content=json.dumps(intent_body()).encode(),
-                          headers={**merchant.headers, "Content-Type": ctype})
+    r = await client.post(
+        "/v1/payment-intents",
+        content=json.dumps(intent_body()).encode(),
+        headers={**merchant.headers, "Content-Type": ctype},
+    )
     err = assert_envelope(r, 415)
     assert err["code"] == "unsupported_media_type"
     assert err["message"] == "Content-Type must be application/json"
 
 
-@pytest.mark.parametrize("ctype", ["application/json; charset=utf-8", "APPLICATION/JSON",
-                                   "application/vnd.api+json"])
+@pytest.mark.parametrize(
+    "ctype", ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"]
+)
 async def test_json_content_types_are_accepted(client, merchant, ctype):
-    r = await client.post("/v1/payment-intents", content=json.dumps(intent_body()).encode(),
-                          headers={**merchant.headers, "Content-Type": ctype})
+    r = await client.post(
+        "/v1/payment-intents",
+        content=json.dumps(intent_body()).encode(),
+        headers={**merchant.headers, "Content-Type": ctype},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["merchantId"] == merchant.id
     assert r.json()["data"]["amount"] == "1000.00"
@@ -168,8 +199,9 @@ async def test_moderately_nested_metadata_is_fine(client, merchant):
     nested: dict = {"leaf": "ok"}
     for _ in range(20):
         nested = {"n": nested}
-    intent = await create_intent(client, merchant, metadata={"releaseType": "MILESTONE_LOCKED",
-                                                             "deep": nested})
+    intent = await create_intent(
+        client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "deep": nested}
+    )
     assert intent["metadata"]["deep"] == nested
 
 
@@ -178,18 +210,24 @@ async def test_moderately_nested_metadata_is_fine(client, merchant):
 
 @pytest.mark.parametrize("field", ["foo", "intentId", "merchantId", "status", "Amount"])
 async def test_unknown_field_is_rejected_by_name(client, merchant, field):
-    r = await client.post("/v1/payment-intents", json=intent_body(**{field: "x"}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(**{field: "x"}), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", f"Received unknown parameter: {field}", param=field)
 
 
 async def test_unknown_milestone_field_is_rejected_by_name(client, merchant):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "1.00", "dueDate": "tomorrow"})
+    r = await post_milestone(
+        client,
+        merchant,
+        intent["id"],
+        {"milestoneIndex": 0, "amount": "1.00", "dueDate": "tomorrow"},
+    )
     assert_error(r, 400, "invalid_request", "Received unknown parameter: dueDate", param="dueDate")
-    listed = await client.get(f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-                              headers=merchant.headers)
+    listed = await client.get(
+        f"/v1/payment-intents/{intent['id']}/escrow/milestones", headers=merchant.headers
+    )
     assert listed.json()["data"] == []
 
 
@@ -212,30 +250,67 @@ async def test_missing_required_milestone_field_is_named(client, merchant, missi
     assert_error(r, 400, "invalid_request", f"Missing required parameter: {missing}", param=missing)
 
 
-BAD_AMOUNTS = [1000, 1000.5, 0, -1, "1e3", "1E3", "-1", "0", "0.00", " 1", "1 ", "NaN", "Infinity",
-               "1.1234567", "0.0000001", "1000000000001", "1000000000000.000001", "", "1,000.00",
-               "+5", ".5", "5.", "0x10", None, True, ["1"], {"v": "1"}, "١٠٠"]
+BAD_AMOUNTS = [
+    1000,
+    1000.5,
+    0,
+    -1,
+    "1e3",
+    "1E3",
+    "-1",
+    "0",
+    "0.00",
+    " 1",
+    "1 ",
+    "NaN",
+    "Infinity",
+    "1.1234567",
+    "0.0000001",
+    "1000000000001",
+    "1000000000000.000001",
+    "",
+    "1,000.00",
+    "+5",
+    ".5",
+    "5.",
+    "0x10",
+    None,
+    True,
+    ["1"],
+    {"v": "1"},
+    "١٠٠",
+]
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)
 async def test_bad_intent_amounts_are_400_with_param_amount(client, merchant, amount):
-    r = await client.post("/v1/payment-intents", json=intent_body(amount=amount),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(amount=amount), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="amount")
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)
 async def test_bad_milestone_amounts_are_400_with_param_amount(client, merchant, amount):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": amount})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": amount}
+    )
     assert_error(r, 400, "invalid_request", param="amount")
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"1e3", b"1000", b"1000.00", b"1e400", b"-1e400", b"9" * 4000, b"0.1" + b"0" * 3000,
-     b"123456789012345678901234567890.123456789"],
+    [
+        b"1e3",
+        b"1000",
+        b"1000.00",
+        b"1e400",
+        b"-1e400",
+        b"9" * 4000,
+        b"0.1" + b"0" * 3000,
+        b"123456789012345678901234567890.123456789",
+    ],
 )
 async def test_amount_as_json_number_of_any_size_is_400(client, merchant, raw):
     body = json.dumps(intent_body(amount="__A__")).encode().replace(b'"__A__"', raw)
@@ -247,18 +322,21 @@ async def test_amount_as_json_number_of_any_size_is_400(client, merchant, raw):
 async def test_huge_integers_anywhere_are_a_clean_400(client, merchant, raw):
     intent = await create_intent(client, merchant)
     body = b'{"milestoneIndex": ' + raw + b', "amount": "1.00"}'
-    r = await raw_post(client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-                       body)
+    r = await raw_post(
+        client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones", body
+    )
     err = assert_envelope(r, 400)
     assert err["code"] == "invalid_request"
     body = b'{"milestoneIndex": 0, "amount": "1.00", "percentage": ' + raw + b"}"
-    r = await raw_post(client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-                       body)
+    r = await raw_post(
+        client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones", body
+    )
     assert_envelope(r, 400)
 
 
-@pytest.mark.parametrize("raw", [b"1e300000", b"-1e300000", b"1e309", b"1e-400",
-                                 b"[1, 2, 1e300000]"])
+@pytest.mark.parametrize(
+    "raw", [b"1e300000", b"-1e300000", b"1e309", b"1e-400", b"[1, 2, 1e300000]"]
+)
 async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw):
     """A few bytes of exponent must not make the server build a huge integer: that work
     blocks the event loop, so every other request waits (1e300000 took ~4 s, 1e10000000
@@ -275,16 +353,23 @@ async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw
 
 @pytest.mark.parametrize(
     "amount, shown",
-    [("300", "300.00"), ("0.125", "0.125"), ("1000000000000", "1000000000000.00"),
-     ("0.000001", "0.000001"), ("00042.500000", "42.50"), ("7.10", "7.10")],
+    [
+        ("300", "300.00"),
+        ("0.125", "0.125"),
+        ("1000000000000", "1000000000000.00"),
+        ("0.000001", "0.000001"),
+        ("00042.500000", "42.50"),
+        ("7.10", "7.10"),
+    ],
 )
 async def test_valid_amounts_are_stored_exactly_and_rendered(client, merchant, amount, shown):
     intent = await create_intent(client, merchant, amount=amount)
     assert intent["data"]["amount"] == shown
     got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
     assert got.json()["data"]["amount"] == shown
-    escrow = await client.get(f"/v1/payment-intents/{intent['id']}/escrow",
-                              headers=merchant.headers)
+    escrow = await client.get(
+        f"/v1/payment-intents/{intent['id']}/escrow", headers=merchant.headers
+    )
     assert escrow.json()["data"]["amount"] == shown
 
 
@@ -295,7 +380,10 @@ UNICODE = "Ünïcødé — 日本語 — emoji 🚀🎉 — RTL עברית — c
 
 async def test_unicode_is_accepted_and_echoed_exactly(client, merchant):
     intent = await create_intent(
-        client, merchant, description=UNICODE, settlementDestination="コード-" + UNICODE[:10],
+        client,
+        merchant,
+        description=UNICODE,
+        settlementDestination="コード-" + UNICODE[:10],
         metadata={"releaseType": "MILESTONE_LOCKED", "note": UNICODE, "ключ": "значение"},
     )
     assert intent["data"]["description"] == UNICODE
@@ -306,12 +394,17 @@ async def test_unicode_is_accepted_and_echoed_exactly(client, merchant):
     assert got.json()["data"]["description"] == UNICODE
     assert got.json()["data"]["metadata"]["ключ"] == "значение"
 
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "1.00", "description": UNICODE})
+    r = await post_milestone(
+        client,
+        merchant,
+        intent["id"],
+        {"milestoneIndex": 0, "amount": "1.00", "description": UNICODE},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] == UNICODE
-    listed = await client.get(f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-                              headers=merchant.headers)
+    listed = await client.get(
+        f"/v1/payment-intents/{intent['id']}/escrow/milestones", headers=merchant.headers
+    )
     assert listed.json()["data"][0]["description"] == UNICODE
     public = await client.get(f"/v1/payment-intents/public/{intent['id']}")
     assert public.json()["data"]["description"] == UNICODE
@@ -329,12 +422,12 @@ async def test_escaped_unicode_is_the_same_as_literal(client, merchant):
 async def test_lone_surrogate_escape_is_a_clean_400_not_500(client, merchant, escape):
     intent = await create_intent(client, merchant)
     for path, template in [
-        ("/v1/payment-intents",
-         json.dumps(intent_body(description="__S__")).encode()),
-        ("/v1/payment-intents",
-         json.dumps(intent_body(metadata={"__S__": 1})).encode()),
-        (f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-         json.dumps({"milestoneIndex": 0, "amount": "1.00", "description": "__S__"}).encode()),
+        ("/v1/payment-intents", json.dumps(intent_body(description="__S__")).encode()),
+        ("/v1/payment-intents", json.dumps(intent_body(metadata={"__S__": 1})).encode()),
+        (
+            f"/v1/payment-intents/{intent['id']}/escrow/milestones",
+            json.dumps({"milestoneIndex": 0, "amount": "1.00", "description": "__S__"}).encode(),
+        ),
     ]:
         r = await raw_post(client, merchant, path, template.replace(b"__S__", escape))
         err = assert_envelope(r, 400)
@@ -343,15 +436,17 @@ async def test_lone_surrogate_escape_is_a_clean_400_not_500(client, merchant, es
 
 async def test_raw_utf8_encoded_surrogates_are_a_clean_400(client, merchant):
     # CESU-style bytes for U+D800: not UTF-8, whatever a lenient decoder makes of them
-    raw = json.dumps(intent_body(description="__S__")).encode().replace(
-        b'"__S__"', b'"\xed\xa0\x80"')
+    raw = (
+        json.dumps(intent_body(description="__S__")).encode().replace(b'"__S__"', b'"\xed\xa0\x80"')
+    )
     err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", raw), 400)
     assert err["code"] == "invalid_request"
 
 
 async def test_nul_character_in_text_fields_is_400(client, merchant):
-    r = await client.post("/v1/payment-intents", json=intent_body(description="a\x00b"),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(description="a\x00b"), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="description")
 
 
@@ -360,8 +455,16 @@ async def test_nul_character_in_text_fields_is_400(client, merchant):
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["intent_%00", "intent_abc%00def", "%00", "intent_" + "a" * 300, "intent_%F0%9F%9A%80",
-     "intent_%27%20OR%201%3D1", "intent_%25", "intent_%C3%28"],
+    [
+        "intent_%00",
+        "intent_abc%00def",
+        "%00",
+        "intent_" + "a" * 300,
+        "intent_%F0%9F%9A%80",
+        "intent_%27%20OR%201%3D1",
+        "intent_%25",
+        "intent_%C3%28",
+    ],
 )
 async def test_nul_and_odd_bytes_in_path_ids_are_404_not_500(client, merchant, bad_id):
     for suffix in ("", "/escrow", "/conditional-payment", "/escrow/milestones"):
@@ -370,8 +473,11 @@ async def test_nul_and_odd_bytes_in_path_ids_are_404_not_500(client, merchant, b
         assert "\x00" not in err["message"]
     r = await client.get(f"/v1/payment-intents/public/{bad_id}")
     assert_error(r, 404, "resource_missing")
-    r = await client.post(f"/v1/payment-intents/{bad_id}/escrow/milestones",
-                          json={"milestoneIndex": 0, "amount": "1.00"}, headers=merchant.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{bad_id}/escrow/milestones",
+        json={"milestoneIndex": 0, "amount": "1.00"},
+        headers=merchant.headers,
+    )
     assert_error(r, 404, "resource_missing")
     r = await client.post(f"/v1/payment-intents/{bad_id}/cancel", headers=merchant.headers)
     assert_error(r, 404, "resource_missing")
@@ -380,14 +486,24 @@ async def test_nul_and_odd_bytes_in_path_ids_are_404_not_500(client, merchant, b
 @pytest.mark.parametrize("bad_id", ["milestone_%00", "x%00y", "m" * 200])
 async def test_nul_in_milestone_id_is_404(client, merchant, bad_id):
     intent = await create_intent(client, merchant)
-    r = await client.get(f"/v1/payment-intents/{intent['id']}/escrow/milestones/{bad_id}",
-                         headers=merchant.headers)
+    r = await client.get(
+        f"/v1/payment-intents/{intent['id']}/escrow/milestones/{bad_id}", headers=merchant.headers
+    )
     assert_error(r, 404, "resource_missing", "Milestone not found")
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "status=DONE",
-                                   "type=CONSENTED", "starting_after=a%00b",
-                                   "ending_before=" + "x" * 100])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "status=DONE",
+        "type=CONSENTED",
+        "starting_after=a%00b",
+        "ending_before=" + "x" * 100,
+    ],
+)
 async def test_bad_list_parameters_are_400_naming_the_parameter(client, merchant, query):
     r = await client.get(f"/v1/payment-intents?{query}", headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param=query.split("=")[0])
@@ -406,14 +522,21 @@ async def test_an_internal_fault_is_a_500_api_error_that_says_nothing_internal()
     async def broken_app(scope, receive, send):  # type: ignore[no-untyped-def]
         raise RuntimeError("db password is hunter2 at /srv/secret.py line 42")
 
-    edge = EdgeMiddleware(broken_app, session_factory=lambda: None,  # type: ignore[arg-type]
-                          max_body_bytes=MAX_BODY,
-                          rate_limiter=RateLimiter(test_limit=0, live_limit=0, enabled=False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge),
-                                 base_url="http://edge") as c:
+    edge = EdgeMiddleware(
+        broken_app,
+        session_factory=lambda: None,  # type: ignore[arg-type]
+        max_body_bytes=MAX_BODY,
+        rate_limiter=RateLimiter(test_limit=0, live_limit=0, enabled=False),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=edge), base_url="http://edge"
+    ) as c:
         r = await c.get("/health")
     err = assert_envelope(r, 500)
-    assert err == {"code": "internal_error", "type": "api_error",
-                   "message": "An internal error occurred. It has been logged with the Request-Id."}
+    assert err == {
+        "code": "internal_error",
+        "type": "api_error",
+        "message": "An internal error occurred. It has been logged with the Request-Id.",
+    }
     for leak in ("hunter2", "secret", "RuntimeError", "Traceback"):
         assert leak not in r.text

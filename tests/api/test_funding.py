@@ -56,8 +56,9 @@ async def assert_unfunded(client: httpx.AsyncClient, m: Any, intent_id: str, sta
     assert order["fundedAmount"] == "0.00" and order["fundedAt"] is None
 
 
-async def assert_funded_once(client: httpx.AsyncClient, m: Any, intent_id: str,
-                             amount: str = "1000.00") -> None:
+async def assert_funded_once(
+    client: httpx.AsyncClient, m: Any, intent_id: str, amount: str = "1000.00"
+) -> None:
     """Exactly one FUND transaction: escrow +amount, payer -amount; reserved = amount."""
     entries = await ledger_entries(client, m, paymentIntentId=intent_id)
     txns = transactions(entries)
@@ -74,8 +75,9 @@ async def assert_funded_once(client: httpx.AsyncClient, m: Any, intent_id: str,
     assert order["fundedAt"] is not None
 
 
-async def status_changes(client: httpx.AsyncClient, m: Any,
-                         intent_id: str) -> list[tuple[str, str]]:
+async def status_changes(
+    client: httpx.AsyncClient, m: Any, intent_id: str
+) -> list[tuple[str, str]]:
     """(previous_status, status) of the intent's status_changed events, oldest first."""
     events = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
     mine = [e["data"]["object"] for e in events if e["data"]["object"]["id"] == intent_id]
@@ -101,7 +103,9 @@ async def test_good_test_cards_fund_the_escrow(client, app, make_merchant, numbe
     assert data["stablecoinAmount"] == "1000.00" and data["stablecoinCurrency"] == "USDC"
     await assert_funded_once(client, m, iid)
     assert await status_changes(client, m, iid) == [
-        ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED")]
+        ("INITIATED", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+    ]
     await audit_clean(app)
 
 
@@ -126,8 +130,10 @@ async def test_declined_card_requires_action_then_a_good_card_funds(client, app,
     assert r.json()["data"]["fiatPaymentStatus"] == "succeeded"
     await assert_funded_once(client, m, iid)
     assert await status_changes(client, m, iid) == [
-        ("INITIATED", "REQUIRES_ACTION"), ("REQUIRES_ACTION", "PROCESSING"),
-        ("PROCESSING", "SUCCEEDED")]
+        ("INITIATED", "REQUIRES_ACTION"),
+        ("REQUIRES_ACTION", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+    ]
     await audit_clean(app)
 
 
@@ -158,8 +164,17 @@ async def test_expired_card_fails_validation_and_changes_nothing(client, app, ma
     await assert_funded_once(client, m, iid)
 
 
-@pytest.mark.parametrize("number", ["1234", "4242-4242-4242-4242", "42424242424242424242",
-                                    "4242424242424241", "\uff14" * 16, 4242424242424242])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1234",
+        "4242-4242-4242-4242",
+        "42424242424242424242",
+        "4242424242424241",
+        "\uff14" * 16,
+        4242424242424242,
+    ],
+)
 async def test_invalid_card_number(client, app, make_merchant, number):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
@@ -173,8 +188,9 @@ async def test_paying_twice_funds_once(client, app, make_merchant):
     iid = (await create_intent(client, m))["id"]
     assert (await pay_by_card(client, iid)).status_code == 200
     r = await pay_by_card(client, iid, card=card("5555555555554444"))
-    assert_error(r, 400, "invalid_state_transition",
-                 "Cannot transition from SUCCEEDED to PROCESSING")
+    assert_error(
+        r, 400, "invalid_state_transition", "Cannot transition from SUCCEEDED to PROCESSING"
+    )
     await assert_funded_once(client, m, iid)
     intent = await get_intent(client, m, iid)
     assert intent["status"] == "SUCCEEDED"
@@ -190,8 +206,9 @@ async def test_concurrent_payments_fund_once(client, app, make_merchant):
     assert codes == [200, 400, 400, 400], [r.text for r in answers]
     for r in answers:
         if r.status_code == 400:
-            assert_error(r, 400, "invalid_state_transition",
-                         "Cannot transition from SUCCEEDED to PROCESSING")
+            assert_error(
+                r, 400, "invalid_state_transition", "Cannot transition from SUCCEEDED to PROCESSING"
+            )
     await assert_funded_once(client, m, iid)
     await audit_clean(app)
 
@@ -202,8 +219,9 @@ async def test_canceled_or_unknown_intent_cannot_be_paid(client, app, make_merch
     r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
     assert r.status_code == 200, r.text
     r = await pay_by_card(client, iid)
-    assert_error(r, 400, "invalid_state_transition",
-                 "Cannot transition from CANCELED to PROCESSING")
+    assert_error(
+        r, 400, "invalid_state_transition", "Cannot transition from CANCELED to PROCESSING"
+    )
     await assert_unfunded(client, m, iid, "CANCELED")
     r = await pay_by_card(client, "intent_doesnotexist")
     assert_error(r, 404, "resource_missing", "Payment intent not found: intent_doesnotexist")
@@ -212,17 +230,29 @@ async def test_canceled_or_unknown_intent_cannot_be_paid(client, app, make_merch
 # --- Wallet rail ---------------------------------------------------------------------------
 
 
-async def confirm(client: httpx.AsyncClient, m: Any, intent: dict[str, Any], signer: Any,
-                  payer_address: str | None = None, **extra: Any) -> httpx.Response:
-    body = {"signature": sign(intent["data"]["typedData"], signer),
-            "payerAddress": payer_address or signer.address, **extra}
-    return await client.post(f"/v1/payment-intents/{intent['id']}/confirm", json=body,
-                             headers=m.headers)
+async def confirm(
+    client: httpx.AsyncClient,
+    m: Any,
+    intent: dict[str, Any],
+    signer: Any,
+    payer_address: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    body = {
+        "signature": sign(intent["data"]["typedData"], signer),
+        "payerAddress": payer_address or signer.address,
+        **extra,
+    }
+    return await client.post(
+        f"/v1/payment-intents/{intent['id']}/confirm", json=body, headers=m.headers
+    )
 
 
 async def submit_hash(client: httpx.AsyncClient, intent_id: str, tx_hash: Any) -> httpx.Response:
-    return await client.post(f"/v1/payment-intents/public/{intent_id}/transaction-hash",
-                             json={"transactionHash": tx_hash})
+    return await client.post(
+        f"/v1/payment-intents/public/{intent_id}/transaction-hash",
+        json={"transactionHash": tx_hash},
+    )
 
 
 async def test_wallet_confirm_then_transaction_hash_funds(client, app, make_merchant):
@@ -243,8 +273,9 @@ async def test_wallet_confirm_then_transaction_hash_funds(client, app, make_merc
 
     # Confirming again is a state error, not a second PROCESSING.
     r = await confirm(client, m, intent, payer)
-    assert_error(r, 400, "invalid_state_transition",
-                 "Cannot confirm payment intent in status: PROCESSING")
+    assert_error(
+        r, 400, "invalid_state_transition", "Cannot confirm payment intent in status: PROCESSING"
+    )
 
     r = await submit_hash(client, iid, TX_HASH.upper().replace("0X", "0x"))  # no key needed
     assert r.status_code == 200, r.text
@@ -254,7 +285,9 @@ async def test_wallet_confirm_then_transaction_hash_funds(client, app, make_merc
     order = await escrow(client, m, iid)
     assert order["buyerAddress"] == payer.address
     assert await status_changes(client, m, iid) == [
-        ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED")]
+        ("INITIATED", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+    ]
     phases = {p["phase"]: p["status"] for p in r.json()["data"]["phases"]}
     assert phases["SIGNATURE_VERIFICATION"] == "COMPLETED"
     assert phases["BLOCKCHAIN_CONFIRMATION"] == "COMPLETED"
@@ -279,16 +312,23 @@ async def test_wrong_signer_is_refused(client, app, make_merchant):
     iid = intent["id"]
     # Signed by someone else than the claimed payer.
     r = await confirm(client, m, intent, stranger, payer_address=payer.address)
-    assert_error(r, 400, "signature_verification_failed", "Signature verification failed",
-                 param="signature")
+    assert_error(
+        r, 400, "signature_verification_failed", "Signature verification failed", param="signature"
+    )
     # Signed by the payer, but over other data (another intent's typed data).
     other = await create_intent(client, m)
-    r = await client.post(f"/v1/payment-intents/{iid}/confirm", headers=m.headers, json={
-        "signature": sign(other["data"]["typedData"], payer), "payerAddress": payer.address})
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/confirm",
+        headers=m.headers,
+        json={"signature": sign(other["data"]["typedData"], payer), "payerAddress": payer.address},
+    )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     # Well-formed but unrecoverable bytes.
-    r = await client.post(f"/v1/payment-intents/{iid}/confirm", headers=m.headers, json={
-        "signature": "0x" + "00" * 65, "payerAddress": payer.address})
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/confirm",
+        headers=m.headers,
+        json={"signature": "0x" + "00" * 65, "payerAddress": payer.address},
+    )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     await assert_unfunded(client, m, iid, "INITIATED")
     intent_now = await get_intent(client, m, iid)
@@ -304,26 +344,48 @@ async def test_confirm_needs_the_owner_key(client, app, make_merchant):
     payer = Account.create()
     intent = await create_intent(client, m)
     r = await confirm(client, other, intent, payer)
-    assert_error(r, 403, "forbidden", "You do not have access to this payment intent",
-                 type_="authentication_error")
-    r = await client.post(f"/v1/payment-intents/{intent['id']}/confirm", json={
-        "signature": sign(intent["data"]["typedData"], payer), "payerAddress": payer.address})
-    assert_error(r, 401, "authentication_required", "API key is required",
-                 type_="authentication_error")
+    assert_error(
+        r,
+        403,
+        "forbidden",
+        "You do not have access to this payment intent",
+        type_="authentication_error",
+    )
+    r = await client.post(
+        f"/v1/payment-intents/{intent['id']}/confirm",
+        json={"signature": sign(intent["data"]["typedData"], payer), "payerAddress": payer.address},
+    )
+    assert_error(
+        r, 401, "authentication_required", "API key is required", type_="authentication_error"
+    )
     await assert_unfunded(client, m, intent["id"], "INITIATED")
 
 
-@pytest.mark.parametrize("bad", [
-    "ab" * 32, "0x" + "ab" * 31 + "a", "0x" + "ab" * 33, "0x" + "zz" * 32, "0x", "",
-    "0x" + "ab" * 32 + " ", 12345, None,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "ab" * 32,
+        "0x" + "ab" * 31 + "a",
+        "0x" + "ab" * 33,
+        "0x" + "zz" * 32,
+        "0x",
+        "",
+        "0x" + "ab" * 32 + " ",
+        12345,
+        None,
+    ],
+)
 async def test_malformed_transaction_hash(client, app, make_merchant, bad):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     r = await submit_hash(client, iid, bad)
-    assert_error(r, 400, "invalid_transaction_hash",
-                 "Transaction hash must be a valid 64-character hex string with 0x prefix",
-                 param="transactionHash")
+    assert_error(
+        r,
+        400,
+        "invalid_transaction_hash",
+        "Transaction hash must be a valid 64-character hex string with 0x prefix",
+        param="transactionHash",
+    )
     await assert_unfunded(client, m, iid, "INITIATED")
     assert (await get_intent(client, m, iid))["data"]["transactionHash"] is None
 
@@ -340,9 +402,13 @@ async def test_transaction_hash_is_set_once(client, app, make_merchant):
     events_before = await list_all(client, m, "/v1/events")
 
     r = await submit_hash(client, iid, OTHER_HASH)
-    assert_error(r, 400, "transaction_hash_exists",
-                 "Transaction hash already set for this payment intent",
-                 param="transactionHash")
+    assert_error(
+        r,
+        400,
+        "transaction_hash_exists",
+        "Transaction hash already set for this payment intent",
+        param="transactionHash",
+    )
 
     r = await submit_hash(client, iid, TX_HASH)  # the same hash again: 200, nothing new
     assert r.status_code == 200, r.text
@@ -365,7 +431,9 @@ async def test_transaction_hash_without_confirm_funds_without_payer(client, app,
     await assert_funded_once(client, m, iid)
     assert (await escrow(client, m, iid))["buyerAddress"] is None
     assert await status_changes(client, m, iid) == [
-        ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED")]
+        ("INITIATED", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+    ]
 
 
 async def test_card_paid_intent_refuses_a_transaction_hash(client, app, make_merchant):
@@ -373,8 +441,12 @@ async def test_card_paid_intent_refuses_a_transaction_hash(client, app, make_mer
     iid = (await create_intent(client, m))["id"]
     assert (await pay_by_card(client, iid)).status_code == 200
     r = await submit_hash(client, iid, TX_HASH)
-    assert_error(r, 400, "invalid_state",
-                 "Cannot update transaction hash: payment intent is already processed")
+    assert_error(
+        r,
+        400,
+        "invalid_state",
+        "Cannot update transaction hash: payment intent is already processed",
+    )
     await assert_funded_once(client, m, iid)
 
 
@@ -385,13 +457,18 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
     from escrowgate.worker.jobs import run_due
 
     slow_settings = Settings(
-        database_url=db_url, rate_limit_enabled=False, run_worker_in_process=False,
-        sandbox_chain_delay_seconds=5, off_ramp_mock_delay_seconds=0, log_level="WARNING",
+        database_url=db_url,
+        rate_limit_enabled=False,
+        run_worker_in_process=False,
+        sandbox_chain_delay_seconds=5,
+        off_ramp_mock_delay_seconds=0,
+        log_level="WARNING",
     )
     slow_app = create_app(slow_settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app),
-                                     base_url="http://testserver") as slow:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=slow_app), base_url="http://testserver"
+        ) as slow:
             m = await make_merchant()
             payer = Account.create()
             intent = await create_intent(slow, m)
@@ -402,8 +479,11 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
             assert r.json()["status"] == "PROCESSING"
             assert r.json()["data"]["transactionHash"] == TX_HASH
             jobs = await db_execute(
-                app, "SELECT id, status, due_at FROM jobs WHERE kind = 'chain_confirm' "
-                "AND target_id = :iid", iid=iid)
+                app,
+                "SELECT id, status, due_at FROM jobs WHERE kind = 'chain_confirm' "
+                "AND target_id = :iid",
+                iid=iid,
+            )
             assert len(jobs) == 1 and jobs[0][1] == "PENDING"
             assert jobs[0][2] >= int(time.time()) + 3
 
@@ -413,13 +493,18 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
             assert await ledger_entries(client, m, paymentIntentId=iid) == []
             assert (await balance(client, m))["reservedBalance"] == ZERO
 
-            await db_execute(app, "UPDATE jobs SET due_at = :t WHERE id = :id",
-                             t=int(time.time()) - 1, id=jobs[0][0])
+            await db_execute(
+                app,
+                "UPDATE jobs SET due_at = :t WHERE id = :id",
+                t=int(time.time()) - 1,
+                id=jobs[0][0],
+            )
             await run_due(slow_app.state.session_factory, slow_settings)
             assert (await get_intent(client, m, iid))["status"] == "SUCCEEDED"
             await assert_funded_once(client, m, iid)
-            done = await db_execute(app, "SELECT status, attempts FROM jobs WHERE id = :id",
-                                    id=jobs[0][0])
+            done = await db_execute(
+                app, "SELECT status, attempts FROM jobs WHERE id = :id", id=jobs[0][0]
+            )
             assert [tuple(r) for r in done] == [("DONE", 1)]
 
             # A second pass (or the hash again) funds nothing more.
@@ -487,16 +572,23 @@ async def test_conditional_intent_pays_the_merchant_directly(client, app, make_m
     entries = await ledger_entries(client, m, paymentIntentId=iid)
     txns = transactions(entries)
     assert kinds(entries) == ["FUND", "SETTLE"]
-    legs = {legs[0]["transactionType"]: {e["account"]: Decimal(e["amount"]) for e in legs}
-            for legs in txns.values()}
+    legs = {
+        legs[0]["transactionType"]: {e["account"]: Decimal(e["amount"]) for e in legs}
+        for legs in txns.values()
+    }
     assert legs["FUND"] == {"merchant_pending": Decimal("125.50"), "payer": Decimal("-125.50")}
-    assert legs["SETTLE"] == {"merchant_settled": Decimal("125.50"),
-                              "merchant_pending": Decimal("-125.50")}
+    assert legs["SETTLE"] == {
+        "merchant_settled": Decimal("125.50"),
+        "merchant_pending": Decimal("-125.50"),
+    }
     assert all(e["conditionalPaymentId"] is None for e in entries)
     assert "escrow" not in {e["account"] for e in entries}
 
     assert await status_changes(client, m, iid) == [
-        ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED"), ("SUCCEEDED", "SETTLED")]
+        ("INITIATED", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+        ("SUCCEEDED", "SETTLED"),
+    ]
     for path in ("escrow", "conditional-payment"):
         r = await client.get(f"/v1/payment-intents/{iid}/{path}", headers=m.headers)
         assert_error(r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT")
@@ -515,16 +607,22 @@ async def test_conditional_payment_pending_until_the_settlement_job(
     from escrowgate.worker.jobs import run_due
 
     slow_settings = Settings(
-        database_url=db_url, rate_limit_enabled=False, run_worker_in_process=False,
-        sandbox_chain_delay_seconds=0, off_ramp_mock_delay_seconds=30, log_level="WARNING",
+        database_url=db_url,
+        rate_limit_enabled=False,
+        run_worker_in_process=False,
+        sandbox_chain_delay_seconds=0,
+        off_ramp_mock_delay_seconds=30,
+        log_level="WARNING",
     )
     slow_app = create_app(slow_settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app),
-                                     base_url="http://testserver") as slow:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=slow_app), base_url="http://testserver"
+        ) as slow:
             m = await make_merchant()
-            iid = (await create_intent(slow, m, amount="80.00", type="CONDITIONAL",
-                                       metadata=None))["id"]
+            iid = (await create_intent(slow, m, amount="80.00", type="CONDITIONAL", metadata=None))[
+                "id"
+            ]
             r = await pay_by_card(slow, iid)
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "SUCCEEDED"
@@ -535,11 +633,19 @@ async def test_conditional_payment_pending_until_the_settlement_job(
 
             await run_due(slow_app.state.session_factory, slow_settings)  # not due yet
             assert (await get_intent(client, m, iid))["status"] == "SUCCEEDED"
-            jobs = await db_execute(app, "SELECT id FROM jobs WHERE kind = 'settle' "
-                                    "AND merchant_id = :mid AND status = 'PENDING'", mid=m.id)
+            jobs = await db_execute(
+                app,
+                "SELECT id FROM jobs WHERE kind = 'settle' "
+                "AND merchant_id = :mid AND status = 'PENDING'",
+                mid=m.id,
+            )
             assert len(jobs) == 1
-            await db_execute(app, "UPDATE jobs SET due_at = :t WHERE id = :id",
-                             t=int(time.time()) - 1, id=jobs[0][0])
+            await db_execute(
+                app,
+                "UPDATE jobs SET due_at = :t WHERE id = :id",
+                t=int(time.time()) - 1,
+                id=jobs[0][0],
+            )
             await run_due(slow_app.state.session_factory, slow_settings)
             intent = await get_intent(client, m, iid)
             assert intent["status"] == "SETTLED"
@@ -550,8 +656,10 @@ async def test_conditional_payment_pending_until_the_settlement_job(
             await run_due(slow_app.state.session_factory, slow_settings)
             assert kinds(await ledger_entries(client, m)) == ["FUND", "SETTLE"]
             assert await status_changes(client, m, iid) == [
-                ("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED"),
-                ("SUCCEEDED", "SETTLED")]
+                ("INITIATED", "PROCESSING"),
+                ("PROCESSING", "SUCCEEDED"),
+                ("SUCCEEDED", "SETTLED"),
+            ]
             await audit_clean(app)
     finally:
         await slow_app.state.engine.dispose()

@@ -21,18 +21,24 @@ from tests.money_helpers import (
 ZERO = Decimal("0")
 
 
-async def add_milestone(client: httpx.AsyncClient, m: Any, iid: str, index: int,
-                        amount: str) -> str:
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones", headers=m.headers,
-                          json={"milestoneIndex": index, "description": f"Step {index}",
-                                "amount": amount})
+async def add_milestone(
+    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
+) -> str:
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones",
+        headers=m.headers,
+        json={"milestoneIndex": index, "description": f"Step {index}", "amount": amount},
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
 async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-                          json={"completedBy": "0x" + "ab" * 20}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+        json={"completedBy": "0x" + "ab" * 20},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -66,18 +72,26 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     flow = await money_flow(client, m)
 
     answers = []
-    for path in ("/v1/account/balance", "/v1/payment-intents/account/balance",
-                 "/api/v1/account/balance"):
+    for path in (
+        "/v1/account/balance",
+        "/v1/payment-intents/account/balance",
+        "/api/v1/account/balance",
+    ):
         r = await client.get(path, headers=m.headers)
         assert r.status_code == 200, r.text
         answers.append(r.json())
     assert answers[0] == answers[1] == answers[2]
     body = answers[0]
     assert body["object"] == "balance" and body["livemode"] is False
-    assert body["data"] == [{
-        "currency": "USDC", "reservedBalance": "700.00", "pendingBalance": "0.00",
-        "availableBalance": "350.00", "totalBalance": "1050.00",
-    }]
+    assert body["data"] == [
+        {
+            "currency": "USDC",
+            "reservedBalance": "700.00",
+            "pendingBalance": "0.00",
+            "availableBalance": "350.00",
+            "totalBalance": "1050.00",
+        }
+    ]
 
     entries = await ledger_entries(client, m)
     other_path = await list_all(client, m, "/v1/payment-intents/account/ledger-entries")
@@ -90,15 +104,22 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     assert kinds(entries) == ["FUND", "FUND", "RELEASE", "SETTLE", "SETTLE"]
     # The balance is exactly what the entries add up to.
     sums = account_sums(entries)
-    assert sums == {"escrow": Decimal("700.00"), "merchant_pending": ZERO,
-                    "merchant_settled": Decimal("350.00"), "payer": Decimal("-1050.00")}
+    assert sums == {
+        "escrow": Decimal("700.00"),
+        "merchant_pending": ZERO,
+        "merchant_settled": Decimal("350.00"),
+        "payer": Decimal("-1050.00"),
+    }
     assert sum(sums.values()) == ZERO
 
     release = [e for e in entries if e["transactionType"] == "RELEASE"]
     assert {e["account"]: e["amount"] for e in release} == {
-        "merchant_pending": "300.00", "escrow": "-300.00"}
-    assert all(e["referenceId"] == flow["m0"] and e["paymentIntentId"] == flow["a"]
-               for e in release)
+        "merchant_pending": "300.00",
+        "escrow": "-300.00",
+    }
+    assert all(
+        e["referenceId"] == flow["m0"] and e["paymentIntentId"] == flow["a"] for e in release
+    )
     order_id = release[0]["conditionalPaymentId"]
     assert order_id.startswith("conditional_payment_")
     a_entries = [e for e in entries if e["paymentIntentId"] == flow["a"]]
@@ -125,24 +146,30 @@ async def test_ledger_filters(client, app, make_merchant):
     assert len(settles) == 4 and {e["transactionType"] for e in settles} == {"SETTLE"}
     assert sum(Decimal(e["amount"]) for e in settles if e["amount"][0] != "-") == Decimal("350.00")
     both = await ledger_entries(client, m, paymentIntentId=flow["b"], transactionType="FUND")
-    assert {e["account"]: e["amount"] for e in both} == {"merchant_pending": "50.00",
-                                                          "payer": "-50.00"}
+    assert {e["account"]: e["amount"] for e in both} == {
+        "merchant_pending": "50.00",
+        "payer": "-50.00",
+    }
     assert await ledger_entries(client, m, transactionType="REFUND") == []
     assert await ledger_entries(client, m, paymentIntentId="intent_unknown") == []
 
-    r = await client.get("/v1/account/ledger-entries", params={"transactionType": "CREDIT"},
-                         headers=m.headers)
+    r = await client.get(
+        "/v1/account/ledger-entries", params={"transactionType": "CREDIT"}, headers=m.headers
+    )
     assert_error(r, 400, "invalid_request", param="transactionType")
     for limit in (0, 101, "ten"):
-        r = await client.get("/v1/account/ledger-entries", params={"limit": limit},
-                             headers=m.headers)
+        r = await client.get(
+            "/v1/account/ledger-entries", params={"limit": limit}, headers=m.headers
+        )
         assert_error(r, 400, "invalid_request", param="limit")
     r = await client.get("/v1/account/ledger-entries")
-    assert_error(r, 401, "authentication_required", "API key is required",
-                 type_="authentication_error")
+    assert_error(
+        r, 401, "authentication_required", "API key is required", type_="authentication_error"
+    )
     r = await client.get("/v1/account/balance")
-    assert_error(r, 401, "authentication_required", "API key is required",
-                 type_="authentication_error")
+    assert_error(
+        r, 401, "authentication_required", "API key is required", type_="authentication_error"
+    )
 
 
 async def test_ledger_cursors(client, app, make_merchant):
@@ -171,19 +198,27 @@ async def test_ledger_cursors(client, app, make_merchant):
     assert [i for p in pages for i in p] == everything
 
     # ending_before walks back: the page before the second page is the first page.
-    r = await client.get("/v1/account/ledger-entries", headers=m.headers,
-                         params={"limit": 3, "ending_before": pages[1][0]})
+    r = await client.get(
+        "/v1/account/ledger-entries",
+        headers=m.headers,
+        params={"limit": 3, "ending_before": pages[1][0]},
+    )
     assert r.status_code == 200, r.text
     assert [e["id"] for e in r.json()["data"]] == pages[0]
     assert r.json()["hasMore"] is False
-    r = await client.get("/v1/account/ledger-entries", headers=m.headers,
-                         params={"limit": 2, "ending_before": pages[2][0]})
+    r = await client.get(
+        "/v1/account/ledger-entries",
+        headers=m.headers,
+        params={"limit": 2, "ending_before": pages[2][0]},
+    )
     assert [e["id"] for e in r.json()["data"]] == pages[1][1:]
     assert r.json()["hasMore"] is True
     # Cursor and filter together.
-    r = await client.get("/v1/account/ledger-entries", headers=m.headers,
-                         params={"transactionType": "FUND", "starting_after": everything[0],
-                                 "limit": 100})
+    r = await client.get(
+        "/v1/account/ledger-entries",
+        headers=m.headers,
+        params={"transactionType": "FUND", "starting_after": everything[0], "limit": 100},
+    )
     fund_ids = [e["id"] for e in await ledger_entries(client, m, transactionType="FUND")]
     assert [e["id"] for e in r.json()["data"]] == fund_ids
 
@@ -208,8 +243,12 @@ async def test_another_merchant_sees_nothing(client, app, make_merchant):
 
 
 FLOW_TYPES = {
-    "payment_intent.created", "payment_intent.status_changed", "escrow_order.created",
-    "milestone.created", "milestone.completed", "milestone.released",
+    "payment_intent.created",
+    "payment_intent.status_changed",
+    "escrow_order.created",
+    "milestone.created",
+    "milestone.completed",
+    "milestone.released",
 }
 
 
@@ -251,22 +290,34 @@ async def test_events_of_a_flow_newest_first(client, app, make_merchant):
     created_evt = oldest_first[0]["data"]["object"]
     assert created_evt["status"] == "INITIATED" and created_evt["amount"] == "1000.00"
     assert oldest_first[1]["data"]["object"]["paymentIntentId"] == a
-    changes = [(e["data"]["object"]["previous_status"], e["data"]["object"]["status"])
-               for e in oldest_first if e["type"] == "payment_intent.status_changed"]
-    assert changes == [("INITIATED", "PROCESSING"), ("PROCESSING", "SUCCEEDED"),
-                       ("SUCCEEDED", "SETTLED")]
+    changes = [
+        (e["data"]["object"]["previous_status"], e["data"]["object"]["status"])
+        for e in oldest_first
+        if e["type"] == "payment_intent.status_changed"
+    ]
+    assert changes == [
+        ("INITIATED", "PROCESSING"),
+        ("PROCESSING", "SUCCEEDED"),
+        ("SUCCEEDED", "SETTLED"),
+    ]
     released = [e["data"]["object"] for e in oldest_first if e["type"] == "milestone.released"]
     assert [(o["status"], o["amount"], o["releasedBy"]) for o in released] == [
-        ("RELEASED", "300.00", "auto_release"), ("RELEASED", "700.00", "auto_release")]
+        ("RELEASED", "300.00", "auto_release"),
+        ("RELEASED", "700.00", "auto_release"),
+    ]
     completed = [e["data"]["object"] for e in oldest_first if e["type"] == "milestone.completed"]
     assert [o["milestoneIndex"] for o in completed] == [0, 1]
     # Each release was settled (delay 0), and the event says how much as the API writes it.
-    settled = [e["data"]["object"] for e in reversed(events)
-               if e["type"] == "payment_intent.settlement_completed"]
+    settled = [
+        e["data"]["object"]
+        for e in reversed(events)
+        if e["type"] == "payment_intent.settlement_completed"
+    ]
     assert [(o["id"], o["amount"], o["currency"]) for o in settled] == [
-        (a, "300.00", "USDC"), (a, "700.00", "USDC")]
-    assert all(o["settlementId"].startswith("settlement_") and o["settlementTxId"]
-               for o in settled)
+        (a, "300.00", "USDC"),
+        (a, "700.00", "USDC"),
+    ]
+    assert all(o["settlementId"].startswith("settlement_") and o["settlementTxId"] for o in settled)
 
     # Type filter, newest first.
     r = await client.get("/v1/events", params={"type": "milestone.created"}, headers=m.headers)
@@ -313,17 +364,26 @@ async def test_event_cursors(client, app, make_merchant):
         cursor = page["data"][-1]["id"]
     assert walked == everything
 
-    r = await client.get("/v1/events", headers=m.headers,
-                         params={"limit": 4, "ending_before": everything[6]})
+    r = await client.get(
+        "/v1/events", headers=m.headers, params={"limit": 4, "ending_before": everything[6]}
+    )
     assert [e["id"] for e in r.json()["data"]] == everything[2:6]
     assert r.json()["hasMore"] is True
-    r = await client.get("/v1/events", headers=m.headers,
-                         params={"limit": 4, "ending_before": everything[2]})
+    r = await client.get(
+        "/v1/events", headers=m.headers, params={"limit": 4, "ending_before": everything[2]}
+    )
     assert [e["id"] for e in r.json()["data"]] == everything[:2]
     assert r.json()["hasMore"] is False
     changes = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
-    r = await client.get("/v1/events", headers=m.headers, params={
-        "type": "payment_intent.status_changed", "starting_after": changes[0]["id"], "limit": 2})
+    r = await client.get(
+        "/v1/events",
+        headers=m.headers,
+        params={
+            "type": "payment_intent.status_changed",
+            "starting_after": changes[0]["id"],
+            "limit": 2,
+        },
+    )
     assert [e["id"] for e in r.json()["data"]] == [e["id"] for e in changes[1:3]]
     for limit in (0, 101):
         r = await client.get("/v1/events", params={"limit": limit}, headers=m.headers)
@@ -344,12 +404,12 @@ async def test_another_merchant_sees_none_of_the_events(client, app, make_mercha
     for e in mine[:3]:
         r = await client.get(f"/v1/events/{e['id']}", headers=other.headers)
         assert_error(r, 404, "resource_missing", "Event not found")
-    r = await client.get("/v1/events", params={"type": "milestone.released"},
-                         headers=other.headers)
+    r = await client.get("/v1/events", params={"type": "milestone.released"}, headers=other.headers)
     assert r.json()["data"] == []
     live = await make_merchant("Live Shop", mode="live")
     assert await list_all(client, live, "/v1/events") == []
     r = await client.get("/v1/events")
-    assert_error(r, 401, "authentication_required", "API key is required",
-                 type_="authentication_error")
+    assert_error(
+        r, 401, "authentication_required", "API key is required", type_="authentication_error"
+    )
     assert flow["a"] not in {e["data"]["object"].get("id") for e in theirs}

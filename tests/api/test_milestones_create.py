@@ -18,15 +18,31 @@ from tests.conftest import (
 )
 from tests.money_helpers import pay_by_card
 
-DOC_BODY = {"milestoneIndex": 0, "description": "Initial payment - 30%", "amount": "300.00",
-            "percentage": 30}
+DOC_BODY = {
+    "milestoneIndex": 0,
+    "description": "Initial payment - 30%",
+    "amount": "300.00",
+    "percentage": 30,
+}
 SEED_PLAN = [
-    {"milestoneIndex": 0, "description": "Project kickoff - 20%", "amount": "200.00",
-     "percentage": 20},
-    {"milestoneIndex": 1, "description": "Mid-point delivery - 50%", "amount": "500.00",
-     "percentage": 50},
-    {"milestoneIndex": 2, "description": "Final delivery - 30%", "amount": "300.00",
-     "percentage": 30},
+    {
+        "milestoneIndex": 0,
+        "description": "Project kickoff - 20%",
+        "amount": "200.00",
+        "percentage": 20,
+    },
+    {
+        "milestoneIndex": 1,
+        "description": "Mid-point delivery - 50%",
+        "amount": "500.00",
+        "percentage": 50,
+    },
+    {
+        "milestoneIndex": 2,
+        "description": "Final delivery - 30%",
+        "amount": "300.00",
+        "percentage": 30,
+    },
 ]
 EXCEED = "Total milestone amounts exceed escrow order amount"
 
@@ -66,8 +82,17 @@ async def test_the_documented_request_gets_the_documented_response(client, merch
     assert re.fullmatch(r"milestone_[A-Za-z0-9]+", body["id"])
     assert body["object"] == "milestone"
     d = body["data"]
-    documented = {"id", "conditionalPaymentId", "paymentIntentId", "milestoneIndex",
-                  "description", "amount", "percentage", "status", "createdAt"}
+    documented = {
+        "id",
+        "conditionalPaymentId",
+        "paymentIntentId",
+        "milestoneIndex",
+        "description",
+        "amount",
+        "percentage",
+        "status",
+        "createdAt",
+    }
     assert documented <= set(d)
     assert d["id"] == body["id"]
     assert d["conditionalPaymentId"] == order["id"]
@@ -85,8 +110,11 @@ async def test_the_documented_request_gets_the_documented_response(client, merch
 
 async def test_bearer_auth_works_for_create(client, merchant):
     intent = await create_intent(client, merchant)
-    r = await client.post(milestones_url(intent["id"]), json=DOC_BODY,
-                          headers={"Authorization": f"Bearer {merchant.key}"})
+    r = await client.post(
+        milestones_url(intent["id"]),
+        json=DOC_BODY,
+        headers={"Authorization": f"Bearer {merchant.key}"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["paymentIntentId"] == intent["id"]
     assert [m["id"] for m in await listed(client, merchant, intent["id"])] == [r.json()["id"]]
@@ -95,15 +123,17 @@ async def test_bearer_auth_works_for_create(client, merchant):
 async def test_requires_an_api_key(client, merchant):
     intent = await create_intent(client, merchant)
     r = await client.post(milestones_url(intent["id"]), json=DOC_BODY)
-    assert_error(r, 401, "authentication_required", "API key is required",
-                 type_="authentication_error")
+    assert_error(
+        r, 401, "authentication_required", "API key is required", type_="authentication_error"
+    )
     assert await listed(client, merchant, intent["id"]) == []
 
 
 async def test_description_is_optional(client, merchant):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"], {"milestoneIndex": 0,
-                                                              "amount": "100.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] is None
 
@@ -123,8 +153,12 @@ async def test_description_is_optional(client, merchant):
 async def test_invalid_release_type_is_the_documented_400(client, merchant, metadata, release_type):
     intent = await create_intent(client, merchant, metadata=metadata)
     r = await post_milestone(client, merchant, intent["id"], DOC_BODY)
-    err = assert_error(r, 400, "invalid_request",
-                       f"Cannot create milestone for order with release type: {release_type}")
+    err = assert_error(
+        r,
+        400,
+        "invalid_request",
+        f"Cannot create milestone for order with release type: {release_type}",
+    )
     assert err["type"] == "invalid_request_error"
     assert (await order_of(client, merchant, intent["id"]))["milestones"] == []
 
@@ -135,11 +169,16 @@ async def test_invalid_release_type_is_the_documented_400(client, merchant, meta
 @pytest.mark.parametrize("index", [0, 1, 57, 999])
 async def test_duplicate_index_is_the_documented_400(client, merchant, index):
     intent = await create_intent(client, merchant)
-    first = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": index, "amount": "100.00"})
+    first = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": index, "amount": "100.00"}
+    )
     assert first.status_code == 201, first.text
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": index, "amount": "50.00", "description": "again"})
+    r = await post_milestone(
+        client,
+        merchant,
+        intent["id"],
+        {"milestoneIndex": index, "amount": "50.00", "description": "again"},
+    )
     assert_error(r, 400, "invalid_request", f"Milestone with index {index} already exists")
     rows = await listed(client, merchant, intent["id"])
     assert [(m["milestoneIndex"], m["amount"]) for m in rows] == [(index, "100.00")]
@@ -161,11 +200,13 @@ async def test_the_same_index_on_another_order_is_fine(client, merchant):
 async def test_total_may_reach_but_not_exceed_the_order_amount(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
     for index, amount in [(0, "999.999998"), (1, "0.000002")]:
-        r = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": index, "amount": amount})
+        r = await post_milestone(
+            client, merchant, intent["id"], {"milestoneIndex": index, "amount": amount}
+        )
         assert r.status_code == 201, r.text
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 2, "amount": "0.000001"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 2, "amount": "0.000001"}
+    )
     err = assert_error(r, 400, "invalid_request", EXCEED)
     assert err["type"] == "invalid_request_error"
     rows = await listed(client, merchant, intent["id"])
@@ -174,11 +215,11 @@ async def test_total_may_reach_but_not_exceed_the_order_amount(client, merchant)
 
 async def test_a_single_milestone_above_the_order_is_rejected(client, merchant):
     intent = await create_intent(client, merchant, amount="100.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "100.000001"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.000001"}
+    )
     assert_error(r, 400, "invalid_request", EXCEED)
-    r = await post_milestone(client, merchant, intent["id"], {"milestoneIndex": 0,
-                                                              "amount": "100"})
+    r = await post_milestone(client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100"})
     assert r.status_code == 201 and r.json()["data"]["amount"] == "100.00"
 
 
@@ -186,8 +227,9 @@ async def test_exceeding_by_the_last_one_leaves_the_others(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
     for body in SEED_PLAN[:2]:
         assert (await post_milestone(client, merchant, intent["id"], body)).status_code == 201
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 2, "amount": "300.01"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 2, "amount": "300.01"}
+    )
     assert_error(r, 400, "invalid_request", EXCEED)
     r = await post_milestone(client, merchant, intent["id"], SEED_PLAN[2])
     assert r.status_code == 201, r.text
@@ -213,9 +255,13 @@ async def test_seed_20_50_30_plan(client, merchant):
     assert [m["status"] for m in rows] == ["PENDING"] * 3
     order = await order_of(client, merchant, intent["id"])
     assert [(m["milestoneIndex"], m["amount"], m["percentage"]) for m in order["milestones"]] == [
-        (0, "200.00", 20), (1, "500.00", 50), (2, "300.00", 30)]
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 3, "amount": "0.01"})
+        (0, "200.00", 20),
+        (1, "500.00", 50),
+        (2, "300.00", 30),
+    ]
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 3, "amount": "0.01"}
+    )
     assert_error(r, 400, "invalid_request", EXCEED)
 
 
@@ -223,9 +269,17 @@ async def test_seed_20_50_30_plan(client, merchant):
 async def test_common_patterns(client, merchant, plan):
     intent = await create_intent(client, merchant, amount="1000.00")
     for index, pct in enumerate(plan):
-        r = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": index, "description": f"{pct}%",
-                                  "amount": f"{pct * 10}.00", "percentage": pct})
+        r = await post_milestone(
+            client,
+            merchant,
+            intent["id"],
+            {
+                "milestoneIndex": index,
+                "description": f"{pct}%",
+                "amount": f"{pct * 10}.00",
+                "percentage": pct,
+            },
+        )
         assert r.status_code == 201, r.text
         assert r.json()["data"]["percentage"] == pct
     rows = await listed(client, merchant, intent["id"])
@@ -236,12 +290,14 @@ async def test_common_patterns(client, merchant, plan):
 # --- milestoneIndex type and range -------------------------------------------------------
 
 
-@pytest.mark.parametrize("index", [1.5, "1", "0", True, False, -1, 1000, 10**6, None, [0],
-                                   {"i": 0}, "one"])
+@pytest.mark.parametrize(
+    "index", [1.5, "1", "0", True, False, -1, 1000, 10**6, None, [0], {"i": 0}, "one"]
+)
 async def test_bad_milestone_index_is_400_with_param(client, merchant, index):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": index, "amount": "1.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": index, "amount": "1.00"}
+    )
     assert_error(r, 400, "invalid_request", param="milestoneIndex")
     assert await listed(client, merchant, intent["id"]) == []
 
@@ -249,17 +305,20 @@ async def test_bad_milestone_index_is_400_with_param(client, merchant, index):
 @pytest.mark.parametrize("raw", [b"1.0", b"1e0", b"1E2", b"0.0", b"-0.5"])
 async def test_milestone_index_as_float_literal_is_400(client, merchant, raw):
     intent = await create_intent(client, merchant)
-    r = await client.post(milestones_url(intent["id"]),
-                          content=b'{"milestoneIndex": ' + raw + b', "amount": "1.00"}',
-                          headers={**merchant.headers, "Content-Type": "application/json"})
+    r = await client.post(
+        milestones_url(intent["id"]),
+        content=b'{"milestoneIndex": ' + raw + b', "amount": "1.00"}',
+        headers={**merchant.headers, "Content-Type": "application/json"},
+    )
     assert_error(r, 400, "invalid_request", param="milestoneIndex")
 
 
 @pytest.mark.parametrize("index", [0, 999])
 async def test_index_bounds_are_inclusive(client, merchant, index):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": index, "amount": "1.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": index, "amount": "1.00"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["milestoneIndex"] == index
 
@@ -267,11 +326,13 @@ async def test_index_bounds_are_inclusive(client, merchant, index):
 async def test_at_most_100_milestones(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
     for i in range(100):
-        r = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": i * 3, "amount": "1.00"})
+        r = await post_milestone(
+            client, merchant, intent["id"], {"milestoneIndex": i * 3, "amount": "1.00"}
+        )
         assert r.status_code == 201, (i, r.text)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 998, "amount": "1.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 998, "amount": "1.00"}
+    )
     assert_error(r, 400, "invalid_request", param="milestoneIndex")
     rows = await listed(client, merchant, intent["id"])
     assert len(rows) == 100
@@ -283,13 +344,22 @@ async def test_at_most_100_milestones(client, merchant):
 
 @pytest.mark.parametrize(
     "amount, expected",
-    [("333.33", 33.33), ("300.00", 30), ("100", 10), ("0.01", 0), ("666.666", 66.67),
-     ("1000.00", 100), ("0.05", 0.01), ("125.5", 12.55)],
+    [
+        ("333.33", 33.33),
+        ("300.00", 30),
+        ("100", 10),
+        ("0.01", 0),
+        ("666.666", 66.67),
+        ("1000.00", 100),
+        ("0.05", 0.01),
+        ("125.5", 12.55),
+    ],
 )
 async def test_percentage_omitted_is_computed_with_two_decimals(client, merchant, amount, expected):
     intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": amount})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": amount}
+    )
     assert r.status_code == 201, r.text
     got = r.json()["data"]["percentage"]
     assert got == expected
@@ -297,22 +367,34 @@ async def test_percentage_omitted_is_computed_with_two_decimals(client, merchant
     assert (await listed(client, merchant, intent["id"]))[0]["percentage"] == expected
 
 
-@pytest.mark.parametrize("pct, shown", [(33.33, 33.33), (33.34, 33.34), (33.333, 33.33),
-                                        (33.325, 33.32)])
+@pytest.mark.parametrize(
+    "pct, shown", [(33.33, 33.33), (33.34, 33.34), (33.333, 33.33), (33.325, 33.32)]
+)
 async def test_percentage_within_a_hundredth_of_a_point_is_accepted(client, merchant, pct, shown):
     intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "333.33", "percentage": pct})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "333.33", "percentage": pct}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["percentage"] == shown
 
 
-@pytest.mark.parametrize("amount, pct", [("300.00", 40), ("300.00", 30.02), ("333.33", 33.35),
-                                         ("333.33", 33), ("1000.00", 99.98), ("0.01", 1)])
+@pytest.mark.parametrize(
+    "amount, pct",
+    [
+        ("300.00", 40),
+        ("300.00", 30.02),
+        ("333.33", 33.35),
+        ("333.33", 33),
+        ("1000.00", 99.98),
+        ("0.01", 1),
+    ],
+)
 async def test_percentage_disagreeing_with_amount_is_400(client, merchant, amount, pct):
     intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": amount, "percentage": pct})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": amount, "percentage": pct}
+    )
     assert_error(r, 400, "invalid_request", param="percentage")
     assert await listed(client, merchant, intent["id"]) == []
 
@@ -320,20 +402,23 @@ async def test_percentage_disagreeing_with_amount_is_400(client, merchant, amoun
 @pytest.mark.parametrize("pct", [-0.01, -1, 100.01, 101, 1e9, "30", "30%", True, [30], {"p": 1}])
 async def test_percentage_outside_0_to_100_or_not_a_number_is_400(client, merchant, pct):
     intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "300.00", "percentage": pct})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "300.00", "percentage": pct}
+    )
     assert_error(r, 400, "invalid_request", param="percentage")
 
 
 async def test_percentage_bounds_0_and_100(client, merchant):
     intent = await create_intent(client, merchant, amount="1000000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "0.01", "percentage": 0})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "0.01", "percentage": 0}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["percentage"] == 0
     other = await create_intent(client, merchant, amount="50.00")
-    r = await post_milestone(client, merchant, other["id"],
-                             {"milestoneIndex": 0, "amount": "50.00", "percentage": 100})
+    r = await post_milestone(
+        client, merchant, other["id"], {"milestoneIndex": 0, "amount": "50.00", "percentage": 100}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["percentage"] == 100
 
@@ -343,16 +428,20 @@ async def test_percentage_bounds_0_and_100(client, merchant):
 
 async def test_unknown_intent_is_404_resource_missing(client, merchant):
     r = await post_milestone(client, merchant, "intent_2xYz9AbC123", DOC_BODY)
-    err = assert_error(r, 404, "resource_missing",
-                       "Payment intent not found: intent_2xYz9AbC123")
+    err = assert_error(r, 404, "resource_missing", "Payment intent not found: intent_2xYz9AbC123")
     assert err["type"] == "invalid_request_error"
 
 
 async def test_another_merchants_intent_is_403(client, merchant, other_merchant):
     intent = await create_intent(client, merchant)
     r = await post_milestone(client, other_merchant, intent["id"], DOC_BODY)
-    assert_error(r, 403, "forbidden", "You do not have access to this payment intent",
-                 type_="authentication_error")
+    assert_error(
+        r,
+        403,
+        "forbidden",
+        "You do not have access to this payment intent",
+        type_="authentication_error",
+    )
     assert intent["id"] not in r.text
     assert await listed(client, merchant, intent["id"]) == []
 
@@ -370,9 +459,12 @@ async def test_list_is_ordered_by_index_and_get_returns_one(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
     created = {}
     for index in (7, 0, 3, 1):
-        r = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": index, "amount": "10.00",
-                                  "description": f"step {index}"})
+        r = await post_milestone(
+            client,
+            merchant,
+            intent["id"],
+            {"milestoneIndex": index, "amount": "10.00", "description": f"step {index}"},
+        )
         assert r.status_code == 201, r.text
         created[index] = r.json()
     for prefix in ("/v1", "/api/v1"):
@@ -393,8 +485,9 @@ async def test_list_is_ordered_by_index_and_get_returns_one(client, merchant):
 
 async def test_get_unknown_milestone_is_404(client, merchant):
     intent = await create_intent(client, merchant)
-    r = await client.get(f"{milestones_url(intent['id'])}/milestone_xyz789",
-                         headers=merchant.headers)
+    r = await client.get(
+        f"{milestones_url(intent['id'])}/milestone_xyz789", headers=merchant.headers
+    )
     assert_error(r, 404, "resource_missing", "Milestone not found")
 
 
@@ -434,25 +527,32 @@ async def test_milestones_may_also_be_created_after_funding(client, merchant):
     for body in SEED_PLAN[1:]:
         r = await post_milestone(client, merchant, intent["id"], body)
         assert r.status_code == 201, r.text
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 3, "amount": "0.01"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 3, "amount": "0.01"}
+    )
     assert_error(r, 400, "invalid_request", EXCEED)
 
 
 async def test_index_below_a_completed_milestone_is_rejected(client, merchant):
     """Milestones are processed in order: one that could never be processed is refused."""
     intent = await create_intent(client, merchant, amount="1000.00")
-    first = await post_milestone(client, merchant, intent["id"],
-                                 {"milestoneIndex": 5, "amount": "100.00"})
+    first = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 5, "amount": "100.00"}
+    )
     assert (await pay_by_card(client, intent["id"])).status_code == 200
-    done = await client.post(f"{milestones_url(intent['id'])}/{first.json()['id']}/complete",
-                             json={"completedBy": "0x" + "ab" * 20}, headers=merchant.headers)
+    done = await client.post(
+        f"{milestones_url(intent['id'])}/{first.json()['id']}/complete",
+        json={"completedBy": "0x" + "ab" * 20},
+        headers=merchant.headers,
+    )
     assert done.status_code == 200, done.text
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 4, "amount": "100.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 4, "amount": "100.00"}
+    )
     assert_error(r, 400, "invalid_request", param="milestoneIndex")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 6, "amount": "100.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 6, "amount": "100.00"}
+    )
     assert r.status_code == 201, r.text
 
 
@@ -474,23 +574,41 @@ async def test_a_rejected_create_stores_nothing_under_its_idempotency_key(client
     """A request rejected by validation stores nothing: the corrected retry is processed."""
     intent = await create_intent(client, merchant, amount="1000.00")
     headers = {**merchant.headers, "Idempotency-Key": f"retry-{intent['id']}"}
-    bad = await client.post(milestones_url(intent["id"]), headers=headers,
-                            json={"milestoneIndex": 0, "amount": "1000.01"})
+    bad = await client.post(
+        milestones_url(intent["id"]),
+        headers=headers,
+        json={"milestoneIndex": 0, "amount": "1000.01"},
+    )
     assert_error(bad, 400, "invalid_request", EXCEED)
     assert "idempotent-replayed" not in bad.headers
-    good = await client.post(milestones_url(intent["id"]), headers=headers,
-                             json={"milestoneIndex": 0, "amount": "1000.00"})
+    good = await client.post(
+        milestones_url(intent["id"]),
+        headers=headers,
+        json={"milestoneIndex": 0, "amount": "1000.00"},
+    )
     assert good.status_code == 201, good.text
     assert good.json()["data"]["percentage"] == 100
 
 
-@pytest.mark.parametrize("description, ok", [("d" * 1000, True), ("d" * 1001, False),
-                                             ("", False), ("   ", False), ("a\x00b", False),
-                                             (7, False)])
+@pytest.mark.parametrize(
+    "description, ok",
+    [
+        ("d" * 1000, True),
+        ("d" * 1001, False),
+        ("", False),
+        ("   ", False),
+        ("a\x00b", False),
+        (7, False),
+    ],
+)
 async def test_description_rules(client, merchant, description, ok):
     intent = await create_intent(client, merchant)
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "1.00", "description": description})
+    r = await post_milestone(
+        client,
+        merchant,
+        intent["id"],
+        {"milestoneIndex": 0, "amount": "1.00", "description": description},
+    )
     if ok:
         assert r.status_code == 201, r.text
         assert r.json()["data"]["description"] == description

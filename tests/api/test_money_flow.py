@@ -10,8 +10,11 @@ from eth_account import Account
 from tests.conftest import assert_error, create_intent
 from tests.money_helpers import audit_clean, balance, escrow, pay_by_card, run_worker, sign
 
-PLAN = [(0, "Project start", "300.00", 30), (1, "Mid-point", "400.00", 40),
-        (2, "Final delivery", "300.00", 30)]
+PLAN = [
+    (0, "Project start", "300.00", 30),
+    (1, "Mid-point", "400.00", 40),
+    (2, "Final delivery", "300.00", 30),
+]
 
 
 async def make_plan(client, m, intent_id):
@@ -19,8 +22,12 @@ async def make_plan(client, m, intent_id):
     for index, description, amount, pct in PLAN:
         r = await client.post(
             f"/v1/payment-intents/{intent_id}/escrow/milestones",
-            json={"milestoneIndex": index, "description": description, "amount": amount,
-                  "percentage": pct},
+            json={
+                "milestoneIndex": index,
+                "description": description,
+                "amount": amount,
+                "percentage": pct,
+            },
             headers=m.headers,
         )
         assert r.status_code == 201, r.text
@@ -31,7 +38,8 @@ async def make_plan(client, m, intent_id):
 async def complete(client, m, intent_id, mid):
     return await client.post(
         f"/v1/payment-intents/{intent_id}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20}, headers=m.headers,
+        json={"completedBy": "0x" + "ab" * 20},
+        headers=m.headers,
     )
 
 
@@ -96,33 +104,43 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
 
     # Milestone 0: completed, then approved by the payer -> released.
     assert (await complete(client, m, iid, ids[0])).status_code == 200
-    ms = (await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}",
-                           headers=m.headers)).json()["data"]
+    ms = (
+        await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}", headers=m.headers)
+    ).json()["data"]
     assert ms["status"] == "COMPLETED"
     stranger = Account.create()
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
-                          json={"signature": sign(ms["approvalTypedData"], stranger)},
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        json={"signature": sign(ms["approvalTypedData"], stranger)},
+        headers=m.headers,
+    )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     assert (await escrow(client, m, iid))["releasedAmount"] == "0.00"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
-                          json={"signature": sign(ms["approvalTypedData"], payer)},
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        json={"signature": sign(ms["approvalTypedData"], payer)},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["data"]["status"] == "RELEASED"
     assert r.json()["data"]["releasedBy"] == "payer_approval"
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
-                          json={"signature": sign(ms["approvalTypedData"], payer)},
-                          headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        json={"signature": sign(ms["approvalTypedData"], payer)},
+        headers=m.headers,
+    )
     assert_error(r, 400, "invalid_request", "Milestone already released")
 
     # Milestone 1: completed; the worker does nothing before the window ends.
     assert (await complete(client, m, iid, ids[1])).status_code == 200
     await run_worker(app)
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
-    r = await client.post(f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
-                          json={"seconds": 604_800}, headers=m.headers)
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        json={"seconds": 604_800},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     order = r.json()["data"]
     assert order["releasedAmount"] == "700.00"

@@ -35,11 +35,21 @@ def assert_recent(ts: object) -> None:
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 async def test_create_returns_the_documented_envelope(client, merchant, settings, prefix):
-    metadata = {"releaseType": "MILESTONE_LOCKED", "orderRef": "PO-77", "n": 5, "flag": True,
-                "nested": {"a": [1, 2, "three"]}}
-    body = intent_body(amount="1000.00", currency="USDC", description="Website build",
-                       settlementMethod="OFF_RAMP_TO_BANK",
-                       settlementDestination="DE89370400440532013000", metadata=metadata)
+    metadata = {
+        "releaseType": "MILESTONE_LOCKED",
+        "orderRef": "PO-77",
+        "n": 5,
+        "flag": True,
+        "nested": {"a": [1, 2, "three"]},
+    }
+    body = intent_body(
+        amount="1000.00",
+        currency="USDC",
+        description="Website build",
+        settlementMethod="OFF_RAMP_TO_BANK",
+        settlementDestination="DE89370400440532013000",
+        metadata=metadata,
+    )
     r = await client.post(f"{prefix}/payment-intents", json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     env = r.json()
@@ -88,8 +98,12 @@ async def test_typed_data_is_the_documented_eip712_message(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
     td = intent["data"]["typedData"]
     assert td["primaryType"] == "PaymentIntent"
-    assert td["domain"] == {"name": "Finternet Payment Gateway", "version": "1",
-                            "chainId": CHAIN_ID, "verifyingContract": CONTRACT}
+    assert td["domain"] == {
+        "name": "Finternet Payment Gateway",
+        "version": "1",
+        "chainId": CHAIN_ID,
+        "verifyingContract": CONTRACT,
+    }
     assert td["types"]["EIP712Domain"] == [
         {"name": "name", "type": "string"},
         {"name": "version", "type": "string"},
@@ -109,8 +123,9 @@ async def test_typed_data_is_the_documented_eip712_message(client, merchant):
     encode_typed_data(full_message=td)  # a wallet can sign it as given
 
 
-@pytest.mark.parametrize("amount, on_chain", [("0.125", "125000"), ("300", "300000000"),
-                                              ("0.000001", "1")])
+@pytest.mark.parametrize(
+    "amount, on_chain", [("0.125", "125000"), ("300", "300000000"), ("0.000001", "1")]
+)
 async def test_typed_data_amount_is_exact_micro_units(client, merchant, amount, on_chain):
     intent = await create_intent(client, merchant, amount=amount)
     assert intent["data"]["typedData"]["message"]["amount"] == on_chain
@@ -124,8 +139,9 @@ async def test_each_currency_is_accepted(client, merchant, currency):
 
 @pytest.mark.parametrize("currency", ["USD", "usdc", "ETH", "", 1])
 async def test_other_currencies_are_rejected(client, merchant, currency):
-    r = await client.post("/v1/payment-intents", json=intent_body(currency=currency),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(currency=currency), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="currency")
 
 
@@ -135,23 +151,36 @@ async def test_each_settlement_method_is_accepted(client, merchant, method):
     assert intent["data"]["settlementMethod"] == method
 
 
-@pytest.mark.parametrize("field, value", [("settlementMethod", "OFF_RAMP_TO_ACH"),
-                                          ("settlementMethod", None),
-                                          ("settlementDestination", ""),
-                                          ("settlementDestination", 42),
-                                          ("description", 5),
-                                          ("type", "ESCROW"), ("type", None)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("settlementMethod", "OFF_RAMP_TO_ACH"),
+        ("settlementMethod", None),
+        ("settlementDestination", ""),
+        ("settlementDestination", 42),
+        ("description", 5),
+        ("type", "ESCROW"),
+        ("type", None),
+    ],
+)
 async def test_invalid_fields_are_named(client, merchant, field, value):
-    r = await client.post("/v1/payment-intents", json=intent_body(**{field: value}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param=field)
 
 
 async def test_invalid_type_message(client, merchant):
-    r = await client.post("/v1/payment-intents", json=intent_body(type="ESCROW"),
-                          headers=merchant.headers)
-    assert_error(r, 400, "invalid_request",
-                 "Invalid payment type. Must be CONDITIONAL or DELIVERY_VS_PAYMENT", param="type")
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(type="ESCROW"), headers=merchant.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "Invalid payment type. Must be CONDITIONAL or DELIVERY_VS_PAYMENT",
+        param="type",
+    )
 
 
 async def test_conditional_intent_and_consented_pull_alias(client, merchant):
@@ -169,8 +198,9 @@ async def test_metadata_is_optional(client, merchant):
     r = await client.post("/v1/payment-intents", json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] is None
-    escrow = await client.get(f"/v1/payment-intents/{r.json()['id']}/escrow",
-                              headers=merchant.headers)
+    escrow = await client.get(
+        f"/v1/payment-intents/{r.json()['id']}/escrow", headers=merchant.headers
+    )
     assert escrow.json()["data"]["releaseType"] == "DELIVERY_PROOF"  # the default
 
 
@@ -197,13 +227,16 @@ async def test_release_types_are_stored(client, merchant, release_type):
 async def test_time_locked_needs_and_keeps_time_lock_until(client, merchant):
     for value in ("1893456000", 1893456000):
         intent = await create_intent(
-            client, merchant, metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value})
+            client, merchant, metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value}
+        )
         order = await escrow_of(client, merchant, intent["id"])
         assert order["releaseType"] == "TIME_LOCKED"
         assert order["timeLockUntil"] == "1893456000"
-    r = await client.post("/v1/payment-intents",
-                          json=intent_body(metadata={"releaseType": "TIME_LOCKED"}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(metadata={"releaseType": "TIME_LOCKED"}),
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="metadata.timeLockUntil")
 
 
@@ -212,7 +245,8 @@ async def test_bad_time_lock_until_is_400(client, merchant, value):
     r = await client.post(
         "/v1/payment-intents",
         json=intent_body(metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value}),
-        headers=merchant.headers)
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="metadata.timeLockUntil")
 
 
@@ -223,8 +257,11 @@ async def test_unknown_release_type_is_400(client, merchant, value):
         intent = await create_intent(client, merchant, metadata={"releaseType": None})
         assert (await escrow_of(client, merchant, intent["id"]))["releaseType"] == "DELIVERY_PROOF"
         return
-    r = await client.post("/v1/payment-intents", json=intent_body(metadata={"releaseType": value}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(metadata={"releaseType": value}),
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="metadata.releaseType")
 
 
@@ -235,31 +272,35 @@ async def test_auto_release_default_and_flags(client, merchant):
     intent = await create_intent(client, merchant, metadata={"autoRelease": True})
     order = await escrow_of(client, merchant, intent["id"])
     assert order["releaseType"] == "AUTO_RELEASE"
-    intent = await create_intent(client, merchant, autoRelease=True,
-                                 metadata={"releaseType": "MILESTONE_LOCKED"})
+    intent = await create_intent(
+        client, merchant, autoRelease=True, metadata={"releaseType": "MILESTONE_LOCKED"}
+    )
     order = await escrow_of(client, merchant, intent["id"])
     assert order["releaseType"] == "MILESTONE_LOCKED" and order["autoRelease"] is True
 
 
 @pytest.mark.parametrize("value", ["yes", 1, "true"])
 async def test_auto_release_must_be_boolean(client, merchant, value):
-    r = await client.post("/v1/payment-intents", json=intent_body(autoRelease=value),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(autoRelease=value), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="autoRelease")
-    r = await client.post("/v1/payment-intents",
-                          json=intent_body(metadata={"autoRelease": value}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(metadata={"autoRelease": value}),
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="metadata.autoRelease")
 
 
 async def test_dispute_window(client, merchant):
-    intent = await create_intent(client, merchant,
-                                 metadata={"releaseType": "MILESTONE_LOCKED",
-                                           "disputeWindow": "86400"})
+    intent = await create_intent(
+        client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": "86400"}
+    )
     assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "86400"
-    intent = await create_intent(client, merchant,
-                                 metadata={"releaseType": "MILESTONE_LOCKED",
-                                           "disputeWindow": 3600})
+    intent = await create_intent(
+        client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": 3600}
+    )
     assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "3600"
 
 
@@ -268,21 +309,30 @@ async def test_bad_dispute_window_is_400(client, merchant, value):
     r = await client.post(
         "/v1/payment-intents",
         json=intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": value}),
-        headers=merchant.headers)
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="metadata.disputeWindow")
 
 
 async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
     h = "0x" + "AB" * 32
     oracle = "0x" + "12" * 20
-    intent = await create_intent(client, merchant, deliveryPeriod=86400,
-                                 expectedDeliveryHash=h, deliveryOracle=oracle)
+    intent = await create_intent(
+        client, merchant, deliveryPeriod=86400, expectedDeliveryHash=h, deliveryOracle=oracle
+    )
     order = await escrow_of(client, merchant, intent["id"])
     assert order["deliveryPeriod"] == 86400
     assert order["expectedDeliveryHash"] == h.lower()
     assert order["deliveryOracle"] == oracle
-    intent = await create_intent(client, merchant, metadata={
-        "releaseType": "DELIVERY_PROOF", "deliveryPeriod": 7200, "expectedDeliveryHash": h})
+    intent = await create_intent(
+        client,
+        merchant,
+        metadata={
+            "releaseType": "DELIVERY_PROOF",
+            "deliveryPeriod": 7200,
+            "expectedDeliveryHash": h,
+        },
+    )
     order = await escrow_of(client, merchant, intent["id"])
     assert order["deliveryPeriod"] == 7200
     assert order["expectedDeliveryHash"] == h.lower()
@@ -290,35 +340,55 @@ async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("deliveryPeriod", 0), ("deliveryPeriod", -1), ("deliveryPeriod", "soon"),
-     ("deliveryPeriod", 1.5), ("expectedDeliveryHash", "0x1234"),
-     ("expectedDeliveryHash", "ab" * 32), ("deliveryOracle", "0x123"),
-     ("deliveryOracle", "oracle.example")],
+    [
+        ("deliveryPeriod", 0),
+        ("deliveryPeriod", -1),
+        ("deliveryPeriod", "soon"),
+        ("deliveryPeriod", 1.5),
+        ("expectedDeliveryHash", "0x1234"),
+        ("expectedDeliveryHash", "ab" * 32),
+        ("deliveryOracle", "0x123"),
+        ("deliveryOracle", "oracle.example"),
+    ],
 )
 async def test_bad_dvp_fields_are_400(client, merchant, field, value):
-    r = await client.post("/v1/payment-intents", json=intent_body(**{field: value}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param=field)
-    r = await client.post("/v1/payment-intents",
-                          json=intent_body(metadata={"releaseType": "DELIVERY_PROOF",
-                                                     field: value}),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(metadata={"releaseType": "DELIVERY_PROOF", field: value}),
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param=f"metadata.{field}")
 
 
 @pytest.mark.parametrize(
     "field, value",
-    [("deliveryPeriod", 86400), ("expectedDeliveryHash", "0x" + "ab" * 32),
-     ("autoRelease", True), ("autoRelease", False), ("deliveryOracle", "0x" + "12" * 20)],
+    [
+        ("deliveryPeriod", 86400),
+        ("expectedDeliveryHash", "0x" + "ab" * 32),
+        ("autoRelease", True),
+        ("autoRelease", False),
+        ("deliveryOracle", "0x" + "12" * 20),
+    ],
 )
 async def test_dvp_only_fields_on_a_conditional_intent_are_400(client, make_merchant, field, value):
     m = await make_merchant()
     for type_ in ("CONDITIONAL", "CONSENTED_PULL"):
-        r = await client.post("/v1/payment-intents",
-                              json=intent_body(type=type_, metadata={}, **{field: value}),
-                              headers=m.headers)
-        assert_error(r, 400, "invalid_request",
-                     f"{field} is only valid for DELIVERY_VS_PAYMENT intents", param=field)
+        r = await client.post(
+            "/v1/payment-intents",
+            json=intent_body(type=type_, metadata={}, **{field: value}),
+            headers=m.headers,
+        )
+        assert_error(
+            r,
+            400,
+            "invalid_request",
+            f"{field} is only valid for DELIVERY_VS_PAYMENT intents",
+            param=field,
+        )
     listed = await client.get("/v1/payment-intents", headers=m.headers)
     assert listed.json()["data"] == []  # a rejected request stores nothing
 
@@ -331,8 +401,11 @@ async def test_metadata_key_count_limit(client, merchant):
     assert len(fifty) == 50
     intent = await create_intent(client, merchant, metadata=fifty)
     assert intent["metadata"] == fifty
-    r = await client.post("/v1/payment-intents",
-                          json=intent_body(metadata=fifty | {"extra": 1}), headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents",
+        json=intent_body(metadata=fifty | {"extra": 1}),
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", "metadata can have at most 50 keys", param="metadata")
 
 
@@ -341,13 +414,15 @@ async def test_metadata_size_limit(client, merchant):
     intent = await create_intent(client, merchant, metadata=ok)
     assert intent["metadata"]["blob"] == "x" * 8000
     big = {"releaseType": "MILESTONE_LOCKED", "blob": "x" * 8200}
-    r = await client.post("/v1/payment-intents", json=intent_body(metadata=big),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(metadata=big), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="metadata")
     # multi-byte characters count as bytes: 3000 x 3 bytes > 8 KB
     wide = {"releaseType": "MILESTONE_LOCKED", "blob": "語" * 3000}
-    r = await client.post("/v1/payment-intents", json=intent_body(metadata=wide),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(metadata=wide), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="metadata")
 
 
@@ -355,16 +430,32 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
     """Fractions and exponents (read exactly by the body parser) are stored and shown as
     plain JSON numbers, in the create answer too: never a 500 after the intent is made."""
     m = await make_merchant()
-    raw = json.dumps(intent_body(metadata="__M__")).encode().replace(
-        b'"__M__"',
-        b'{"releaseType": "MILESTONE_LOCKED", "price": 1.5, "rate": 0.1, "tiny": 1e-7,'
-        b' "big": 2.5e3, "neg": -0.25, "list": [1.25, {"x": -0.5}], "n": 7, "z": 0.0}',
+    raw = (
+        json.dumps(intent_body(metadata="__M__"))
+        .encode()
+        .replace(
+            b'"__M__"',
+            b'{"releaseType": "MILESTONE_LOCKED", "price": 1.5, "rate": 0.1, "tiny": 1e-7,'
+            b' "big": 2.5e3, "neg": -0.25, "list": [1.25, {"x": -0.5}], "n": 7, "z": 0.0}',
+        )
     )
-    r = await client.post("/v1/payment-intents", content=raw,
-                          headers={**m.headers, "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/payment-intents",
+        content=raw,
+        headers={**m.headers, "Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
-    expected = {"releaseType": "MILESTONE_LOCKED", "price": 1.5, "rate": 0.1, "tiny": 1e-7,
-                "big": 2500, "neg": -0.25, "list": [1.25, {"x": -0.5}], "n": 7, "z": 0}
+    expected = {
+        "releaseType": "MILESTONE_LOCKED",
+        "price": 1.5,
+        "rate": 0.1,
+        "tiny": 1e-7,
+        "big": 2500,
+        "neg": -0.25,
+        "list": [1.25, {"x": -0.5}],
+        "n": 7,
+        "z": 0,
+    }
     assert r.json()["metadata"] == expected
     assert r.json()["data"]["metadata"] == expected
     got = await client.get(f"/v1/payment-intents/{r.json()['id']}", headers=m.headers)
@@ -375,8 +466,9 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
 
 @pytest.mark.parametrize("value", [[1, 2], "text", 5, True])
 async def test_metadata_must_be_an_object(client, merchant, value):
-    r = await client.post("/v1/payment-intents", json=intent_body(metadata=value),
-                          headers=merchant.headers)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(metadata=value), headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", param="metadata")
 
 
@@ -409,8 +501,9 @@ async def test_list_pagination_and_filters(client, make_merchant):
     for i in range(7):
         type_ = "CONDITIONAL" if i % 3 == 0 else "DELIVERY_VS_PAYMENT"
         metadata = {} if type_ == "CONDITIONAL" else {"releaseType": "MILESTONE_LOCKED"}
-        created.append(await create_intent(client, m, type=type_, metadata=metadata,
-                                           amount=f"{i + 1}.00"))
+        created.append(
+            await create_intent(client, m, type=type_, metadata=metadata, amount=f"{i + 1}.00")
+        )
     canceled = created[1]["id"]
     r = await client.post(f"/v1/payment-intents/{canceled}/cancel", headers=m.headers)
     assert r.status_code == 200, r.text
@@ -472,8 +565,10 @@ async def test_list_default_limit_is_ten(client, make_merchant):
 
 
 async def test_list_rejects_both_cursors(client, merchant):
-    r = await client.get("/v1/payment-intents?starting_after=intent_a&ending_before=intent_b",
-                         headers=merchant.headers)
+    r = await client.get(
+        "/v1/payment-intents?starting_after=intent_a&ending_before=intent_b",
+        headers=merchant.headers,
+    )
     assert_error(r, 400, "invalid_request", param="ending_before")
 
 
@@ -483,12 +578,19 @@ async def test_list_rejects_both_cursors(client, merchant):
 @pytest.mark.parametrize("prefix", PREFIXES)
 async def test_public_get_shows_only_what_a_payment_page_needs(client, make_merchant, prefix):
     m = await make_merchant("Payee Studio")
-    intent = await create_intent(client, m, description="Logo design",
-                                 settlementDestination="acct_private_123",
-                                 metadata={"releaseType": "MILESTONE_LOCKED",
-                                           "internalNote": "secret-note-xyz"})
-    r = await post_milestone(client, m, intent["id"], {"milestoneIndex": 0, "amount": "300.00",
-                                                       "description": "Sketches"})
+    intent = await create_intent(
+        client,
+        m,
+        description="Logo design",
+        settlementDestination="acct_private_123",
+        metadata={"releaseType": "MILESTONE_LOCKED", "internalNote": "secret-note-xyz"},
+    )
+    r = await post_milestone(
+        client,
+        m,
+        intent["id"],
+        {"milestoneIndex": 0, "amount": "300.00", "description": "Sketches"},
+    )
     assert r.status_code == 201
     r = await client.get(f"{prefix}/payment-intents/public/{intent['id']}")
     assert r.status_code == 200, r.text
@@ -501,10 +603,23 @@ async def test_public_get_shows_only_what_a_payment_page_needs(client, make_merc
     assert d["merchantName"] == "Payee Studio"
     assert d["status"] == "INITIATED"
     assert d["typedData"] == intent["data"]["typedData"]
-    assert d["milestones"] == [{"milestoneIndex": 0, "description": "Sketches",
-                                "amount": "300.00", "percentage": 30, "status": "PENDING"}]
-    for private in ("settlementDestination", "metadata", "merchantId", "settlementMethod",
-                    "signature", "signerAddress"):
+    assert d["milestones"] == [
+        {
+            "milestoneIndex": 0,
+            "description": "Sketches",
+            "amount": "300.00",
+            "percentage": 30,
+            "status": "PENDING",
+        }
+    ]
+    for private in (
+        "settlementDestination",
+        "metadata",
+        "merchantId",
+        "settlementMethod",
+        "signature",
+        "signerAddress",
+    ):
         assert private not in d, private
         assert private not in body, private
     assert "acct_private_123" not in r.text
@@ -523,27 +638,32 @@ async def test_public_get_of_unknown_intent_is_404(client):
 @pytest.mark.parametrize("prefix", PREFIXES)
 async def test_cancel_initiated_intent(client, merchant, prefix):
     intent = await create_intent(client, merchant)
-    ok = await post_milestone(client, merchant, intent["id"], {"milestoneIndex": 0,
-                                                               "amount": "100.00"})
+    ok = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
+    )
     assert ok.status_code == 201
-    r = await client.post(f"{prefix}/payment-intents/{intent['id']}/cancel",
-                          headers=merchant.headers)
+    r = await client.post(
+        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELED"
     assert r.json()["data"]["status"] == "CANCELED"
 
-    again = await client.post(f"{prefix}/payment-intents/{intent['id']}/cancel",
-                              headers=merchant.headers)
-    assert_error(again, 400, "invalid_state_transition",
-                 "Cannot transition from CANCELED to CANCELED")
+    again = await client.post(
+        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
+    )
+    assert_error(
+        again, 400, "invalid_state_transition", "Cannot transition from CANCELED to CANCELED"
+    )
 
     got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
     assert got.json()["status"] == "CANCELED"
     order = await escrow_of(client, merchant, intent["id"])
     assert order["orderStatus"] == "CANCELLED"
 
-    r = await post_milestone(client, merchant, intent["id"], {"milestoneIndex": 1,
-                                                              "amount": "100.00"})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 1, "amount": "100.00"}
+    )
     err = assert_error(r, 400, "invalid_status")
     assert "CANCELLED" in err["message"]
     order = await escrow_of(client, merchant, intent["id"])
@@ -566,14 +686,16 @@ async def test_cancel_unknown_intent_is_404(client, merchant):
 
 async def test_escrow_and_conditional_payment_return_the_same_order(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(client, merchant, intent["id"],
-                             {"milestoneIndex": 0, "amount": "250.00", "percentage": 25})
+    r = await post_milestone(
+        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "250.00", "percentage": 25}
+    )
     mid = r.json()["id"]
     bodies = []
     for prefix in PREFIXES:
         for path in ("escrow", "conditional-payment"):
-            r = await client.get(f"{prefix}/payment-intents/{intent['id']}/{path}",
-                                 headers=merchant.headers)
+            r = await client.get(
+                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
+            )
             assert r.status_code == 200, r.text
             bodies.append(r.json())
     assert all(b == bodies[0] for b in bodies)
@@ -600,10 +722,12 @@ async def test_escrow_of_a_conditional_intent_is_400(client, merchant):
     intent = await create_intent(client, merchant, type="CONDITIONAL", metadata={})
     for prefix in PREFIXES:
         for path in ("escrow", "conditional-payment", "escrow/milestones"):
-            r = await client.get(f"{prefix}/payment-intents/{intent['id']}/{path}",
-                                 headers=merchant.headers)
-            assert_error(r, 400, "invalid_request",
-                         "Payment intent is not of type DELIVERY_VS_PAYMENT")
+            r = await client.get(
+                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
+            )
+            assert_error(
+                r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT"
+            )
 
 
 async def test_escrow_of_unknown_intent_is_404(client, merchant):

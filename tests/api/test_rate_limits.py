@@ -17,11 +17,18 @@ LIMIT = 5
 
 @pytest.fixture(scope="module")
 async def limited(settings):
-    app = create_app(settings.model_copy(update={
-        "rate_limit_enabled": True, "rate_limit_test_per_minute": LIMIT,
-        "rate_limit_live_per_minute": LIMIT + 2}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://testserver") as c:
+    app = create_app(
+        settings.model_copy(
+            update={
+                "rate_limit_enabled": True,
+                "rate_limit_test_per_minute": LIMIT,
+                "rate_limit_live_per_minute": LIMIT + 2,
+            }
+        )
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as c:
         yield c
     await app.state.engine.dispose()
 

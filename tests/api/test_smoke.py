@@ -5,8 +5,12 @@ async def test_create_intent_and_milestone(client, merchant):
     intent = await create_intent(client, merchant)
     r = await client.post(
         f"/v1/payment-intents/{intent['id']}/escrow/milestones",
-        json={"milestoneIndex": 0, "description": "Initial payment - 30%", "amount": "300.00",
-              "percentage": 30},
+        json={
+            "milestoneIndex": 0,
+            "description": "Initial payment - 30%",
+            "amount": "300.00",
+            "percentage": 30,
+        },
         headers=merchant.headers,
     )
     assert r.status_code == 201, r.text

@@ -17,8 +17,11 @@ def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
     return [
         ("GET", base, None),
         ("POST", f"{base}/cancel", None),
-        ("POST", f"{base}/confirm", {"signature": "0x" + "11" * 65,
-                                     "payerAddress": "0x" + "22" * 20}),
+        (
+            "POST",
+            f"{base}/confirm",
+            {"signature": "0x" + "11" * 65, "payerAddress": "0x" + "22" * 20},
+        ),
         ("GET", f"{base}/escrow", None),
         ("GET", f"{base}/conditional-payment", None),
         ("GET", f"{base}/escrow/milestones", None),
@@ -26,10 +29,16 @@ def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
         ("GET", f"{base}/escrow/milestones/{mid}", None),
         ("POST", f"{base}/escrow/milestones/{mid}/complete", {"completedBy": "x"}),
         ("POST", f"{base}/escrow/milestones/{mid}/approve", {"signature": "0x" + "11" * 65}),
-        ("POST", f"{base}/escrow/delivery-proof", {"proofHash": "0x" + "1" * 64,
-                                                    "submittedBy": "x"}),
-        ("POST", f"{base}/conditional-payment/delivery-proof", {"proofHash": "0x" + "1" * 64,
-                                                                "submittedBy": "x"}),
+        (
+            "POST",
+            f"{base}/escrow/delivery-proof",
+            {"proofHash": "0x" + "1" * 64, "submittedBy": "x"},
+        ),
+        (
+            "POST",
+            f"{base}/conditional-payment/delivery-proof",
+            {"proofHash": "0x" + "1" * 64, "submittedBy": "x"},
+        ),
         ("POST", f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}),
         ("POST", f"{base}/escrow/dispute", {"reason": "r", "raisedBy": "x"}),
         ("POST", f"{base}/conditional-payment/dispute", {"reason": "r", "raisedBy": "x"}),
@@ -43,8 +52,11 @@ def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
 async def victim(client, make_merchant):
     a = await make_merchant(name="Victim Ltd")
     iid = (await create_intent(client, a))["id"]
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones",
-                          json={"milestoneIndex": 0, "amount": "100.00"}, headers=a.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones",
+        json={"milestoneIndex": 0, "amount": "100.00"},
+        headers=a.headers,
+    )
     mid = r.json()["id"]
     assert (await pay_by_card(client, iid)).status_code == 200
     return a, iid, mid
@@ -83,8 +95,11 @@ async def test_test_key_never_sees_live_objects(client, make_merchant):
 async def test_live_key_gets_404_for_the_test_clock(client, make_merchant):
     m_live = await make_merchant(mode="live")
     iid = (await create_intent(client, m_live))["id"]
-    r = await client.post(f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
-                          json={"seconds": 60}, headers=m_live.headers)
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        json={"seconds": 60},
+        headers=m_live.headers,
+    )
     assert_error(r, 404, "resource_missing")
 
 

@@ -34,18 +34,24 @@ WINDOW = 604_800  # default dispute window
 KIND = "milestone_release"
 
 
-async def add_milestone(client: httpx.AsyncClient, m: Any, iid: str, index: int,
-                        amount: str) -> str:
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones", headers=m.headers,
-                          json={"milestoneIndex": index, "amount": amount,
-                                "description": f"Step {index}"})
+async def add_milestone(
+    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
+) -> str:
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones",
+        headers=m.headers,
+        json={"milestoneIndex": index, "amount": amount, "description": f"Step {index}"},
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
 async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-                          json={"completedBy": "0x" + "ab" * 20}, headers=m.headers)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+        json={"completedBy": "0x" + "ab" * 20},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -70,16 +76,28 @@ async def funded_order_with_completed_milestone(
 async def pass_time_without_running(app: Any, merchant_id: str, seconds: int) -> None:
     """What the test clock does, minus running the worker: move every order of the
     merchant `seconds` forward and make its pending jobs that much earlier."""
-    await db_execute(app, "UPDATE conditional_payments SET clock_offset = clock_offset + :s "
-                     "WHERE merchant_id = :mid", s=seconds, mid=merchant_id)
-    await db_execute(app, "UPDATE jobs SET due_at = due_at - :s WHERE merchant_id = :mid "
-                     "AND status = 'PENDING'", s=seconds, mid=merchant_id)
+    await db_execute(
+        app,
+        "UPDATE conditional_payments SET clock_offset = clock_offset + :s WHERE merchant_id = :mid",
+        s=seconds,
+        mid=merchant_id,
+    )
+    await db_execute(
+        app,
+        "UPDATE jobs SET due_at = due_at - :s WHERE merchant_id = :mid AND status = 'PENDING'",
+        s=seconds,
+        mid=merchant_id,
+    )
 
 
 async def release_jobs(app: Any, merchant_id: str) -> list[tuple[Any, ...]]:
     rows = await db_execute(
-        app, "SELECT id, target_id, status, attempts, last_error, due_at FROM jobs "
-        "WHERE merchant_id = :mid AND kind = :kind ORDER BY id", mid=merchant_id, kind=KIND)
+        app,
+        "SELECT id, target_id, status, attempts, last_error, due_at FROM jobs "
+        "WHERE merchant_id = :mid AND kind = :kind ORDER BY id",
+        mid=merchant_id,
+        kind=KIND,
+    )
     return [tuple(r) for r in rows]
 
 
@@ -89,8 +107,9 @@ def real_handler() -> Any:
     return worker_jobs.HANDLERS[KIND]
 
 
-async def test_concurrent_workers_never_double_run_a_job(client, app, make_merchant,
-                                                         monkeypatch, real_handler):
+async def test_concurrent_workers_never_double_run_a_job(
+    client, app, make_merchant, monkeypatch, real_handler
+):
     m = await make_merchant()
     orders = [await funded_order_with_completed_milestone(client, m) for _ in range(10)]
     mids = {mid for _, mid in orders}
@@ -175,8 +194,9 @@ async def test_a_worker_crash_before_commit_loses_and_duplicates_nothing(
     await audit_clean(app)
 
     monkeypatch.setitem(worker_jobs.HANDLERS, KIND, real_handler)
-    await db_execute(app, "UPDATE jobs SET due_at = :t WHERE id = :id",
-                     t=int(time.time()) - 1, id=job[0])
+    await db_execute(
+        app, "UPDATE jobs SET due_at = :t WHERE id = :id", t=int(time.time()) - 1, id=job[0]
+    )
     await run_worker(app)
     (done,) = await release_jobs(app, m.id)
     assert done[2:5] == ("DONE", 2, "RuntimeError: worker died before commit")
@@ -199,32 +219,46 @@ async def test_test_clock_is_404_for_a_live_key(client, app, make_merchant):
     path = f"/v1/test_helpers/payment-intents/{iid}/advance_clock"
     r = await client.post(path, json={"seconds": WINDOW}, headers=live.headers)
     assert_error(r, 404, "resource_missing", f"Unrecognized request URL (POST: {path})")
-    rows = await db_execute(app, "SELECT clock_offset FROM conditional_payments "
-                            "WHERE payment_intent_id = :iid", iid=iid)
+    rows = await db_execute(
+        app, "SELECT clock_offset FROM conditional_payments WHERE payment_intent_id = :iid", iid=iid
+    )
     assert [tuple(r) for r in rows] == [(0,)]
     # In test mode the same route works, and only for the owner.
     m, other = await make_merchant(), await make_merchant("Other Shop")
     test_iid = (await create_intent(client, m))["id"]
     path = f"/v1/test_helpers/payment-intents/{test_iid}/advance_clock"
     r = await client.post(path, json={"seconds": 60}, headers=other.headers)
-    assert_error(r, 403, "forbidden", "You do not have access to this payment intent",
-                 type_="authentication_error")
+    assert_error(
+        r,
+        403,
+        "forbidden",
+        "You do not have access to this payment intent",
+        type_="authentication_error",
+    )
     r = await client.post(path, json={"seconds": 60}, headers=m.headers)
     assert r.status_code == 200, r.text
-    rows = await db_execute(app, "SELECT clock_offset FROM conditional_payments "
-                            "WHERE payment_intent_id = :iid", iid=test_iid)
+    rows = await db_execute(
+        app,
+        "SELECT clock_offset FROM conditional_payments WHERE payment_intent_id = :iid",
+        iid=test_iid,
+    )
     assert [tuple(r) for r in rows] == [(60,)]
 
 
-async def approve(client: httpx.AsyncClient, m: Any, iid: str, mid: str,
-                  payer: Any) -> httpx.Response:
+async def approve(
+    client: httpx.AsyncClient, m: Any, iid: str, mid: str, payer: Any
+) -> httpx.Response:
     typed = (await milestone(client, m, iid, mid))["approvalTypedData"]
-    return await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/approve",
-                             json={"signature": sign(typed, payer)}, headers=m.headers)
+    return await client.post(
+        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/approve",
+        json={"signature": sign(typed, payer)},
+        headers=m.headers,
+    )
 
 
-async def two_completed_milestones(client: httpx.AsyncClient, m: Any,
-                                   payer: Any) -> tuple[str, str, str]:
+async def two_completed_milestones(
+    client: httpx.AsyncClient, m: Any, payer: Any
+) -> tuple[str, str, str]:
     iid = (await create_intent(client, m))["id"]
     m0 = await add_milestone(client, m, iid, 0, "300.00")
     m1 = await add_milestone(client, m, iid, 1, "700.00")
@@ -268,23 +302,27 @@ async def test_a_later_approval_waits_for_the_earlier_milestone(client, app, mak
     await audit_clean(app)
 
 
-async def test_an_approved_milestone_waits_for_the_earlier_ones_window(
-    client, app, make_merchant
-):
+async def test_an_approved_milestone_waits_for_the_earlier_ones_window(client, app, make_merchant):
     m = await make_merchant()
     payer = Account.create()
     iid, m0, m1 = await two_completed_milestones(client, m, payer)
     r = await approve(client, m, iid, m1, payer)
     assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
     # Half the window: nothing moves.
-    r = await client.post(f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
-                          json={"seconds": WINDOW // 2}, headers=m.headers)
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        json={"seconds": WINDOW // 2},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     assert [ms["status"] for ms in r.json()["data"]["milestones"]] == ["COMPLETED", "COMPLETED"]
     assert await ledger_entries(client, m, transactionType="RELEASE") == []
     # Milestone 0's window ends: 0 by the window, then 1 by its approval, in one pass.
-    r = await client.post(f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
-                          json={"seconds": WINDOW // 2}, headers=m.headers)
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        json={"seconds": WINDOW // 2},
+        headers=m.headers,
+    )
     assert r.status_code == 200, r.text
     got = [(ms["status"], ms["releasedBy"]) for ms in r.json()["data"]["milestones"]]
     assert got == [("RELEASED", "dispute_window"), ("RELEASED", "payer_approval")]

@@ -32,19 +32,33 @@ class LiveServer:
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         env = dict(os.environ)
-        env.update({
-            "DATABASE_URL": self.database_url,
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_ENABLED": "false",
-            "RUN_WORKER_IN_PROCESS": "false",
-            "OFF_RAMP_MOCK_DELAY_SECONDS": "0",
-            "SANDBOX_CHAIN_DELAY_SECONDS": "0",
-        })
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "LOG_LEVEL": "WARNING",
+                "RATE_LIMIT_ENABLED": "false",
+                "RUN_WORKER_IN_PROCESS": "false",
+                "OFF_RAMP_MOCK_DELAY_SECONDS": "0",
+                "SANDBOX_CHAIN_DELAY_SECONDS": "0",
+            }
+        )
         env.update(self.env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "escrowgate.asgi:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "escrowgate.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

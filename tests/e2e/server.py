@@ -68,7 +68,10 @@ class Deployment:
 
     def cli(self, *args: str, timeout: float = 60) -> str:
         done = subprocess.run(
-            [str(BIN / "escrowgate"), *args], env=self.env, capture_output=True, text=True,
+            [str(BIN / "escrowgate"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
         assert done.returncode == 0, f"escrowgate {' '.join(args)}: {done.stderr[-2000:]}"
@@ -80,9 +83,19 @@ class Deployment:
     def spawn(self) -> None:
         out = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "python"), "-m", "uvicorn", "escrowgate.asgi:app", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "python"),
+                "-m",
+                "uvicorn",
+                "escrowgate.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         out.close()
 

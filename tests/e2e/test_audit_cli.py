@@ -25,8 +25,9 @@ def run(db_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = f"sqlite:///{db_path}"
     env["LOG_LEVEL"] = "WARNING"
-    return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [str(CLI), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture
@@ -49,8 +50,15 @@ def fast_db_path(tmp_path: Path) -> Path:
     return path
 
 
-def insert_entry(db_path: Path, entry_id: str, txn: str, account: str, amount: int,
-                 *, order_id: str | None = None) -> None:
+def insert_entry(
+    db_path: Path,
+    entry_id: str,
+    txn: str,
+    account: str,
+    amount: int,
+    *,
+    order_id: str | None = None,
+) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute(
             "INSERT INTO ledger_entries (id, transaction_id, merchant_id, mode, currency, "
@@ -65,7 +73,8 @@ def test_audit_ok_on_a_clean_database_then_names_an_unbalanced_transaction(db_pa
     done = run(db_path, "audit")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == (
-        "audit ok: every transaction balances; every order's held amount is consistent")
+        "audit ok: every transaction balances; every order's held amount is consistent"
+    )
 
     # A balanced transaction (not named), and one leg without its other half.
     insert_entry(db_path, "le_ok_1", "ltx_balanced", "merchant_pending", 5_000_000)
@@ -74,8 +83,10 @@ def test_audit_ok_on_a_clean_database_then_names_an_unbalanced_transaction(db_pa
     done = run(db_path, "audit")
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines == ["transaction ltx_broken does not balance (sum 1250000)",
-                     "audit FAILED: 1 problem(s)"]
+    assert lines == [
+        "transaction ltx_broken does not balance (sum 1250000)",
+        "audit FAILED: 1 problem(s)",
+    ]
     assert "ltx_balanced" not in done.stdout
 
 
@@ -88,9 +99,14 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
     from tests.conftest import Merchant
 
     db_path = fast_db_path
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", rate_limit_enabled=False,
-                        run_worker_in_process=False, sandbox_chain_delay_seconds=0,
-                        off_ramp_mock_delay_seconds=0, log_level="WARNING")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        rate_limit_enabled=False,
+        run_worker_in_process=False,
+        sandbox_chain_delay_seconds=0,
+        off_ramp_mock_delay_seconds=0,
+        log_level="WARNING",
+    )
     app: Any = create_app(settings)
     try:
         async with app.state.session_factory() as session:
@@ -99,29 +115,38 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
             row, raw = await create_key(session, merchant_id=merchant.id, mode="test")
             await session.commit()
         m = Merchant(id=merchant.id, key=raw, key_id=row.id, mode="test")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
             iid = (await create_intent(client, m, autoRelease=True))["id"]
-            r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones",
-                                  json={"milestoneIndex": 0, "amount": "300.00"},
-                                  headers=m.headers)
+            r = await client.post(
+                f"/v1/payment-intents/{iid}/escrow/milestones",
+                json={"milestoneIndex": 0, "amount": "300.00"},
+                headers=m.headers,
+            )
             assert r.status_code == 201, r.text
             mid = r.json()["id"]
             assert (await pay_by_card(client, iid)).status_code == 200
-            r = await client.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-                                  json={"completedBy": "merchant"}, headers=m.headers)
+            r = await client.post(
+                f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+                json={"completedBy": "merchant"},
+                headers=m.headers,
+            )
             assert r.status_code == 200 and r.json()["data"]["status"] == "RELEASED", r.text
-            order_id = (await client.get(f"/v1/payment-intents/{iid}/escrow",
-                                         headers=m.headers)).json()["id"]
+            order_id = (
+                await client.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)
+            ).json()["id"]
         await audit_clean(app)  # the CLI's "audit ok" is covered above; same check
     finally:
         await app.state.engine.dispose()
 
     # The order's counters say 100.00 more was released than the ledger moved.
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE conditional_payments SET released_amount = released_amount + "
-                     "100000000, settled_amount = settled_amount + 100000000 WHERE id = ?",
-                     (order_id,))
+        conn.execute(
+            "UPDATE conditional_payments SET released_amount = released_amount + "
+            "100000000, settled_amount = settled_amount + 100000000 WHERE id = ?",
+            (order_id,),
+        )
     done = run(db_path, "audit")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.strip().splitlines() == [

@@ -34,11 +34,19 @@ class Flow:
         iid, mid = self.intent_id, self.milestone_id
         return [
             ("create", "/v1/payment-intents", intent_body(autoRelease=True), True),
-            ("milestone", f"/v1/payment-intents/{iid}/escrow/milestones",
-             {"milestoneIndex": 0, "amount": "600.00"}, True),
+            (
+                "milestone",
+                f"/v1/payment-intents/{iid}/escrow/milestones",
+                {"milestoneIndex": 0, "amount": "600.00"},
+                True,
+            ),
             ("pay", f"/v1/payment-intents/public/{iid}/payment", {"card": GOOD_CARD}, False),
-            ("complete", f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-             {"completedBy": "dev"}, True),
+            (
+                "complete",
+                f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+                {"completedBy": "dev"},
+                True,
+            ),
             ("refund", f"/v1/payment-intents/{iid}/refund", {"amount": "100.00"}, True),
         ]
 
@@ -52,8 +60,11 @@ async def run_flow(flow: Flow, base: dict[str, Any], stop_at: float) -> None:
         key = f"flow-{flow.n}-{name}-{base['run']}"
         try:
             async with httpx.AsyncClient(base_url=base["url"], timeout=5) as c:
-                r = await c.post(path, json=body, headers={
-                    **(flow.headers if authed else {}), "Idempotency-Key": key})
+                r = await c.post(
+                    path,
+                    json=body,
+                    headers={**(flow.headers if authed else {}), "Idempotency-Key": key},
+                )
         except httpx.HTTPError:
             base["errors"] += 1
             await asyncio.sleep(0.05)  # server down: retry the same step, same key
@@ -96,25 +107,42 @@ async def check_outcome(m, flows, server, base, app) -> None:
 
     assert base["errors"] > 0  # the kills really cut requests off
     async with app.state.session_factory() as session:
-        intents = (await session.execute(
-            select(func.count()).select_from(PaymentIntent)
-            .where(PaymentIntent.merchant_id == m.id))).scalar_one()
-        by_kind = dict((await session.execute(
-            select(LedgerEntry.kind, func.count(func.distinct(LedgerEntry.transaction_id)))
-            .where(LedgerEntry.merchant_id == m.id).group_by(LedgerEntry.kind))).all())
+        intents = (
+            await session.execute(
+                select(func.count())
+                .select_from(PaymentIntent)
+                .where(PaymentIntent.merchant_id == m.id)
+            )
+        ).scalar_one()
+        by_kind = dict(
+            (
+                await session.execute(
+                    select(LedgerEntry.kind, func.count(func.distinct(LedgerEntry.transaction_id)))
+                    .where(LedgerEntry.merchant_id == m.id)
+                    .group_by(LedgerEntry.kind)
+                )
+            ).all()
+        )
     assert intents == len(flows)  # one intent per create key, never two
     # Per flow exactly: one FUND, one RELEASE (600), one SETTLE, one REFUND (100).
     assert by_kind == {"FUND": 12, "RELEASE": 12, "SETTLE": 12, "REFUND": 12}
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
         for f in flows:
-            order = (await c.get(f"/v1/payment-intents/{f.intent_id}/escrow",
-                                 headers=m.headers)).json()["data"]
-            assert (order["fundedAmount"], order["releasedAmount"], order["refundedAmount"],
-                    order["heldAmount"]) == ("1000.00", "600.00", "100.00", "300.00")
+            order = (
+                await c.get(f"/v1/payment-intents/{f.intent_id}/escrow", headers=m.headers)
+            ).json()["data"]
+            assert (
+                order["fundedAmount"],
+                order["releasedAmount"],
+                order["refundedAmount"],
+                order["heldAmount"],
+            ) == ("1000.00", "600.00", "100.00", "300.00")
             # A replay after the crash answers exactly what the first answer said.
-            r = await c.post("/v1/payment-intents", json=intent_body(autoRelease=True),
-                             headers={**m.headers,
-                                      "Idempotency-Key": f"flow-{f.n}-create-{base['run']}"})
+            r = await c.post(
+                "/v1/payment-intents",
+                json=intent_body(autoRelease=True),
+                headers={**m.headers, "Idempotency-Key": f"flow-{f.n}-create-{base['run']}"},
+            )
             assert r.status_code == 201 and r.json()["id"] == f.intent_id
             assert r.headers["idempotent-replayed"] == "true"
     await audit_clean(app)

@@ -23,16 +23,19 @@ def server(db_url):
         yield s
 
 
-async def funded_milestone_order(c: httpx.AsyncClient, headers, *, auto: bool, payer=None,
-                                 amounts=("300.00", "400.00", "300.00")):
-    r = await c.post("/v1/payment-intents", headers=headers,
-                     json=intent_body(autoRelease=auto))
+async def funded_milestone_order(
+    c: httpx.AsyncClient, headers, *, auto: bool, payer=None, amounts=("300.00", "400.00", "300.00")
+):
+    r = await c.post("/v1/payment-intents", headers=headers, json=intent_body(autoRelease=auto))
     assert r.status_code == 201, r.text
     iid = r.json()["id"]
     mids = []
     for i, amount in enumerate(amounts):
-        r = await c.post(f"/v1/payment-intents/{iid}/escrow/milestones", headers=headers,
-                         json={"milestoneIndex": i, "amount": amount})
+        r = await c.post(
+            f"/v1/payment-intents/{iid}/escrow/milestones",
+            headers=headers,
+            json={"milestoneIndex": i, "amount": amount},
+        )
         assert r.status_code == 201, r.text
         mids.append(r.json()["id"])
     body = {"card": GOOD_CARD}
@@ -47,20 +50,32 @@ async def test_parallel_completes_release_once(server, app, make_merchant):
     m = await make_merchant()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         iid, mids = await funded_milestone_order(c, m.headers, auto=True)
-        results = await asyncio.gather(*[
-            c.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
-                   json={"completedBy": f"worker-{i}"}, headers=m.headers)
-            for i in range(20)
-        ])
+        results = await asyncio.gather(
+            *[
+                c.post(
+                    f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+                    json={"completedBy": f"worker-{i}"},
+                    headers=m.headers,
+                )
+                for i in range(20)
+            ]
+        )
         codes = Counter(r.status_code for r in results)
         assert codes[200] == 1, codes
         assert codes[400] == 19, codes
         assert {r.json()["error"]["message"] for r in results if r.status_code == 400} <= {
-            "Milestone already completed", "Milestone already released"}
+            "Milestone already completed",
+            "Milestone already released",
+        }
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
         assert order["releasedAmount"] == "300.00"
-        entries = (await c.get(f"/v1/account/ledger-entries?paymentIntentId={iid}"
-                               "&transactionType=RELEASE&limit=100", headers=m.headers)).json()
+        entries = (
+            await c.get(
+                f"/v1/account/ledger-entries?paymentIntentId={iid}"
+                "&transactionType=RELEASE&limit=100",
+                headers=m.headers,
+            )
+        ).json()
         assert len(entries["data"]) == 2  # one transaction, two legs
     await audit_clean(app)
 
@@ -70,15 +85,23 @@ async def test_parallel_approvals_release_once(server, app, make_merchant):
     payer = Account.create()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         iid, mids = await funded_milestone_order(c, m.headers, auto=False, payer=payer)
-        r = await c.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
-                         json={"completedBy": "dev"}, headers=m.headers)
+        r = await c.post(
+            f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+            json={"completedBy": "dev"},
+            headers=m.headers,
+        )
         typed = r.json()["data"]["approvalTypedData"]
         signature = sign(typed, payer)
-        results = await asyncio.gather(*[
-            c.post(f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/approve",
-                   json={"signature": signature}, headers=m.headers)
-            for _ in range(15)
-        ])
+        results = await asyncio.gather(
+            *[
+                c.post(
+                    f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/approve",
+                    json={"signature": signature},
+                    headers=m.headers,
+                )
+                for _ in range(15)
+            ]
+        )
         codes = Counter(r.status_code for r in results)
         assert codes[200] == 1 and codes[400] == 14, codes
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
@@ -92,12 +115,21 @@ async def test_parallel_refunds_and_releases_never_exceed_held(server, app, make
         iid, mids = await funded_milestone_order(c, m.headers, auto=True)
         calls = []
         for i in range(12):
-            calls.append(c.post(f"/v1/payment-intents/{iid}/refund",
-                                json={"amount": "150.00"}, headers=m.headers))
+            calls.append(
+                c.post(
+                    f"/v1/payment-intents/{iid}/refund",
+                    json={"amount": "150.00"},
+                    headers=m.headers,
+                )
+            )
             if i < 3:
-                calls.append(c.post(
-                    f"/v1/payment-intents/{iid}/escrow/milestones/{mids[i]}/complete",
-                    json={"completedBy": "dev"}, headers=m.headers))
+                calls.append(
+                    c.post(
+                        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[i]}/complete",
+                        json={"completedBy": "dev"},
+                        headers=m.headers,
+                    )
+                )
         results = await asyncio.gather(*calls)
         assert all(r.status_code in (200, 400) for r in results), [r.text for r in results]
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
@@ -106,7 +138,9 @@ async def test_parallel_refunds_and_releases_never_exceed_held(server, app, make
         released, refunded = Decimal(order["releasedAmount"]), Decimal(order["refundedAmount"])
         assert released + refunded <= Decimal("1000.00")
         assert Decimal(order["heldAmount"]) == Decimal("1000.00") - released - refunded >= 0
-        refunds_ok = sum(1 for r in results if r.status_code == 200 and r.json().get("object") == "refund")
+        refunds_ok = sum(
+            1 for r in results if r.status_code == 200 and r.json().get("object") == "refund"
+        )
         assert refunded == Decimal("150.00") * refunds_ok
     await audit_clean(app)
 
@@ -116,12 +150,18 @@ async def test_parallel_milestone_creates_never_exceed_order(server, app, make_m
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         r = await c.post("/v1/payment-intents", headers=m.headers, json=intent_body())
         iid = r.json()["id"]
-        results = await asyncio.gather(*[
-            c.post(f"/v1/payment-intents/{iid}/escrow/milestones", headers=m.headers,
-                   json={"milestoneIndex": i, "amount": "70.00"})
-            for i in range(30)
-        ])
+        results = await asyncio.gather(
+            *[
+                c.post(
+                    f"/v1/payment-intents/{iid}/escrow/milestones",
+                    headers=m.headers,
+                    json={"milestoneIndex": i, "amount": "70.00"},
+                )
+                for i in range(30)
+            ]
+        )
         codes = Counter(r.status_code for r in results)
         assert codes[201] == 14 and codes[400] == 16, codes
         assert {r.json()["error"]["message"] for r in results if r.status_code == 400} == {
-            "Total milestone amounts exceed escrow order amount"}
+            "Total milestone amounts exceed escrow order amount"
+        }

@@ -20,12 +20,24 @@ from tests.e2e.server import Deployment
 pytestmark = pytest.mark.e2e
 
 SEED_MILESTONES = [
-    {"milestoneIndex": 0, "description": "Project kickoff - 20%", "amount": "200.00",
-     "percentage": 20},
-    {"milestoneIndex": 1, "description": "Mid-point delivery - 50%", "amount": "500.00",
-     "percentage": 50},
-    {"milestoneIndex": 2, "description": "Final delivery - 30%", "amount": "300.00",
-     "percentage": 30},
+    {
+        "milestoneIndex": 0,
+        "description": "Project kickoff - 20%",
+        "amount": "200.00",
+        "percentage": 20,
+    },
+    {
+        "milestoneIndex": 1,
+        "description": "Mid-point delivery - 50%",
+        "amount": "500.00",
+        "percentage": 50,
+    },
+    {
+        "milestoneIndex": 2,
+        "description": "Final delivery - 30%",
+        "amount": "300.00",
+        "percentage": 30,
+    },
 ]
 CREATED_LINE = re.compile(r"^Milestone (\d+) created: (\S+)$")
 
@@ -47,10 +59,15 @@ def create_milestone_locked_intent(base: str, key: str) -> str:
     r = httpx.post(
         f"{base}/v1/payment-intents",
         headers={"X-API-Key": key, "Content-Type": "application/json"},
-        json={"amount": "1000.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT",
-              "settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "test_account_123",
-              "description": "Seed example project",
-              "metadata": {"releaseType": "MILESTONE_LOCKED"}},
+        json={
+            "amount": "1000.00",
+            "currency": "USDC",
+            "type": "DELIVERY_VS_PAYMENT",
+            "settlementMethod": "OFF_RAMP_MOCK",
+            "settlementDestination": "test_account_123",
+            "description": "Seed example project",
+            "metadata": {"releaseType": "MILESTONE_LOCKED"},
+        },
         timeout=10,
     )
     assert r.status_code == 201, r.text
@@ -61,16 +78,28 @@ def create_milestone_locked_intent(base: str, key: str) -> str:
 def assert_final_escrow(
     base: str, key: str, intent_id: str, printed: list[tuple[int, str]]
 ) -> None:
-    r = httpx.get(f"{base}/v1/payment-intents/{intent_id}/escrow",
-                  headers={"X-API-Key": key}, timeout=10)
+    r = httpx.get(
+        f"{base}/v1/payment-intents/{intent_id}/escrow", headers={"X-API-Key": key}, timeout=10
+    )
     assert r.status_code == 200, r.text
     order = r.json()["data"]
     assert order["releaseType"] == "MILESTONE_LOCKED"
     assert order["amount"] == "1000.00"
-    got = [(m["milestoneIndex"], m["id"], m["description"], m["amount"], m["percentage"],
-            m["status"]) for m in order["milestones"]]
-    expected = [(s["milestoneIndex"], printed[i][1], s["description"], s["amount"],
-                 s["percentage"], "PENDING") for i, s in enumerate(SEED_MILESTONES)]
+    got = [
+        (m["milestoneIndex"], m["id"], m["description"], m["amount"], m["percentage"], m["status"])
+        for m in order["milestones"]
+    ]
+    expected = [
+        (
+            s["milestoneIndex"],
+            printed[i][1],
+            s["description"],
+            s["amount"],
+            s["percentage"],
+            "PENDING",
+        )
+        for i, s in enumerate(SEED_MILESTONES)
+    ]
     assert got == expected
     for m in order["milestones"]:
         assert m["conditionalPaymentId"] == order["id"]
@@ -89,15 +118,15 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     with httpx.Client(timeout=10) as requests:
         for milestone in milestones:
             response = requests.post(
-                f'{api}/payment-intents/{intent_id}/escrow/milestones',
+                f"{api}/payment-intents/{intent_id}/escrow/milestones",
                 headers={
-                    'X-API-Key': os.environ['FINTERNET_API_KEY'],
-                    'Content-Type': 'application/json',
+                    "X-API-Key": os.environ["FINTERNET_API_KEY"],
+                    "Content-Type": "application/json",
                 },
-                json=milestone
+                json=milestone,
             )
             created = response.json()
-            print(f"Milestone {milestone['milestoneIndex']} created:", created['id'])
+            print(f"Milestone {milestone['milestoneIndex']} created:", created["id"])
             statuses.append(response.status_code)
     # --- end of the example ---
 
@@ -110,18 +139,27 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     assert_final_escrow(d.base_url, key, intent_id, printed)
 
     # and the page's documented errors, on the real server
-    again = httpx.post(f"{api}/payment-intents/{intent_id}/escrow/milestones",
-                       headers={"X-API-Key": key}, json=SEED_MILESTONES[0], timeout=10)
+    again = httpx.post(
+        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        headers={"X-API-Key": key},
+        json=SEED_MILESTONES[0],
+        timeout=10,
+    )
     assert again.status_code == 400
     assert again.json()["error"]["message"] == "Milestone with index 0 already exists"
-    over = httpx.post(f"{api}/payment-intents/{intent_id}/escrow/milestones",
-                      headers={"X-API-Key": key}, json={"milestoneIndex": 3, "amount": "0.01"},
-                      timeout=10)
+    over = httpx.post(
+        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        headers={"X-API-Key": key},
+        json={"milestoneIndex": 3, "amount": "0.01"},
+        timeout=10,
+    )
     assert over.status_code == 400
     err = over.json()["error"]
     assert (err["code"], err["type"], err["message"]) == (
-        "invalid_request", "invalid_request_error",
-        "Total milestone amounts exceed escrow order amount")
+        "invalid_request",
+        "invalid_request_error",
+        "Total milestone amounts exceed escrow order amount",
+    )
 
 
 JS_EXAMPLE = """
@@ -178,7 +216,10 @@ def test_the_javascript_example_creates_the_three_milestones(deployment):
     script = Path(tempfile.mkdtemp(prefix="escrowgate-js-")) / "create_milestones.mjs"
     script.write_text(JS_EXAMPLE.replace("__API__", d.base_url + "/v1"))
     done = subprocess.run(
-        [node, str(script)], capture_output=True, text=True, timeout=60,
+        [node, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "FINTERNET_API_KEY": key, "INTENT_ID": intent_id},
     )
     assert done.returncode == 0, done.stderr
@@ -198,15 +239,24 @@ def test_the_curl_example_body_and_headers(deployment):
         '{\n"milestoneIndex": 0,\n"description": "Initial payment - 30%",\n'
         '"amount": "300.00",\n"percentage": 30\n}'
     )
-    r = httpx.post(f"{d.base_url}/v1/payment-intents/{intent_id}/escrow/milestones",
-                   content=body.encode(), timeout=10,
-                   headers={"X-API-Key": key, "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{d.base_url}/v1/payment-intents/{intent_id}/escrow/milestones",
+        content=body.encode(),
+        timeout=10,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
     assert r.headers["request-id"].startswith("req_")
     created = r.json()
     assert created["object"] == "milestone"
-    assert {k: created["data"][k] for k in ("milestoneIndex", "description", "amount",
-                                            "percentage", "status")} == {
-        "milestoneIndex": 0, "description": "Initial payment - 30%", "amount": "300.00",
-        "percentage": 30, "status": "PENDING"}
+    assert {
+        k: created["data"][k]
+        for k in ("milestoneIndex", "description", "amount", "percentage", "status")
+    } == {
+        "milestoneIndex": 0,
+        "description": "Initial payment - 30%",
+        "amount": "300.00",
+        "percentage": 30,
+        "status": "PENDING",
+    }
     assert '"percentage":30' in r.text.replace(" ", "")

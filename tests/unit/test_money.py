@@ -96,11 +96,43 @@ def test_known_amounts_parse_exactly(text: str, micro: int) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        1000, 1000.0, Decimal("1000"), None, True, ["1"], {"amount": "1"},  # not strings
-        "1e3", "1E3", "-1", "+1", "0", "0.0", "0.000000", " 1", "1 ", "1\n", "NaN", "nan",
-        "Infinity", "inf", "", ".", "1.", ".5", "1..0", "1,00", "1_000", "0x10", "１",
-        "1.0000001", "0.0000001", "1.1234567",  # 7 decimals
-        "1000000000000.000001", "1000000000001", "10000000000000", "9" * 40,  # > 1e12
+        1000,
+        1000.0,
+        Decimal("1000"),
+        None,
+        True,
+        ["1"],
+        {"amount": "1"},  # not strings
+        "1e3",
+        "1E3",
+        "-1",
+        "+1",
+        "0",
+        "0.0",
+        "0.000000",
+        " 1",
+        "1 ",
+        "1\n",
+        "NaN",
+        "nan",
+        "Infinity",
+        "inf",
+        "",
+        ".",
+        "1.",
+        ".5",
+        "1..0",
+        "1,00",
+        "1_000",
+        "0x10",
+        "１",
+        "1.0000001",
+        "0.0000001",
+        "1.1234567",  # 7 decimals
+        "1000000000000.000001",
+        "1000000000001",
+        "10000000000000",
+        "9" * 40,  # > 1e12
         "1" + "0" * 5000,  # huge, must not reach int() unbounded
     ],
 )
@@ -236,8 +268,12 @@ M = MICRO
 
 
 def order(
-    *, release_type: str = "MILESTONE_LOCKED", status: str = "PENDING", amount: int = 1000 * M,
-    refunded: int = 0, rows: list[rules.MilestoneView] | None = None,
+    *,
+    release_type: str = "MILESTONE_LOCKED",
+    status: str = "PENDING",
+    amount: int = 1000 * M,
+    refunded: int = 0,
+    rows: list[rules.MilestoneView] | None = None,
 ) -> rules.OrderView:
     rows = rows or []
     return rules.OrderView(
@@ -255,7 +291,10 @@ def pending(index: int, amount: int = 100 * M) -> rules.MilestoneView:
 
 
 def check(
-    o: rules.OrderView, rows: list[rules.MilestoneView], index: int, amount: int,
+    o: rules.OrderView,
+    rows: list[rules.MilestoneView],
+    index: int,
+    amount: int,
     pct: str | None = None,
 ) -> int:
     return rules.check_new_milestone(
@@ -263,8 +302,13 @@ def check(
     )
 
 
-def raises(fn, message: str | None = None, *, code: str = "invalid_request",  # type: ignore[no-untyped-def]
-           param: str | None = None) -> ApiError:
+def raises(
+    fn,
+    message: str | None = None,
+    *,
+    code: str = "invalid_request",  # type: ignore[no-untyped-def]
+    param: str | None = None,
+) -> ApiError:
     with pytest.raises(ApiError) as info:
         fn()
     err = info.value
@@ -361,8 +405,12 @@ def test_rule_order_release_type_first_then_duplicate_then_total() -> None:
 
 
 def test_completion_rules_and_messages() -> None:
-    rows = [pending(0), pending(1), rules.MilestoneView(2, rules.COMPLETED, 1),
-            rules.MilestoneView(3, rules.RELEASED, 1)]
+    rows = [
+        pending(0),
+        pending(1),
+        rules.MilestoneView(2, rules.COMPLETED, 1),
+        rules.MilestoneView(3, rules.RELEASED, 1),
+    ]
     raises(lambda: rules.check_can_complete(rows, rows[2]), "Milestone already completed")
     raises(lambda: rules.check_can_complete(rows, rows[3]), "Milestone already released")
     raises(
@@ -380,8 +428,11 @@ def test_cancelled_milestones_do_not_block_and_are_never_released() -> None:
 
 
 def test_release_is_strictly_in_index_order() -> None:
-    rows = [rules.MilestoneView(2, rules.COMPLETED, 1), rules.MilestoneView(0, rules.RELEASED, 1),
-            rules.MilestoneView(1, rules.PENDING, 1)]
+    rows = [
+        rules.MilestoneView(2, rules.COMPLETED, 1),
+        rules.MilestoneView(0, rules.RELEASED, 1),
+        rules.MilestoneView(1, rules.PENDING, 1),
+    ]
     assert rules.next_releasable(rows) is None  # 1 is not done, so 2 waits
     rows[2] = rules.MilestoneView(1, rules.COMPLETED, 1)
     nxt = rules.next_releasable(rows)
@@ -413,8 +464,9 @@ def test_random_milestone_sequences_keep_sum_and_index_invariants(
         exact = Decimal(amount) * 100 / Decimal(total)
         pct_bad = pct is not None and abs(exact - pct) > Decimal("0.01")
         try:
-            bp = rules.check_new_milestone(o, list(accepted), index=index, amount=amount,
-                                           percentage=pct)
+            bp = rules.check_new_milestone(
+                o, list(accepted), index=index, amount=amount, percentage=pct
+            )
         except ApiError as err:
             assert err.status_code == 400
             assert duplicate or over or pct_bad, (err.message, index, amount, pct)
@@ -438,10 +490,16 @@ def test_milestones_filling_the_order_exactly_are_all_accepted(parts: list[int])
     assume(total <= MAX_AMOUNT_MICRO)
     accepted: list[rules.MilestoneView] = []
     for i, amount in enumerate(parts):
-        rules.check_new_milestone(order(amount=total, rows=accepted), accepted, index=i,
-                                  amount=amount, percentage=None)
+        rules.check_new_milestone(
+            order(amount=total, rows=accepted), accepted, index=i, amount=amount, percentage=None
+        )
         accepted.append(pending(i, amount))
     raises(
-        lambda: rules.check_new_milestone(order(amount=total, rows=accepted), accepted,
-                                          index=len(parts), amount=1, percentage=None),
+        lambda: rules.check_new_milestone(
+            order(amount=total, rows=accepted),
+            accepted,
+            index=len(parts),
+            amount=1,
+            percentage=None,
+        ),
     )

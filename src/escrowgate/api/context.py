@@ -40,11 +40,13 @@ class Ctx:
         return self.principal.mode
 
     async def respond(self, status: int, body: dict[str, Any]) -> JSONResponse:
+        # Render first: a failure here must roll the change back, not follow a commit.
+        response = JSONResponse(body, status_code=status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, body)
         await self.session.commit()
         self.committed = True
-        return JSONResponse(body, status_code=status)
+        return response
 
 
 async def _open(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..errors import InvalidRequest, InvalidStatus
 from . import money
@@ -76,7 +76,7 @@ def check_new_milestone(
             f"of order amount {money.format_amount(order.amount)} (expected {expected})",
             param="percentage",
         )
-    return int(percentage.quantize(Decimal("0.01")) * 100)
+    return int(percentage.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
 
 
 def previous_unfinished(

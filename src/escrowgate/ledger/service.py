@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
-from ..events.service import sequential_id
 from ..models import LedgerEntry
 
 PAYER = "payer"
@@ -62,12 +61,12 @@ def post(
     if amount <= 0:
         raise ValueError("a posting moves a positive amount")
     debit, credit = _MOVES[(kind, escrowed)]
-    txn = sequential_id(ids.LEDGER_TRANSACTION)
+    txn = ids.new_id(ids.LEDGER_TRANSACTION)
     at = now()
     for account, signed in ((debit, amount), (credit, -amount)):
         session.add(
             LedgerEntry(
-                id=sequential_id(ids.LEDGER_ENTRY),
+                id=ids.new_id(ids.LEDGER_ENTRY),
                 transaction_id=txn,
                 merchant_id=where.merchant_id,
                 mode=where.mode,

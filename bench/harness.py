@@ -178,7 +178,7 @@ class Bench:
             self.scripts[path] = script
             self.script_files[path] = script.write(OUT / "pgbench")
             self.results["captures"][path] = capture.summarize(stmts)
-            self.results["captures"][path]["statements"] = [s.sql for s in stmts]
+            self.results["captures"][path]["sql"] = [s.sql for s in stmts]
 
     def pgbench_defines(self, path: str, concurrency: int) -> dict[str, str]:
         d = dict(self.scripts[path].defines)

@@ -367,10 +367,10 @@ async def test_percentage_omitted_is_computed_with_two_decimals(client, merchant
     assert (await listed(client, merchant, intent["id"]))[0]["percentage"] == expected
 
 
+# A given percentage is stored to 2 decimals, rounded half up like a computed one.
 @pytest.mark.parametrize(
     "pct, shown", [(33.33, 33.33), (33.34, 33.34), (33.333, 33.33), (33.325, 33.33)]
 )
-    # A given percentage is stored to 2 decimals, rounded half up like a computed one.
 async def test_percentage_within_a_hundredth_of_a_point_is_accepted(client, merchant, pct, shown):
     intent = await create_intent(client, merchant, amount="1000.00")
     r = await post_milestone(

@@ -15,7 +15,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-OUT = BENCH / "out"
+OUT = Path(os.environ.get("BENCH_OUT") or BENCH / "out").resolve()
+REPORT = Path(os.environ.get("BENCH_REPORT") or BENCH / "REPORT.md").resolve()
 VENV_BIN = ROOT / ".venv" / "bin"
 
 # Databases that belong to other people on this server: never touched.

@@ -25,7 +25,7 @@ import load
 import profile as prof
 import report
 import seed
-from common import (BENCH, OUT, PATHS, VENV_BIN, Config, lit, load_config, log, need,
+from common import (OUT, PATHS, REPORT, VENV_BIN, Config, lit, load_config, log, need,
                     psql, psql_value, write_json)
 from seed import (TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State)
 from server import Server
@@ -485,8 +485,8 @@ def main() -> int:
     finally:
         bench.results["elapsed_s"] = round(time.time() - started, 1)
         write_json(OUT / "results.json", bench.results)
-    report.write(bench.results, BENCH / "REPORT.md")
-    log(f"done in {bench.results['elapsed_s']:.0f} s: bench/REPORT.md, raw data in bench/out/")
+    report.write(bench.results, REPORT)
+    log(f"done in {bench.results['elapsed_s']:.0f} s: {REPORT}, raw data in {OUT}")
     issues = bench.results["issues"]
     if issues:
         log(f"{len(issues)} issue(s): see the report")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, OUT, PATHS
+from common import BENCH, OUT, PATHS, REPORT
 
 NOTES = BENCH / "PROFILE_NOTES.md"
 
@@ -193,6 +193,40 @@ def explain_section(level: dict[str, Any]) -> list[str]:
     return out
 
 
+def cost_model(results: dict[str, Any]) -> list[str]:
+    """App CPU per request against the round trips each path makes (least squares over
+    the paths at one concurrency of the first scale)."""
+    if not results["levels"]:
+        return []
+    level = results["levels"][0]
+    c = "16" if 16 in level["concurrency"] else str(max(level["concurrency"]))
+    pts = []
+    for path in PATHS:
+        a = level["api"].get(path, {}).get(c)
+        cap = results["captures"].get(path)
+        app = cpu_ms(a, ("app",))
+        db = cpu_ms(a, DB_ROLES)
+        pg = cpu_ms(level["pgbench"].get(path, {}).get(c), DB_ROLES)
+        if a and cap and app:
+            pts.append((path, cap["round_trips"], app, db, pg))
+    if len(pts) < 2:
+        return []
+    n = len(pts)
+    mx = sum(p[1] for p in pts) / n
+    my = sum(p[2] for p in pts) / n
+    sxx = sum((p[1] - mx) ** 2 for p in pts)
+    slope = sum((p[1] - mx) * (p[2] - my) for p in pts) / sxx if sxx else 0.0
+    icpt = my - slope * mx
+    out = [f"Cost per round trip (concurrency {c}, {level['scale']:,} intents): app CPU per request "
+           f"≈ {icpt:.2f} ms + {slope:.2f} ms × round trips (least squares over the four paths).",
+           "", "| path | round trips | app CPU ms/req | model | DB CPU ms/req (API) | DB CPU ms/tx (pgbench) |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for path, rt, app, db, pg in pts:
+        out.append(f"| {path} | {rt} | {app:.2f} | {icpt + slope * rt:.2f} | "
+                   f"{_f(db, 2)} | {_f(pg, 2)} |")
+    return out
+
+
 def profile_section(level: dict[str, Any]) -> list[str]:
     prof = level.get("profile")
     if not prof:
@@ -318,6 +352,8 @@ def write(results: dict[str, Any], path: Path) -> None:
         L.append("")
     L.append("## Profile")
     L.append("")
+    L.extend(cost_model(results))
+    L.append("")
     if results["levels"]:
         L.extend(profile_section(results["levels"][0]))
     if NOTES.exists():
@@ -345,4 +381,4 @@ def write(results: dict[str, Any], path: Path) -> None:
 
 if __name__ == "__main__":
     data = json.loads((OUT / "results.json").read_text())
-    write(data, BENCH / "REPORT.md" if len(sys.argv) < 2 else Path(sys.argv[1]))
+    write(data, REPORT if len(sys.argv) < 2 else Path(sys.argv[1]))

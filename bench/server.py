@@ -25,6 +25,9 @@ def app_env(cfg: Config) -> dict[str, str]:
         DB_MAX_OVERFLOW=str(cfg.max_overflow),
         RUN_WORKER_IN_PROCESS="false",
     )
+    if os.environ.get("BENCH_APP_PYTHONPATH"):
+        # A/B runs: serve (and migrate) another checkout's src without reinstalling.
+        env["PYTHONPATH"] = os.environ["BENCH_APP_PYTHONPATH"]
     return env
 
 

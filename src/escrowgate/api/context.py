@@ -16,7 +16,7 @@ from ..auth.keys import Principal
 from ..config import Settings
 from ..errors import ApiError
 from . import idempotency
-from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY
+from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
 
 
 @dataclass
@@ -53,7 +53,7 @@ async def _open(
     request: Request, principal: Principal | None, scope: str | None
 ) -> AsyncIterator[Ctx]:
     app = request.app
-    session: AsyncSession = app.state.session_factory()
+    session: AsyncSession = request.scope.pop(SESSION_KEY, None) or app.state.session_factory()
     ctx = Ctx(
         session=session,
         principal=principal,

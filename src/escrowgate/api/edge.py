@@ -32,6 +32,9 @@ API_PREFIXES = ("/v1/", "/api/v1/")
 PRINCIPAL_KEY = "escrowgate.principal"
 BODY_KEY = "escrowgate.body"
 REQUEST_ID_KEY = "escrowgate.request_id"
+# The session authentication ran in; the request's use case continues in it (one
+# connection checkout and one transaction per request).
+SESSION_KEY = "escrowgate.session"
 
 
 def _api_path(path: str) -> str | None:
@@ -121,6 +124,9 @@ class EdgeMiddleware:
             if not state["started"]:
                 await self._send_json(send_wrapper, 500, internal_error_body())
         finally:
+            leftover = scope.pop(SESSION_KEY, None)
+            if leftover is not None:  # the route never took it (e.g. unknown path)
+                await leftover.close()
             log.info(
                 "request",
                 request_id=request_id,
@@ -175,10 +181,16 @@ class EdgeMiddleware:
             return None, AuthenticationRequired()
         if raw == "":
             return None, InvalidApiKey()
-        async with self.session_factory()() as session:
+        session = self.session_factory()()
+        try:
             principal = await resolve_key(session, raw)
+        except BaseException:
+            await session.close()
+            raise
         if principal is None:
+            await session.close()
             return None, InvalidApiKey()
+        scope[SESSION_KEY] = session
         return principal, None
 
     async def _rate_limit(

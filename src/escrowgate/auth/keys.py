@@ -8,7 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
@@ -25,6 +25,9 @@ class Principal:
     merchant_id: str | None  # None for an operator key
     mode: str
     is_operator: bool
+
+
+_BY_HASH = select(ApiKey).where(ApiKey.key_hash == bindparam("key_hash"))
 
 
 def hash_key(raw: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import NotFound
@@ -28,6 +28,18 @@ async def milestones_of(session: AsyncSession, order_id: str) -> list[Milestone]
         select(Milestone)
         .where(Milestone.conditional_payment_id == order_id)
         .order_by(Milestone.milestone_index)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def milestones_for_new_index(
+    session: AsyncSession, order_id: str, index: int
+) -> list[Milestone]:
+    """Just the rows the creation rules need: one with this index (duplicate?) and
+    the completed or released ones (is the index below them?)."""
+    stmt = select(Milestone).where(
+        Milestone.conditional_payment_id == order_id,
+        or_(Milestone.milestone_index == index, Milestone.status.in_(("COMPLETED", "RELEASED"))),
     )
     return list((await session.execute(stmt)).scalars())
 

@@ -18,9 +18,14 @@ from .render import order_data
 async def owned_order(
     ctx: Ctx, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
+    """The caller's intent and its conditional payment; with lock, the intent row
+    (the aggregate's lock) is held until the transaction ends."""
     assert ctx.principal is not None
-    # Lock order everywhere: the intent row first, then its order row.
-    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id, lock=lock)
+    found = await intent_repo.get_owned_with_order(ctx.session, ctx.principal, intent_id, lock=lock)
+    if found is not None:
+        return found
+    # Slow path, only to answer precisely: 404 / 403 / wrong type / no order.
+    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id)
     if intent.type != intents.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
     order = await repository.order_for_intent(ctx.session, intent.id, lock=lock)

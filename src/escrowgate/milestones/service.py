@@ -36,7 +36,9 @@ def order_view(order: ConditionalPayment) -> rules.OrderView:
 async def create_milestone(ctx: Ctx, intent_id: str, body: CreateMilestone) -> Milestone:
     amount = parse_amount(body.amount)
     intent, order = await owned_order(ctx, intent_id, lock=True)
-    existing = await escrow_repo.milestones_of(ctx.session, order.id)
+    existing = await escrow_repo.milestones_for_new_index(
+        ctx.session, order.id, body.milestoneIndex
+    )
     percentage_bp = rules.check_new_milestone(
         order_view(order),
         views(existing),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..errors import Forbidden, NotFound
-from ..models import PaymentIntent
+from ..models import ConditionalPayment, PaymentIntent
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -58,6 +59,46 @@ async def get_owned(
     if intent is None:
         raise not_found(intent_id)
     return intent
+
+
+def _with_order_stmt(*, operator: bool, lock: bool) -> Any:
+    stmt: Any = (
+        select(PaymentIntent, ConditionalPayment)
+        .join(ConditionalPayment, ConditionalPayment.payment_intent_id == PaymentIntent.id)
+        .where(PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode"))
+    )
+    if not operator:
+        stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
+    if lock:
+        stmt = stmt.with_for_update(of=PaymentIntent)
+    return stmt
+
+
+# Hot-path statements are built once (bound parameters), not per request.
+_WITH_ORDER = {
+    (operator, lock): _with_order_stmt(operator=operator, lock=lock)
+    for operator in (False, True)
+    for lock in (False, True)
+}
+
+
+async def get_owned_with_order(
+    session: AsyncSession, principal: Principal, intent_id: str, *, lock: bool = False
+) -> tuple[PaymentIntent, ConditionalPayment] | None:
+    """The intent and its order in one round trip, or None (then the caller asks
+    get_owned for the exact 403/404). With lock, the intent row is locked: it is
+    the lock of the whole aggregate (intent, order, milestones), taken first by
+    every path that changes any of them."""
+    if not _ID_RE.fullmatch(intent_id):
+        return None
+    params = {"intent_id": intent_id, "mode": principal.mode}
+    if not principal.is_operator:
+        params["merchant_id"] = principal.merchant_id or ""
+    stmt = _WITH_ORDER[(principal.is_operator, lock)]
+    row = (await session.execute(stmt, params)).first()
+    if row is None:
+        return None
+    return cast(PaymentIntent, row[0]), cast(ConditionalPayment, row[1])
 
 
 async def get_public(session: AsyncSession, intent_id: str, *, lock: bool = False) -> PaymentIntent:

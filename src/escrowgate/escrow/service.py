@@ -18,14 +18,16 @@ from .render import order_data
 async def owned_order(
     ctx: Ctx, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
-    """The caller's intent and its conditional payment; with lock, the intent row
-    (the aggregate's lock) is held until the transaction ends."""
+    """The caller's intent and its conditional payment. With lock, both rows are
+    locked, intent first then order (the order every path uses), each by its own
+    statement: a row read after the wait for a lock is the committed one, never a
+    snapshot from before the wait."""
     assert ctx.principal is not None
-    found = await intent_repo.get_owned_with_order(ctx.session, ctx.principal, intent_id, lock=lock)
-    if found is not None:
-        return found
-    # Slow path, only to answer precisely: 404 / 403 / wrong type / no order.
-    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id)
+    if not lock:
+        found = await intent_repo.get_owned_with_order(ctx.session, ctx.principal, intent_id)
+        if found is not None:
+            return found
+    intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id, lock=lock)
     if intent.type != intents.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
     order = await repository.order_for_intent(ctx.session, intent.id, lock=lock)

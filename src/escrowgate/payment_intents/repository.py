@@ -61,7 +61,7 @@ async def get_owned(
     return intent
 
 
-def _with_order_stmt(*, operator: bool, lock: bool) -> Any:
+def _with_order_stmt(*, operator: bool) -> Any:
     stmt: Any = (
         select(PaymentIntent, ConditionalPayment)
         .join(ConditionalPayment, ConditionalPayment.payment_intent_id == PaymentIntent.id)
@@ -69,33 +69,24 @@ def _with_order_stmt(*, operator: bool, lock: bool) -> Any:
     )
     if not operator:
         stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
-    if lock:
-        stmt = stmt.with_for_update(of=PaymentIntent)
     return stmt
 
 
 # Hot-path statements are built once (bound parameters), not per request.
-_WITH_ORDER = {
-    (operator, lock): _with_order_stmt(operator=operator, lock=lock)
-    for operator in (False, True)
-    for lock in (False, True)
-}
+_WITH_ORDER = {operator: _with_order_stmt(operator=operator) for operator in (False, True)}
 
 
 async def get_owned_with_order(
-    session: AsyncSession, principal: Principal, intent_id: str, *, lock: bool = False
+    session: AsyncSession, principal: Principal, intent_id: str
 ) -> tuple[PaymentIntent, ConditionalPayment] | None:
-    """The intent and its order in one round trip, or None (then the caller asks
-    get_owned for the exact 403/404). With lock, the intent row is locked: it is
-    the lock of the whole aggregate (intent, order, milestones), taken first by
-    every path that changes any of them."""
+    """The intent and its order in one round trip (a read), or None (then the
+    caller asks get_owned for the exact 403/404)."""
     if not _ID_RE.fullmatch(intent_id):
         return None
     params = {"intent_id": intent_id, "mode": principal.mode}
     if not principal.is_operator:
         params["merchant_id"] = principal.merchant_id or ""
-    stmt = _WITH_ORDER[(principal.is_operator, lock)]
-    row = (await session.execute(stmt, params)).first()
+    row = (await session.execute(_WITH_ORDER[principal.is_operator], params)).first()
     if row is None:
         return None
     return cast(PaymentIntent, row[0]), cast(ConditionalPayment, row[1])

@@ -9,6 +9,7 @@ from ..api.context import Ctx, merchant_ctx
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
+from ..db.pagination import page
 from ..errors import NotFound
 from ..models import Event
 from .service import render
@@ -29,17 +30,14 @@ async def list_events(
     stmt = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
     if type:
         stmt = stmt.where(Event.type == type)
-    if ending_before:
-        stmt = stmt.where(Event.id > ending_before).order_by(Event.id.asc())
-    else:
-        if starting_after:
-            stmt = stmt.where(Event.id < starting_after)
-        stmt = stmt.order_by(Event.id.desc())
-    rows = list((await ctx.session.execute(stmt.limit(limit + 1))).scalars())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if ending_before:
-        rows.reverse()
+    rows, has_more = await page(
+        ctx.session,
+        stmt,
+        Event.id,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
     return list_envelope(request.url.path, [render(e) for e in rows], has_more)
 
 

@@ -9,6 +9,7 @@ from ..api.context import Ctx, merchant_ctx
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
+from ..db.pagination import page
 from ..domain.clock import iso
 from ..domain.money import format_amount
 from ..models import LedgerEntry
@@ -77,15 +78,12 @@ async def list_ledger_entries(
         stmt = stmt.where(LedgerEntry.payment_intent_id == paymentIntentId)
     if transactionType:
         stmt = stmt.where(LedgerEntry.kind == transactionType)
-    if ending_before:
-        stmt = stmt.where(LedgerEntry.id > ending_before).order_by(LedgerEntry.id.asc())
-    else:
-        if starting_after:
-            stmt = stmt.where(LedgerEntry.id < starting_after)
-        stmt = stmt.order_by(LedgerEntry.id.desc())
-    rows = list((await ctx.session.execute(stmt.limit(limit + 1))).scalars())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if ending_before:
-        rows.reverse()
+    rows, has_more = await page(
+        ctx.session,
+        stmt,
+        LedgerEntry.id,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
     return list_envelope(request.url.path, [entry_data(e) for e in rows], has_more)

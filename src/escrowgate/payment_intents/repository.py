@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
+from ..db.pagination import page
 from ..errors import Forbidden, NotFound
 from ..models import ConditionalPayment, PaymentIntent
 
@@ -122,15 +123,11 @@ async def list_page(
         stmt = stmt.where(PaymentIntent.status == status)
     if type_:
         stmt = stmt.where(PaymentIntent.type == type_)
-    if ending_before:
-        stmt = stmt.where(PaymentIntent.id > ending_before).order_by(PaymentIntent.id.asc())
-    else:
-        if starting_after:
-            stmt = stmt.where(PaymentIntent.id < starting_after)
-        stmt = stmt.order_by(PaymentIntent.id.desc())
-    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if ending_before:
-        rows.reverse()
-    return rows, has_more
+    return await page(
+        session,
+        stmt,
+        PaymentIntent.id,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )

@@ -1,0 +1,31 @@
+"""Cursor pagination shared by every list: newest first by the time-ordered id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def page(
+    session: AsyncSession,
+    stmt: Any,
+    id_column: Any,
+    *,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+) -> tuple[list[Any], bool]:
+    """One page of `stmt`'s rows and whether more exist in that direction."""
+    if ending_before:
+        stmt = stmt.where(id_column > ending_before).order_by(id_column.asc())
+    else:
+        if starting_after:
+            stmt = stmt.where(id_column < starting_after)
+        stmt = stmt.order_by(id_column.desc())
+    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if ending_before:
+        rows.reverse()
+    return rows, has_more

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..api.context import Ctx
 from ..domain import milestones as rules
 from ..domain import signatures
-from ..errors import InvalidRequest, InvalidStatus
+from ..errors import InvalidRequest, InvalidStatus, NotFound
 from ..escrow import repository as escrow_repo
 from ..escrow.render import milestone_data
 from ..escrow.service import owned_order
@@ -27,11 +27,13 @@ async def complete_milestone(
     ctx: Ctx, intent_id: str, milestone_id: str, body: CompleteMilestone
 ) -> Milestone:
     intent, order = await owned_order(ctx, intent_id, lock=True)
-    milestone = await escrow_repo.milestone_of(ctx.session, order.id, milestone_id)
+    rows = await escrow_repo.milestones_of(ctx.session, order.id)  # all: order rules need them
+    milestone = next((m for m in rows if m.id == milestone_id), None)
+    if milestone is None:
+        raise NotFound("Milestone not found", param="milestoneId")
     check_funded(order)
     if order.order_status == "DISPUTED":
         raise InvalidStatus("Cannot complete a milestone while a dispute is open")
-    rows = await escrow_repo.milestones_of(ctx.session, order.id)
     rules.check_can_complete(
         views(rows),
         rules.MilestoneView(milestone.milestone_index, milestone.status, milestone.amount),
@@ -51,7 +53,7 @@ async def complete_milestone(
         obj=milestone_data(milestone),
     )
     if order.auto_release:
-        await release_ready_milestones(ctx.session, ctx.settings, intent, order)
+        await release_ready_milestones(ctx.session, ctx.settings, intent, order, rows)
     else:
         schedule_for_order(
             ctx.session, order, MILESTONE_RELEASE_JOB, milestone.id, at + order.dispute_window

@@ -66,14 +66,17 @@ async def release_ready_milestones(
     settings: Settings,
     intent: PaymentIntent,
     order: ConditionalPayment,
+    rows: list[Milestone] | None = None,
 ) -> list[Milestone]:
     """Release, in index order, every milestone whose release condition holds;
-    stop at the first that is not ready. The order row is locked by the caller."""
+    stop at the first that is not ready. The order row is locked by the caller,
+    who may pass the order's milestones it already loaded under that lock."""
     if order.order_status == "DISPUTED" or order.funded_at is None:
         return []
     at = order_now(order)
     released: list[Milestone] = []
-    rows = await escrow_repo.milestones_of(session, order.id)
+    if rows is None:
+        rows = await escrow_repo.milestones_of(session, order.id)
     for m in rows:
         if m.status in (rules.RELEASED, rules.CANCELLED):
             continue
@@ -167,5 +170,4 @@ async def _after_release(
 ) -> None:
     if held(order) == 0 and order.order_status != "DISPUTED":
         order.order_status = "COMPLETED"
-    await session.flush()
     await start_settlement(session, settings, intent, order, amount, milestone_id=milestone_id)

@@ -460,6 +460,22 @@ class Bench:
                 "last_line": lines[-1] if lines else ""}
 
 
+def app_version() -> str:
+    """Which escrowgate was measured: the checkout's commit (and whether src/ had
+    uncommitted changes), or the BENCH_APP_PYTHONPATH override."""
+    if os.environ.get("BENCH_APP_PYTHONPATH"):
+        return f"src from BENCH_APP_PYTHONPATH={os.environ['BENCH_APP_PYTHONPATH']}"
+    try:
+        root = str(Path(__file__).resolve().parent.parent)
+        rev = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %s"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "src"],
+                               capture_output=True, text=True).stdout.strip()
+        return f"commit {rev}" + (" (with uncommitted changes in src/)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     cfg = load_config()
     need("wrk", "apt-get install wrk (Debian package)")
@@ -471,6 +487,7 @@ def main() -> int:
     bench.results["machine"] = machine_info(cfg)
     bench.results["command"] = ("BENCH_QUICK=1 " if cfg.quick else "") + "bench/run"
     bench.results["env_overrides"] = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}
+    bench.results["app_under_test"] = app_version()
     bench.results["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started))
     if not prof.available():
         log("py-spy not in .venv: the Profile section will be skipped "

@@ -265,6 +265,8 @@ def write(results: dict[str, Any], path: Path) -> None:
              f"in {results.get('elapsed_s', 0):.0f} s. Raw data: `bench/out/results.json`; "
              "captured SQL: `bench/out/capture/`; pgbench scripts: `bench/out/pgbench/`. "
              "Do not edit by hand: run `make bench` (or `BENCH_QUICK=1 bench/run`).")
+    if results.get("app_under_test"):
+        L.append(f"App under test: {results['app_under_test']}.")
     if results.get("env_overrides"):
         L.append(f"Environment overrides: `{results['env_overrides']}`.")
     L.append("")

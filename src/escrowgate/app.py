@@ -126,6 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    # Read-only requests: no BEGIN/ROLLBACK around their SELECTs (READ COMMITTED gives
+    # every statement its own snapshot anyway). SQLite keeps its BEGIN IMMEDIATE.
+    app.state.read_session_factory = (
+        session_factory
+        if settings.is_sqlite
+        else make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    )
     handlers.install(app)
     router = api_router()
     app.include_router(router, prefix="/v1")
@@ -142,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         EdgeMiddleware,
         session_factory=lambda: app.state.session_factory,
+        read_session_factory=lambda: app.state.read_session_factory,
         max_body_bytes=settings.max_body_bytes,
         rate_limiter=RateLimiter(
             test_limit=settings.rate_limit_test_per_minute,

@@ -53,7 +53,11 @@ async def _open(
     request: Request, principal: Principal | None, scope: str | None
 ) -> AsyncIterator[Ctx]:
     app = request.app
-    session: AsyncSession = request.scope.pop(SESSION_KEY, None) or app.state.session_factory()
+    session: AsyncSession = request.scope.pop(SESSION_KEY, None) or (
+        app.state.read_session_factory
+        if request.method in ("GET", "HEAD")
+        else app.state.session_factory
+    )()
     ctx = Ctx(
         session=session,
         principal=principal,

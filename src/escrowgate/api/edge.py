@@ -78,11 +78,13 @@ class EdgeMiddleware:
         app: ASGIApp,
         *,
         session_factory: Callable[[], async_sessionmaker[AsyncSession]],
+        read_session_factory: Callable[[], async_sessionmaker[AsyncSession]] | None = None,
         max_body_bytes: int,
         rate_limiter: RateLimiter,
     ) -> None:
         self.app = app
         self.session_factory = session_factory
+        self.read_session_factory = read_session_factory or session_factory
         self.max_body_bytes = max_body_bytes
         self.rate_limiter = rate_limiter
 
@@ -181,7 +183,8 @@ class EdgeMiddleware:
             return None, AuthenticationRequired()
         if raw == "":
             return None, InvalidApiKey()
-        session = self.session_factory()()
+        read_only = scope["method"] in ("GET", "HEAD")
+        session = (self.read_session_factory if read_only else self.session_factory)()()
         try:
             principal = await resolve_key(session, raw)
         except BaseException:

@@ -18,15 +18,15 @@ from .render import order_data
 async def owned_order(
     ctx: Ctx, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
-    """The caller's intent and its conditional payment. With lock, both rows are
-    locked, intent first then order (the order every path uses), each by its own
-    statement: a row read after the wait for a lock is the committed one, never a
-    snapshot from before the wait."""
+    """The caller's intent and its conditional payment, in one statement. With lock,
+    both rows are locked (FOR UPDATE on the join, no OF): after a wait for the lock
+    PostgreSQL re-reads every locked row, so neither row is a snapshot from before
+    the wait; the row locks are taken in FROM order, intent then order, the order
+    every path uses. The slow path below only answers 403/404/wrong type precisely."""
     assert ctx.principal is not None
-    if not lock:
-        found = await intent_repo.get_owned_with_order(ctx.session, ctx.principal, intent_id)
-        if found is not None:
-            return found
+    found = await intent_repo.get_owned_with_order(ctx.session, ctx.principal, intent_id, lock=lock)
+    if found is not None:
+        return found
     intent = await intent_repo.get_owned(ctx.session, ctx.principal, intent_id, lock=lock)
     if intent.type != intents.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")

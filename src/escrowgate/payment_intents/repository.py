@@ -62,7 +62,7 @@ async def get_owned(
     return intent
 
 
-def _with_order_stmt(*, operator: bool) -> Any:
+def _with_order_stmt(*, operator: bool, lock: bool = False) -> Any:
     stmt: Any = (
         select(PaymentIntent, ConditionalPayment)
         .join(ConditionalPayment, ConditionalPayment.payment_intent_id == PaymentIntent.id)
@@ -70,15 +70,25 @@ def _with_order_stmt(*, operator: bool) -> Any:
     )
     if not operator:
         stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
+    if lock:
+        # FOR UPDATE without OF: both rows are locked, so after a lock wait PostgreSQL
+        # re-reads both (EvalPlanQual re-fetches every locked row; an unlocked joined
+        # row would be the stale pre-wait version). LockRows takes the row locks in
+        # FROM order: the intent, then the order, as every other path.
+        stmt = stmt.with_for_update()
     return stmt
 
 
 # Hot-path statements are built once (bound parameters), not per request.
-_WITH_ORDER = {operator: _with_order_stmt(operator=operator) for operator in (False, True)}
+_WITH_ORDER = {
+    (operator, lock): _with_order_stmt(operator=operator, lock=lock)
+    for operator in (False, True)
+    for lock in (False, True)
+}
 
 
 async def get_owned_with_order(
-    session: AsyncSession, principal: Principal, intent_id: str
+    session: AsyncSession, principal: Principal, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment] | None:
     """The intent and its order in one round trip (a read), or None (then the
     caller asks get_owned for the exact 403/404)."""
@@ -87,7 +97,7 @@ async def get_owned_with_order(
     params = {"intent_id": intent_id, "mode": principal.mode}
     if not principal.is_operator:
         params["merchant_id"] = principal.merchant_id or ""
-    row = (await session.execute(_WITH_ORDER[principal.is_operator], params)).first()
+    row = (await session.execute(_WITH_ORDER[(principal.is_operator, lock)], params)).first()
     if row is None:
         return None
     return cast(PaymentIntent, row[0]), cast(ConditionalPayment, row[1])

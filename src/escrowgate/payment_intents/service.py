@@ -56,14 +56,15 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
         updated_at=at,
     )
     ctx.session.add(intent)
-    emit(
-        ctx.session,
-        merchant_id=ctx.merchant_id,
-        mode=ctx.mode,
-        type="payment_intent.created",
-        obj=intent_data(intent, ctx.settings),
-    )
-    if config is not None:
+    created = intent_data(intent, ctx.settings)
+
+    def emit_created() -> None:
+        emit(ctx.session, merchant_id=ctx.merchant_id, mode=ctx.mode,
+             type="payment_intent.created", obj=created)
+
+    if config is None:
+        emit_created()
+    else:
         order = ConditionalPayment(
             id=ids.new_id(ids.CONDITIONAL_PAYMENT),
             payment_intent_id=intent.id,
@@ -92,6 +93,7 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
         )
         await ctx.session.flush()  # the intent row first: the order references it
         ctx.session.add(order)
+        emit_created()  # after the flush: both events are one executemany at commit
         emit(
             ctx.session,
             merchant_id=ctx.merchant_id,

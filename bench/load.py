@@ -92,6 +92,7 @@ def run_wrk(cfg: Config, reqfile: Path, concurrency: int, duration: int, key: st
         "cpu": _cpu_summary(cpu, wall),
         "generator_cpu_s": round(gen_cpu, 2),
         "generator_cpu_pct_of_core": round(100 * gen_cpu / wall, 1),
+        "app_cores_per_process": [round(x / wall, 2) for x in sampler.app_split],
         "other_db_xacts": x1 - x0,
         "cmd": " ".join(cmd[:-4]) + " -- <requests.tsv> <key> <out.json> <threads>",
     }

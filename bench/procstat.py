@@ -127,4 +127,8 @@ class CpuSampler:
         out["steal"] = (m1[2] - self.m0[2]) / HZ
         out["unattributed"] = max(0.0, busy - sum(out[r] for r in ROLES))
         out["wall"] = wall
+        # per uvicorn process: shows how evenly the kernel spread the connections
+        self.app_split = sorted(
+            ((self.last.get(pid, f) - f) / HZ for pid, f in self.first.items()
+             if self.role[pid] == "app" and self.last.get(pid, f) - f > 0), reverse=True)
         return out

@@ -33,6 +33,13 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.3f}"
 
 
+NOISY = 0.35  # cores of other load during a point above which its ratios are flagged
+
+
+def _noisy(*points: dict[str, Any] | None) -> str:
+    return " †" if any(p and p.get("foreign_cores", 0) > NOISY for p in points) else ""
+
+
 def _cpu_per(res: dict[str, Any], roles: tuple[str, ...], count: int) -> str:
     if not count:
         return "-"
@@ -70,8 +77,8 @@ def level_table(level: dict[str, Any]) -> list[str]:
     rows = ["| path | conc. | API req/s | p50 ms | p95 ms | p99 ms | non-2xx | pgbench tx/s | "
             "pgbench p50 / p99 ms | API / pgbench | app CPU ms/req | DB CPU ms/req (API) | "
             "DB CPU ms/tx (pgbench) | API / pgbench, CPU-normalized | wrk CPU % core | "
-            "pgbench CPU % core | other load (cores) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "pgbench CPU % core | other load (cores) | app cores per process |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for path in PATHS:
         for c in level["concurrency"]:
             a = level["api"].get(path, {}).get(str(c))
@@ -90,7 +97,7 @@ def level_table(level: dict[str, Any]) -> list[str]:
                 f"{_cpu_per(a, ('pg_db', 'pg_shared'), api_count(a))} | "
                 f"{_cpu_per(p, DB_ROLES, p['transactions']) if p else '-'} | {cpu_ratio(a, p)} | "
                 f"{a['generator_cpu_pct_of_core']} | {p['generator_cpu_pct_of_core'] if p else '-'} | "
-                f"{foreign} |")
+                f"{foreign} | {' + '.join(str(x) for x in a.get('app_cores_per_process', [])) or '-'} |")
     return rows
 
 
@@ -114,14 +121,16 @@ def headline(results: dict[str, Any]) -> list[str]:
         if not a:
             continue
         line = (f"| {path} | {_f(a['throughput'])} | {_f(a['latency_ms']['p99'], 1)} | "
-                f"{_f(p['throughput']) if p else '-'} | {_ratio(a['throughput'], p['throughput'] if p else None)} | "
+                f"{_f(p['throughput']) if p else '-'} | "
+                f"{_ratio(a['throughput'], p['throughput'] if p else None)}{_noisy(a, p)} | "
                 f"{cpu_ratio(a, p)} |")
         if large and c in [str(x) for x in large["concurrency"]]:
             la = large["api"].get(path, {}).get(c)
             lp = large["pgbench"].get(path, {}).get(c)
             line += (f" {_f(la['throughput']) if la else '-'} | "
-                     f"{_ratio(la['throughput'] if la else None, a['throughput'])} | "
-                     f"{_ratio(lp['throughput'] if lp else None, p['throughput'] if p else None)} |")
+                     f"{_ratio(la['throughput'] if la else None, a['throughput'])}{_noisy(a, la)} | "
+                     f"{_ratio(lp['throughput'] if lp else None, p['throughput'] if p else None)}"
+                     f"{_noisy(p, lp)} |")
         rows.append(line)
     return rows
 
@@ -133,8 +142,9 @@ def scale_table(results: dict[str, Any]) -> list[str]:
     small, large = levels[0], levels[-1]
     s, l_ = _scale(small["scale"]), _scale(large["scale"])
     rows = [f"| path | conc. | API {s} | API {l_} | API {l_}/{s} | API p99 {s} → {l_} ms | "
-            f"pgbench {s} | pgbench {l_} | pgbench {l_}/{s} |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            f"app CPU ms/req {s} → {l_} | pgbench {s} | pgbench {l_} | pgbench {l_}/{s} | "
+            f"DB CPU ms/tx (pgbench) {s} → {l_} |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for path in PATHS:
         for c in large["concurrency"]:
             a0 = small["api"].get(path, {}).get(str(c))
@@ -145,10 +155,13 @@ def scale_table(results: dict[str, Any]) -> list[str]:
                 continue
             rows.append(
                 f"| {path} | {c} | {_f(a0['throughput'])} | {_f(a1['throughput'])} | "
-                f"{_ratio(a1['throughput'], a0['throughput'])} | "
+                f"{_ratio(a1['throughput'], a0['throughput'])}{_noisy(a0, a1)} | "
                 f"{_f(a0['latency_ms']['p99'], 1)} → {_f(a1['latency_ms']['p99'], 1)} | "
+                f"{_f(cpu_ms(a0, ('app',)), 2)} → {_f(cpu_ms(a1, ('app',)), 2)} | "
                 f"{_f(p0['throughput']) if p0 else '-'} | {_f(p1['throughput']) if p1 else '-'} | "
-                f"{_ratio(p1['throughput'] if p1 else None, p0['throughput'] if p0 else None)} |")
+                f"{_ratio(p1['throughput'] if p1 else None, p0['throughput'] if p0 else None)}"
+                f"{_noisy(p0, p1)} | "
+                f"{_f(cpu_ms(p0, DB_ROLES), 2)} → {_f(cpu_ms(p1, DB_ROLES), 2)} |")
     return rows
 
 
@@ -292,7 +305,9 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("")
     L.append("*API / pgbench* is the endpoint's throughput divided by pgbench's throughput "
              "running the very statements the endpoint sends (1.0 would mean the service "
-             "reaches the database's own limit for that work on this machine).")
+             "reaches the database's own limit for that work on this machine). † marks a ratio "
+             f"taken while other processes used more than {NOISY} cores of this shared machine; "
+             "the CPU-normalized ratio is not distorted by that.")
     L.append("")
     for level in results["levels"]:
         L.append(f"## Results with {level['scale']:,} existing payment intents")
@@ -312,7 +327,10 @@ def write(results: dict[str, Any], path: Path) -> None:
              "(app + DB) CPU per request: the throughput ratio when both have the same cores to "
              "themselves, which other load on the machine does not distort. *Other load* = cores used meanwhile by processes that are "
              "not part of the bench (other people's tests on this shared machine), API / pgbench "
-             "point; a point above the limit is measured again once and the quieter run kept.")
+             "point; a point above the limit is measured again once and the quieter run kept. "
+             "*App cores per process*: CPU of each uvicorn process (workers and supervisor) during "
+             "the point; a lopsided split means the kernel gave most keep-alive connections "
+             "to one worker.")
     L.append("")
     if len(results["levels"]) > 1:
         L.append(f"## Scale: {results['levels'][0]['scale']:,} vs {results['levels'][-1]['scale']:,} "
@@ -321,6 +339,10 @@ def write(results: dict[str, Any], path: Path) -> None:
         L.append("## Scale")
     L.append("")
     L.extend(scale_table(results))
+    L.append("")
+    L.append(f"† Other processes used more than {NOISY} cores during at least one of the two "
+             "points: that ratio measures the machine's other load more than the scale. The CPU "
+             "columns (milliseconds of CPU per request or transaction) are the steadier measure.")
     L.append("")
     L.append("Filler intents are clones (SQL `generate_series`) of an intent and its order as "
              "the API wrote them: half for the bench merchant (the GET targets), half for another "
@@ -336,9 +358,9 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("")
     L.extend(capture_section(results))
     L.append("")
-    L.append("Each request runs two transactions: the edge middleware authenticates in its own "
-             "session (BEGIN, SELECT api_keys, ROLLBACK), then the route runs its own. Every "
-             "statement is a round trip. pgbench runs the same statements, in the same order, "
+    L.append("Every statement is a round trip, except consecutive INSERTs into one table, which "
+             "the ORM sends as one executemany (asyncpg pipelines it; the server still logs each "
+             "row). The exact statements, with their parameters: `bench/out/capture/`. pgbench runs the same statements, in the same order, "
              "with the same bind parameters (captured values, fresh ids, pool ids), as named "
              "prepared statements (`-M prepared`), one client per connection. Each script was "
              "checked to insert and update exactly the rows the request did "

@@ -25,8 +25,9 @@ import load
 import profile as prof
 import report
 import seed
-from common import (OUT, PATHS, REPORT, VENV_BIN, Config, lit, load_config, log, need,
-                    psql, psql_value, write_json)
+import stack_floor
+from common import (OUT, PATHS, REPORT, VENV_BIN, Config, free_port, lit, load_config,
+                    log, need, psql, psql_value, write_json)
 from seed import (TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State)
 from server import Server
 
@@ -129,6 +130,12 @@ class Bench:
             psql(cfg, f"ALTER DATABASE {cfg.db} RESET log_statement", db="postgres")
             server.stop()
         self.validate_scripts()
+        log("stack floor: CPU per round trip of asyncpg and SQLAlchemy ...")
+        self.results["stack_floor"] = {
+            **stack_floor.measure(cfg.dsn, st.tpl_plain["intent"]),
+            **stack_floor.http_floor(free_port()),
+        }
+        log(f"stack floor: {self.results['stack_floor']}")
 
     def capture_all(self, server: Server) -> None:
         cfg, st = self.cfg, self.st

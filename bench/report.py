@@ -135,6 +135,83 @@ def headline(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+P99_TARGET_MS = 50.0
+RATIO_TARGET = 0.5
+
+
+def targets_section(results: dict[str, Any]) -> list[str]:
+    """The issue's targets against this run, and what the machine and the stack allow."""
+    levels = results["levels"]
+    if not levels:
+        return []
+    small = levels[0]
+    ncpu = int(results.get("machine", {}).get("nproc") or 2)
+    stack = results.get("stack_floor")
+    out = [f"Targets: create milestone at least {RATIO_TARGET} of pgbench's rate for the same SQL "
+           f"at concurrency 16; p99 under {P99_TARGET_MS:.0f} ms at concurrency 64; no error "
+           "responses under load.", ""]
+    # 1. the ratio, and the ceiling the stack itself sets
+    out += ["| path (c=16) | API / pgbench | round trips | stack floor ms/req: SQLAlchemy / "
+            "asyncpg | DB CPU ms/tx (pgbench) | ceiling: SQLAlchemy + FastAPI | ceiling: "
+            "asyncpg + FastAPI |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for path in PATHS:
+        a = small["api"].get(path, {}).get("16")
+        p = small["pgbench"].get(path, {}).get("16")
+        cap = results.get("captures", {}).get(path)
+        db = cpu_ms(p, DB_ROLES)
+        if not (a and p and cap and stack and db):
+            continue
+        fl = _floors(stack, cap["round_trips"])
+        http = stack.get("fastapi_post_request_us", 0.0) / 1000
+        ceil_sa = ncpu * 1000 / (fl["sqlalchemy_ms"] + http + db) / p["throughput"]
+        ceil_raw = ncpu * 1000 / (fl["asyncpg_ms"] + http + db) / p["throughput"]
+        out.append(f"| {path} | {a['throughput'] / p['throughput']:.3f}{_noisy(a, p)} | "
+                   f"{cap['round_trips']} | {fl['sqlalchemy_ms']:.2f} / {fl['asyncpg_ms']:.2f} | "
+                   f"{db:.2f} | {ceil_sa:.2f} | {ceil_raw:.2f} |")
+    if stack:
+        out += ["", "*Ceiling*: the most API / pgbench could be if escrowgate's own code cost no "
+                "CPU at all: "
+                f"{ncpu} cores / (stack floor + a bare FastAPI POST + the database CPU pgbench "
+                "spends on the same SQL) / pgbench's rate. It is an upper bound: the stack floor "
+                "counts every round trip (BEGIN and COMMIT included) at the cost of the cheapest "
+                "statement of that layer, plus one pool checkout for SQLAlchemy. Measured in this "
+                "run by `bench/stack_floor.py` (CPU of one process, best of 3; HTTP: uvicorn "
+                "with one process, wrk c=16): "
+                + ", ".join(f"{k.removesuffix('_us').replace('_', ' ')} {v:.0f} µs"
+                            for k, v in stack.items() if k.endswith("_us"))
+                + ". SQLAlchemy is 3-5× asyncpg per statement (`AsyncSession`/`AsyncConnection` "
+                "run every statement through a greenlet, the compiled cache, result processing "
+                "and, for the ORM, entity loading and the unit of work).", ""]
+    # 2. p99 at c=64: Little's law and pgbench's own tail
+    out += [f"| path (c=64) | API p99 ms | pgbench p99 ms (same SQL, no service) | pgbench tx/s "
+            f"| rate a p99 under {P99_TARGET_MS:.0f} ms needs at c=64 |",
+            "|---|---:|---:|---:|---:|"]
+    need = 64 / (P99_TARGET_MS / 1000)
+    for path in PATHS:
+        a = small["api"].get(path, {}).get("64")
+        p = small["pgbench"].get(path, {}).get("64")
+        if not (a and p):
+            continue
+        out.append(f"| {path} | {_f(a['latency_ms']['p99'])} | {_f(p['latency_ms']['p99'])} | "
+                   f"{_f(p['throughput'])} | > {need:,.0f}/s |")
+    out += ["", f"With 64 clients that each send the next request when the answer arrives, the "
+            "mean latency is 64 / throughput (Little's law) and p99 is above the mean: a p99 "
+            f"under {P99_TARGET_MS:.0f} ms needs more than {need:,.0f} answers per second. Where "
+            "pgbench itself, running only the endpoint's SQL, stays under that rate or has a p99 "
+            f"above {P99_TARGET_MS:.0f} ms, no service executing that SQL can meet the target on "
+            "this machine."]
+    return out
+
+
+def _floors(stack: dict[str, float], round_trips: int) -> dict[str, float]:
+    """Least CPU (ms) of the data layer alone for a request with this many round trips."""
+    return {
+        "sqlalchemy_ms": (stack["pool_checkout_us"]
+                          + round_trips * stack["sqlalchemy_core_statement_us"]) / 1000,
+        "asyncpg_ms": round_trips * stack["asyncpg_statement_us"] / 1000,
+    }
+
+
 def scale_table(results: dict[str, Any]) -> list[str]:
     levels = results["levels"]
     if len(levels) < 2:
@@ -308,6 +385,10 @@ def write(results: dict[str, Any], path: Path) -> None:
              "reaches the database's own limit for that work on this machine). † marks a ratio "
              f"taken while other processes used more than {NOISY} cores of this shared machine; "
              "the CPU-normalized ratio is not distorted by that.")
+    L.append("")
+    L.append("## Targets, and what this machine allows")
+    L.append("")
+    L.extend(targets_section(results))
     L.append("")
     for level in results["levels"]:
         L.append(f"## Results with {level['scale']:,} existing payment intents")

@@ -1,0 +1,170 @@
+"""The floor of the stack: CPU the service's own process spends per database round trip
+and per transaction, before any escrowgate code runs.
+
+Measured in one process against the bench database, with the same layers the service
+uses (asyncpg alone; SQLAlchemy Core on an AsyncConnection; the ORM on an AsyncSession,
+pool checkout included). CPU time of this process only (`time.process_time`), so
+PostgreSQL's own work and other load on the machine do not count; the best of a few
+repetitions is kept. The report turns these into the most throughput each path could
+reach on this machine if escrowgate's own code, FastAPI and HTTP cost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from escrowgate.models import PaymentIntent
+
+ROUNDS = 3
+N = 1500
+
+
+async def _best(op: Callable[[int], Awaitable[Any]], n: int = N) -> float:
+    """Microseconds of this process's CPU per call of op, best of ROUNDS."""
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.process_time()
+        for i in range(n):
+            await op(i)
+        best = min(best, (time.process_time() - start) / n * 1e6)
+    return round(best, 1)
+
+
+async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    raw = await asyncpg.connect(dsn)
+    try:
+        by_id = "SELECT * FROM payment_intents WHERE id = $1"
+
+        async def raw_stmt(_: int) -> None:
+            await raw.fetchrow(by_id, intent_id)
+
+        async def raw_tx(_: int) -> None:
+            async with raw.transaction():
+                await raw.fetchrow(by_id, intent_id)
+
+        await raw_stmt(0)
+        out["asyncpg_statement_us"] = await _best(raw_stmt)
+        out["asyncpg_transaction_us"] = await _best(raw_tx)
+    finally:
+        await raw.close()
+
+    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://"),
+                                 pool_size=2)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    core_by_id = text("SELECT * FROM payment_intents WHERE id = :id")
+    orm_by_id = select(PaymentIntent).where(PaymentIntent.id == intent_id)
+    try:
+        async with engine.connect() as conn:
+
+            async def core_stmt(_: int) -> None:
+                (await conn.execute(core_by_id, {"id": intent_id})).first()
+
+            await core_stmt(0)
+            out["sqlalchemy_core_statement_us"] = await _best(core_stmt)
+            await conn.rollback()
+
+        async with sessions() as session:
+
+            async def orm_stmt(_: int) -> None:
+                (await session.execute(orm_by_id)).scalar_one()
+                session.expunge_all()  # load the row as a new entity each time, as a request does
+
+            await orm_stmt(0)
+            out["sqlalchemy_orm_statement_us"] = await _best(orm_stmt)
+
+        async def session_tx(_: int) -> None:
+            async with sessions() as s, s.begin():
+                (await s.execute(orm_by_id)).scalar_one()
+
+        async def checkout(_: int) -> None:
+            async with engine.connect():
+                pass
+
+        out["sqlalchemy_session_transaction_us"] = await _best(session_tx)
+        out["pool_checkout_us"] = await _best(checkout)
+    finally:
+        await engine.dispose()
+    return out
+
+
+def measure(dsn: str, intent_id: str) -> dict[str, float]:
+    return asyncio.run(_measure(dsn, intent_id))
+
+
+
+# ---- HTTP: FastAPI + uvicorn answering a POST with a validated body, no database ----
+
+_APP = '''
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    milestoneIndex: int
+    description: str
+    amount: str
+
+app = FastAPI()
+
+@app.post("/v1/echo", status_code=201)
+async def echo(body: Body) -> dict:
+    return {"id": "milestone_x", "object": "milestone", "data": body.model_dump()}
+'''
+
+_LUA = '''
+wrk.method = "POST"
+wrk.body = '{"milestoneIndex": 1, "description": "Design phase", "amount": "200.00"}'
+wrk.headers["Content-Type"] = "application/json"
+'''
+
+
+def _ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def http_floor(port: int, concurrency: int = 16, seconds: int = 4) -> dict[str, float]:
+    """CPU µs per request of a bare FastAPI app under uvicorn (one process, uvloop and
+    httptools as the service runs) answering wrk at the given concurrency."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "floor_app.py").write_text(_APP)
+        Path(tmp, "post.lua").write_text(_LUA)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port),
+             "--log-level", "warning", "--no-access-log"],
+            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/v1/echo"
+            for _ in range(100):
+                if subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", "POST", url],
+                                  capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            subprocess.run(["wrk", "-t1", f"-c{concurrency}", "-d1s", "-s", f"{tmp}/post.lua",
+                            url], capture_output=True, check=True)  # warm-up
+            t0 = _ticks(server.pid)
+            res = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s",
+                                  f"{tmp}/post.lua", url], capture_output=True, text=True,
+                                 check=True)
+            cpu_s = (_ticks(server.pid) - t0) / os.sysconf("SC_CLK_TCK")
+        finally:
+            server.terminate()
+            server.wait(10)
+    m = re.search(r"(\d+) requests in", res.stdout)
+    n = int(m.group(1)) if m else 0
+    return {"fastapi_post_request_us": round(cpu_s / n * 1e6, 1) if n else 0.0,
+            "fastapi_post_requests_per_s_one_process": round(n / seconds, 1)}

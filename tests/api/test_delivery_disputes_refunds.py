@@ -252,11 +252,12 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
         "forbidden",
         "Only an operator can resolve a dispute in the merchant's favour",
         type_="authentication_error",
+        param="resolution",
     )
     r = await client.post(
         f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
         json={"resolution": "PARTIAL_REFUND", "refundAmount": "700.01"},
-        headers=m.headers,
+        headers=operator,
     )
     assert_error(
         r,
@@ -290,8 +291,53 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
     await audit_clean(app)
 
 
+async def test_merchant_cannot_release_to_itself_with_a_partial_refund(
+    client, app, make_merchant
+):
+    """PARTIAL_REFUND releases the rest to the merchant, so only an operator may rule
+    it: with a tiny refundAmount a merchant would otherwise raise a dispute on its own
+    time-locked order and take the money before the lock, proof or approval."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "TIME_LOCKED", metadata={"timeLockUntil": "4102444800"})
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={"reason": "x", "raisedBy": "merchant"},
+        headers=m.headers,
+    )
+    assert r.status_code == 200, r.text
+    before = await escrow(client, m, iid)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "PARTIAL_REFUND", "refundAmount": "0.000001"},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        403,
+        "forbidden",
+        "Only an operator can resolve a dispute with PARTIAL_REFUND: "
+        "it releases the rest of the held money to the merchant",
+        type_="authentication_error",
+        param="resolution",
+    )
+    after = await escrow(client, m, iid)
+    assert after == before
+    assert after["orderStatus"] == "DISPUTED" and after["releasedAmount"] == "0.00"
+    # Conceding in full stays the merchant's right.
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        json={"resolution": "BUYER_WON"},
+        headers=m.headers,
+    )
+    assert r.status_code == 200, r.text
+    order = await escrow(client, m, iid)
+    assert order["refundedAmount"] == "1000.00" and order["releasedAmount"] == "0.00"
+    await audit_clean(app)
+
+
 async def test_partial_refund_resolution_splits_held_money(client, app, make_merchant):
     m = await make_merchant()
+    operator = await make_operator(app)
     iid = await dvp(client, m)
     await client.post(
         f"/v1/payment-intents/{iid}/escrow/dispute",
@@ -301,7 +347,7 @@ async def test_partial_refund_resolution_splits_held_money(client, app, make_mer
     r = await client.post(
         f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
         json={"resolution": "PARTIAL_REFUND", "refundAmount": "250.50"},
-        headers=m.headers,
+        headers=operator,
     )
     assert r.status_code == 200, r.text
     order = await escrow(client, m, iid)

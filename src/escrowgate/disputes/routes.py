@@ -37,7 +37,8 @@ async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) ->
     "/payment-intents/{intent_id}/conditional-payment/dispute/resolve", responses=errors(403, 404)
 )
 async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> JSONResponse:
-    """MERCHANT_WON (operator key only), BUYER_WON, or PARTIAL_REFUND + refundAmount."""
+    """BUYER_WON (the merchant may concede), or MERCHANT_WON / PARTIAL_REFUND + refundAmount
+    (operator key only: both release money to the merchant)."""
     dispute, order = await service.resolve_dispute(ctx, intent_id, body)
     return await ctx.respond(
         200,

@@ -98,12 +98,19 @@ async def resolve_dispute(
     ctx: Ctx, intent_id: str, body: ResolveDispute
 ) -> tuple[Dispute, ConditionalPayment]:
     assert ctx.principal is not None
-    if not ctx.principal.is_operator and body.resolution == "MERCHANT_WON":
+    if not ctx.principal.is_operator and body.resolution != "BUYER_WON":
+        # The merchant may only concede: MERCHANT_WON pays it, and PARTIAL_REFUND
+        # releases the rest of the held money to it (a tiny refundAmount would
+        # release almost everything, skipping every release condition).
         raise ApiError(
-            "Only an operator can resolve a dispute in the merchant's favour",
+            "Only an operator can resolve a dispute in the merchant's favour"
+            if body.resolution == "MERCHANT_WON"
+            else "Only an operator can resolve a dispute with PARTIAL_REFUND: "
+            "it releases the rest of the held money to the merchant",
             code="forbidden",
             status_code=403,
             error_type="authentication_error",
+            param="resolution",
         )
     intent, order = await owned_order(ctx, intent_id, lock=True)
     dispute = await _dispute_of(ctx.session, order.id)

@@ -69,3 +69,29 @@ async def test_live_mode_has_its_own_limit(limited, make_merchant):
 async def test_switched_off_sends_no_headers(client, merchant):
     r = await client.get("/v1/payment-intents", headers=merchant.headers)
     assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
+
+
+async def test_redis_down_falls_back_to_in_process_limit(settings, make_merchant):
+    """With REDIS_URL set but Redis not answering, requests are still served (no 500)
+    and still limited, by each process's own counter."""
+    app = create_app(
+        settings.model_copy(
+            update={
+                "rate_limit_enabled": True,
+                "rate_limit_test_per_minute": 3,
+                "redis_url": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            }
+        )
+    )
+    try:
+        m = await make_merchant()
+        await away_from_window_edge()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as c:
+            answers = [await c.get("/v1/payment-intents", headers=m.headers) for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert [r.headers["x-ratelimit-remaining"] for r in answers[:3]] == ["2", "1", "0"]
+        assert_error(answers[3], 429, "rate_limit_exceeded", type_="rate_limit_error")
+    finally:
+        await app.state.engine.dispose()

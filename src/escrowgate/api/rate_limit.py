@@ -1,7 +1,9 @@
 """Per-key fixed-window rate limits (one-minute windows).
 
 In-process by default; with REDIS_URL set the counter lives in Redis so several API
-processes enforce one limit.
+processes enforce one limit. If Redis does not answer, each process falls back to its
+own counter for a while (logged) rather than failing requests: a rate limit protects
+the service, it must not take it down.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger("escrowgate.rate_limit")
+REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, count in-process this long
 
 @dataclass(frozen=True)
 class Decision:
@@ -34,10 +40,13 @@ class RateLimiter:
         self._counts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._redis: Any = None
+        self._redis_down_until = 0.0
         if enabled and redis_url:
             import redis.asyncio as aioredis  # imported only when configured
 
-            self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=0.5)
+            self._redis = aioredis.Redis.from_url(
+                redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
 
     async def hit(self, key_id: str, mode: str) -> Decision | None:
         limit = self.limits.get(mode, 0)
@@ -45,9 +54,10 @@ class RateLimiter:
             return None
         window = int(time.time()) // 60
         reset_at = (window + 1) * 60
-        if self._redis is not None:
+        count = None
+        if self._redis is not None and time.monotonic() >= self._redis_down_until:
             count = await self._incr_redis(key_id, window)
-        else:
+        if count is None:
             count = self._incr_local(key_id, window)
         return Decision(
             allowed=count <= limit, limit=limit, remaining=max(0, limit - count), reset_at=reset_at
@@ -61,10 +71,19 @@ class RateLimiter:
             self._counts[(key_id, window)] = count
             return count
 
-    async def _incr_redis(self, key_id: str, window: int) -> int:
+    async def _incr_redis(self, key_id: str, window: int) -> int | None:
+        """The shared count, or None when Redis fails (then in-process for a while)."""
+        from redis.exceptions import RedisError
+
         name = f"escrowgate:rl:{key_id}:{window}"
-        pipe = self._redis.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, 120)
-        count, _ = await pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, 120)
+            count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            log.warning("rate_limit_redis_unavailable", error=type(exc).__name__,
+                        fallback="in-process", retry_in_s=REDIS_RETRY_SECONDS)
+            return None
         return int(count)

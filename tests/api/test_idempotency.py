@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, update
 from escrowgate.api import idempotency
 from escrowgate.models import IdempotencyRecord, PaymentIntent
 from tests.conftest import assert_error, intent_body
+from tests.money_helpers import pay_by_card
 
 
 async def count_intents(app, merchant_id):
@@ -69,6 +70,26 @@ async def test_same_json_in_another_layout_is_the_same_body(client, merchant):
         headers=headers,
     )
     assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
+
+
+async def test_retry_through_an_alias_path_replays(client, app, merchant):
+    """/api/v1 and /v1 (and /conditional-payment and /escrow) are one operation: a
+    client retrying through the other spelling gets the first answer, not a 400."""
+    headers = {**merchant.headers, "Idempotency-Key": "k-alias"}
+    first = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    again = await client.post("/api/v1/payment-intents", json=intent_body(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    assert await count_intents(app, merchant.id) == 1
+    assert (await pay_by_card(client, first.json()["id"])).status_code == 200
+    body = {"reason": "late", "raisedBy": "payer"}
+    path = f"/payment-intents/{first.json()['id']}"
+    headers = {**merchant.headers, "Idempotency-Key": "k-alias-2"}
+    a = await client.post(f"/v1{path}/conditional-payment/dispute", json=body, headers=headers)
+    b = await client.post(f"/api/v1{path}/escrow/dispute", json=body, headers=headers)
+    assert a.status_code == b.status_code == 200, a.text
+    assert b.headers["idempotent-replayed"] == "true" and b.json() == a.json()
+    assert idempotency.canonical_path("/api/v1/x/conditional-payment/y") == "/v1/x/escrow/y"
 
 
 async def test_validation_failure_stores_nothing(client, app, merchant):

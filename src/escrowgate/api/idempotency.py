@@ -50,7 +50,16 @@ class Claim:
         _in_flight.discard((self.scope, self.mode, self.key))
 
 
+def canonical_path(path: str) -> str:
+    """One spelling per operation: /api/v1 is /v1, /conditional-payment is /escrow, so a
+    retry through an alias replays the first answer instead of being a different request."""
+    if path.startswith("/api/v1/"):
+        path = path[len("/api") :]
+    return path.replace("/conditional-payment", "/escrow")
+
+
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    path = canonical_path(path)
     try:
         canonical = json.dumps(parse_json(body), sort_keys=True, default=str) if body else ""
     except ValueError:

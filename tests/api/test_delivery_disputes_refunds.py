@@ -291,9 +291,7 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
     await audit_clean(app)
 
 
-async def test_merchant_cannot_release_to_itself_with_a_partial_refund(
-    client, app, make_merchant
-):
+async def test_merchant_cannot_release_to_itself_with_a_partial_refund(client, app, make_merchant):
     """PARTIAL_REFUND releases the rest to the merchant, so only an operator may rule
     it: with a tiny refundAmount a merchant would otherwise raise a dispute on its own
     time-locked order and take the money before the lock, proof or approval."""

@@ -4,6 +4,8 @@ order never move money twice or beyond what is held; the audit stays clean."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections import Counter
 
 import httpx
@@ -106,6 +108,73 @@ async def test_parallel_approvals_release_once(server, app, make_merchant):
         assert codes[200] == 1 and codes[400] == 14, codes
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
         assert order["releasedAmount"] == "300.00"
+    await audit_clean(app)
+
+
+async def run_worker_once(db_url: str) -> int:
+    """`escrowgate worker --once` as its own process against the server's database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "LOG_LEVEL": "WARNING",
+        "OFF_RAMP_MOCK_DELAY_SECONDS": "0",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "escrowgate.cli",
+        "worker",
+        "--once",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return proc.returncode
+
+
+async def test_approvals_and_worker_releases_race_release_once(server, app, make_merchant, db_url):
+    """Payer approvals, the test clock running due jobs in the server, and separate
+    worker processes all try to release one completed milestone whose dispute window
+    is passing: it is released once, with one RELEASE transaction."""
+    m = await make_merchant()
+    payer = Account.create()
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+        iid, mids = await funded_milestone_order(c, m.headers, auto=False, payer=payer)
+        r = await c.post(
+            f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+            json={"completedBy": "dev"},
+            headers=m.headers,
+        )
+        assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
+        signature = sign(r.json()["data"]["approvalTypedData"], payer)
+        approve = f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/approve"
+        advance = f"/v1/test_helpers/payment-intents/{iid}/advance_clock"
+        window = 7 * 24 * 3600
+        results = await asyncio.gather(
+            *[c.post(approve, json={"signature": signature}, headers=m.headers) for _ in range(8)],
+            *[c.post(advance, json={"seconds": window + 1}, headers=m.headers) for _ in range(3)],
+            *[run_worker_once(db_url) for _ in range(2)],
+        )
+        approvals, advances = results[:8], results[8:11]
+        assert all(r.status_code == 200 for r in advances), [r.text for r in advances]
+        codes = Counter(r.status_code for r in approvals)
+        assert set(codes) <= {200, 400} and codes[200] <= 1, codes
+        assert {r.json()["error"]["message"] for r in approvals if r.status_code == 400} <= {
+            "Milestone already released"
+        }
+        order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
+        assert order["milestones"][0]["status"] == "RELEASED"
+        assert order["releasedAmount"] == "300.00" and order["heldAmount"] == "700.00"
+        entries = (
+            await c.get(
+                f"/v1/account/ledger-entries?paymentIntentId={iid}"
+                "&transactionType=RELEASE&limit=100",
+                headers=m.headers,
+            )
+        ).json()
+        assert len(entries["data"]) == 2  # one transaction, two legs
     await audit_clean(app)
 
 

@@ -18,6 +18,7 @@ import structlog
 log = structlog.get_logger("escrowgate.rate_limit")
 REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, count in-process this long
 
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -83,7 +84,11 @@ class RateLimiter:
             count, _ = await pipe.execute()
         except (RedisError, OSError) as exc:
             self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
-            log.warning("rate_limit_redis_unavailable", error=type(exc).__name__,
-                        fallback="in-process", retry_in_s=REDIS_RETRY_SECONDS)
+            log.warning(
+                "rate_limit_redis_unavailable",
+                error=type(exc).__name__,
+                fallback="in-process",
+                retry_in_s=REDIS_RETRY_SECONDS,
+            )
             return None
         return int(count)

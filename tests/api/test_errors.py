@@ -540,3 +540,46 @@ async def test_an_internal_fault_is_a_500_api_error_that_says_nothing_internal()
     }
     for leak in ("hunter2", "secret", "RuntimeError", "Traceback"):
         assert leak not in r.text
+
+
+HUGE = "9" * 5000  # past Python's 4300-digit limit for str -> int
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "param", "message"),
+    [
+        (
+            "/v1/payment-intents",
+            '{"amount": HUGE, "currency": "USDC", "type": "CONSENTED_PULL", '
+            '"settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "x"}',
+            "amount",
+            'Amount must be a decimal string, e.g. "300.00"',
+        ),
+        (
+            "/v1/payment-intents",
+            '{"amount": "1.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT", '
+            '"settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "x", '
+            '"metadata": {"n": HUGE}}',
+            "metadata",
+            "metadata numbers must be between 1e-308 and 1e308 in magnitude",
+        ),
+        (
+            "/v1/payment-intents/intent_x/escrow/milestones",
+            '{"milestoneIndex": HUGE, "amount": "1.00"}',
+            "milestoneIndex",
+            "milestoneIndex must be an integer from 0 to 999",
+        ),
+    ],
+)
+async def test_integer_with_thousands_of_digits_names_the_field(
+    client, make_merchant, path, raw, param, message
+):
+    """A 5000-digit integer is valid JSON: the field it is in gets its own clear 400
+    (not a parser's generic message), and nothing is created."""
+    m = await make_merchant()
+    body = raw.replace("HUGE", HUGE).encode()
+    err = assert_envelope(await raw_post(client, m, path, body), 400)
+    assert err["code"] == "invalid_request"
+    assert err["message"] == message and err["param"] == param
+    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    assert listed.json()["data"] == []

@@ -49,9 +49,17 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _parse_int(text: str) -> int | Decimal:
+    # Python refuses str -> int past 4300 digits (a ValueError FastAPI would answer
+    # with a generic message); as a Decimal the field's own validation names it.
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
 def parse_json(raw: bytes) -> Any:
     try:
-        value = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(
+            raw, parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant
+        )
     except RecursionError as exc:
         raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
     except UnicodeDecodeError as exc:

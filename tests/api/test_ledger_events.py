@@ -413,3 +413,43 @@ async def test_another_merchant_sees_none_of_the_events(client, app, make_mercha
         r, 401, "authentication_required", "API key is required", type_="authentication_error"
     )
     assert flow["a"] not in {e["data"]["object"].get("id") for e in theirs}
+
+
+async def test_approval_and_cancel_write_their_events(client, app, make_merchant):
+    """A payer approval is a state change even when an earlier milestone still holds
+    the release (milestone.approved, no release yet); cancelling a DvP intent cancels
+    its order (escrow_order.cancelled). Each event once, with its object."""
+    from eth_account import Account
+
+    from tests.money_helpers import sign
+
+    m = await make_merchant()
+    payer = Account.create()
+    a = (await create_intent(client, m))["id"]
+    m0 = await add_milestone(client, m, a, 0, "300.00")
+    m1 = await add_milestone(client, m, a, 1, "700.00")
+    assert (await pay_by_card(client, a, payer=payer)).status_code == 200
+    await complete(client, m, a, m0)
+    typed = (await complete(client, m, a, m1))["data"]["approvalTypedData"]
+    r = await client.post(
+        f"/v1/payment-intents/{a}/escrow/milestones/{m1}/approve",
+        json={"signature": sign(typed, payer)},
+        headers=m.headers,
+    )
+    assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
+    approved = await list_all(client, m, "/v1/events", type="milestone.approved")
+    assert [e["data"]["object"]["id"] for e in approved] == [m1]
+    assert approved[0]["data"]["object"]["status"] == "COMPLETED"
+    assert await list_all(client, m, "/v1/events", type="milestone.released") == []
+
+    c = (await create_intent(client, m))["id"]
+    order_id = (await client.get(f"/v1/payment-intents/{c}/escrow", headers=m.headers)).json()[
+        "id"
+    ]
+    r = await client.post(f"/v1/payment-intents/{c}/cancel", headers=m.headers)
+    assert r.status_code == 200, r.text
+    cancelled = await list_all(client, m, "/v1/events", type="escrow_order.cancelled")
+    assert [e["data"]["object"]["id"] for e in cancelled] == [order_id]
+    assert cancelled[0]["data"]["object"]["paymentIntentId"] == c
+    assert cancelled[0]["data"]["object"]["orderStatus"] == "CANCELLED"
+    await audit_clean(app)

@@ -127,5 +127,17 @@ async def cancel_intent(ctx: Ctx, intent_id: str) -> PaymentIntent:
             raise InvalidRequest("Cannot cancel a funded payment intent; refund it instead")
         order.order_status = "CANCELLED"
         order.updated_at = now()
+        emit(
+            ctx.session,
+            merchant_id=order.merchant_id,
+            mode=order.mode,
+            type="escrow_order.cancelled",
+            obj={
+                "id": order.id,
+                "object": "conditional_payment",
+                "paymentIntentId": intent.id,
+                "orderStatus": order.order_status,
+            },
+        )
     set_status(ctx, intent, intents.CANCELED)
     return intent

@@ -90,5 +90,13 @@ async def approve_milestone(
         approval_typed_data(ctx, intent.id, milestone), signature, order.buyer_address
     )
     milestone.approved_at = order_now(order)
+    # The approval is recorded even when an earlier milestone still holds the release.
+    emit(
+        ctx.session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type="milestone.approved",
+        obj=milestone_data(milestone),
+    )
     await release_ready_milestones(ctx.session, ctx.settings, intent, order)
     return milestone

@@ -28,38 +28,49 @@ def check_id(value: str, err: Exception) -> None:
         raise err
 
 
+def _owned_stmt(*, operator: bool, lock: bool) -> Any:
+    stmt: Any = select(PaymentIntent).where(
+        PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
+    )
+    if not operator:
+        stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
+    return stmt.with_for_update() if lock else stmt
+
+
+# Hot-path statements are built once (bound parameters), not per request: building a
+# statement and its cache key costs about as much CPU as executing it.
+_OWNED = {
+    (operator, lock): _owned_stmt(operator=operator, lock=lock)
+    for operator in (False, True)
+    for lock in (False, True)
+}
+_EXISTS_IN_MODE = select(PaymentIntent.id).where(
+    PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
+)
+_BY_ID = select(PaymentIntent).where(PaymentIntent.id == bindparam("intent_id"))
+_PUBLIC = {False: _BY_ID, True: _BY_ID.with_for_update()}
+
+
 async def get_owned(
     session: AsyncSession, principal: Principal, intent_id: str, *, lock: bool = False
 ) -> PaymentIntent:
     """The intent if the caller owns it; 404 if unknown in this mode, 403 if another
     merchant's (operators may see every merchant's intents in their mode)."""
     check_id(intent_id, not_found(intent_id))
-    stmt = select(PaymentIntent).where(
-        PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
-    )
+    params = {"intent_id": intent_id, "mode": principal.mode}
     if not principal.is_operator:
-        stmt_owned = stmt.where(PaymentIntent.merchant_id == principal.merchant_id)
-        if lock:
-            stmt_owned = stmt_owned.with_for_update()
-        intent = (await session.execute(stmt_owned)).scalar_one_or_none()
-        if intent is not None:
-            return intent
+        params["merchant_id"] = principal.merchant_id or ""
+    stmt = _OWNED[(principal.is_operator, lock)]
+    intent = (await session.execute(stmt, params)).scalar_one_or_none()
+    if intent is not None:
+        return cast(PaymentIntent, intent)
+    if not principal.is_operator:
         exists = (
-            await session.execute(
-                select(PaymentIntent.id).where(
-                    PaymentIntent.id == intent_id, PaymentIntent.mode == principal.mode
-                )
-            )
+            await session.execute(_EXISTS_IN_MODE, {"intent_id": intent_id, "mode": principal.mode})
         ).scalar_one_or_none()
         if exists is not None:
             raise Forbidden("payment intent")
-        raise not_found(intent_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    intent = (await session.execute(stmt)).scalar_one_or_none()
-    if intent is None:
-        raise not_found(intent_id)
-    return intent
+    raise not_found(intent_id)
 
 
 def _with_order_stmt(*, operator: bool, lock: bool = False) -> Any:
@@ -79,7 +90,6 @@ def _with_order_stmt(*, operator: bool, lock: bool = False) -> Any:
     return stmt
 
 
-# Hot-path statements are built once (bound parameters), not per request.
 _WITH_ORDER = {
     (operator, lock): _with_order_stmt(operator=operator, lock=lock)
     for operator in (False, True)
@@ -105,10 +115,7 @@ async def get_owned_with_order(
 
 async def get_public(session: AsyncSession, intent_id: str, *, lock: bool = False) -> PaymentIntent:
     check_id(intent_id, not_found(intent_id))
-    stmt = select(PaymentIntent).where(PaymentIntent.id == intent_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    intent = (await session.execute(stmt)).scalar_one_or_none()
+    intent = (await session.execute(_PUBLIC[lock], {"intent_id": intent_id})).scalar_one_or_none()
     if intent is None:
         raise not_found(intent_id)
     return intent

@@ -419,4 +419,6 @@ async def test_cancel_before_funding_only(client, make_merchant):
     )
     funded = await dvp(client, m)
     r = await client.post(f"/v1/payment-intents/{funded}/cancel", headers=m.headers)
-    assert_error(r, 400, "invalid_state_transition", "Cannot transition from SUCCEEDED to CANCELED")
+    assert_error(
+        r, 400, "invalid_request", "Cannot cancel a funded payment intent; refund it instead"
+    )

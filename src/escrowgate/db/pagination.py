@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..errors import InvalidRequest
+
 
 async def page(
     session: AsyncSession,
@@ -17,6 +19,10 @@ async def page(
     ending_before: str | None,
 ) -> tuple[list[Any], bool]:
     """One page of `stmt`'s rows and whether more exist in that direction."""
+    if starting_after and ending_before:  # every list: two directions at once mean nothing
+        raise InvalidRequest(
+            "Use only one of starting_after and ending_before", param="ending_before"
+        )
     if ending_before:
         stmt = stmt.where(id_column > ending_before).order_by(id_column.asc())
     else:

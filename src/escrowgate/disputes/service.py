@@ -98,6 +98,7 @@ async def resolve_dispute(
     ctx: Ctx, intent_id: str, body: ResolveDispute
 ) -> tuple[Dispute, ConditionalPayment]:
     assert ctx.principal is not None
+    intent, order = await owned_order(ctx, intent_id, lock=True)
     if not ctx.principal.is_operator and body.resolution != "BUYER_WON":
         # The merchant may only concede: MERCHANT_WON pays it, and PARTIAL_REFUND
         # releases the rest of the held money to it (a tiny refundAmount would
@@ -112,7 +113,6 @@ async def resolve_dispute(
             error_type="authentication_error",
             param="resolution",
         )
-    intent, order = await owned_order(ctx, intent_id, lock=True)
     dispute = await _dispute_of(ctx.session, order.id)
     if dispute is None or dispute.status != "OPEN":
         raise InvalidStatus("No open dispute for this order")

@@ -12,7 +12,6 @@ from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..domain import intents
-from ..errors import InvalidRequest
 from ..escrow import repository as escrow_repo
 from ..escrow.render import milestone_data
 from ..models import PaymentIntent
@@ -43,10 +42,6 @@ async def list_payment_intents(
     status: Annotated[str | None, Query(pattern="^(" + "|".join(intents.STATUSES) + ")$")] = None,
     type: Annotated[str | None, Query(pattern="^(" + "|".join(intents.TYPES) + ")$")] = None,
 ) -> dict[str, Any]:
-    if starting_after and ending_before:
-        raise InvalidRequest(
-            "Use only one of starting_after and ending_before", param="ending_before"
-        )
     rows, has_more = await repository.list_page(
         ctx.session,
         merchant_id=ctx.merchant_id,

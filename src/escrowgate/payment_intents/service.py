@@ -117,6 +117,8 @@ def set_status(ctx: Ctx, intent: PaymentIntent, target: str) -> None:
 async def cancel_intent(ctx: Ctx, intent_id: str) -> PaymentIntent:
     assert ctx.principal is not None
     intent = await repository.get_owned(ctx.session, ctx.principal, intent_id, lock=True)
+    if intent.status in (intents.SUCCEEDED, intents.SETTLED):
+        raise InvalidRequest("Cannot cancel a funded payment intent; refund it instead")
     if intent.status not in (intents.INITIATED, intents.REQUIRES_ACTION):
         intents.check_transition(intent.status, intents.CANCELED)
     if intent.type == intents.DVP:

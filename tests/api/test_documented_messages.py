@@ -1,0 +1,961 @@
+"""Every error message of docs/api-guide.md that no other test asserted exactly: the
+status, code, exact message and `param` as documented, and that the refused request
+changed nothing (the intent, its order, the events, the ledger and the balance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from tests.conftest import assert_error, create_intent, intent_body, milestones_url, post_milestone
+from tests.money_helpers import (
+    GOOD_CARD,
+    audit_clean,
+    balance,
+    escrow,
+    ledger_entries,
+    list_all,
+    make_operator,
+    pay_by_card,
+    sign,
+)
+
+PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
+DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
+SIG = "0x" + "11" * 65
+AUTH = "authentication_error"
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, fund=True, **kw):
+    """A DELIVERY_VS_PAYMENT intent of 1000.00 USDC, funded by card unless fund=False."""
+    meta = {"releaseType": release_type, **kw.pop("metadata", {})}
+    iid = (await create_intent(client, m, metadata=meta, **kw))["id"]
+    if fund:
+        r = await pay_by_card(client, iid, payer=payer)
+        assert r.status_code == 200, r.text
+    return iid
+
+
+async def snapshot(client, m, iid: str | None = None) -> dict[str, Any]:
+    """Everything a refused request must leave as it was."""
+    state: dict[str, Any] = {
+        "intents": [i["id"] for i in await list_all(client, m, "/v1/payment-intents")],
+        "events": [e["id"] for e in await list_all(client, m, "/v1/events")],
+        "ledger": [e["id"] for e in await ledger_entries(client, m)],
+        "balance": await balance(client, m),
+    }
+    if iid is not None:
+        r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+        assert r.status_code == 200, r.text
+        state["intent"] = r.json()
+        if r.json()["data"]["type"] == "DELIVERY_VS_PAYMENT":
+            state["order"] = await escrow(client, m, iid)
+    return state
+
+
+async def add_milestones(client, m, iid, amounts):
+    ids = []
+    for index, amount in enumerate(amounts):
+        r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+async def complete(client, m, iid, mid):
+    r = await client.post(
+        f"{milestones_url(iid)}/{mid}/complete", json={"completedBy": "dev"}, headers=m.headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+async def raise_dispute(client, m, iid):
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def no_param(err: dict[str, Any]) -> None:
+    assert "param" not in err, err
+
+
+# --- fields any route validates (shown on POST /payment-intents) ----------------------
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (5, "settlementDestination must be a string"),
+        ("   ", "settlementDestination must not be empty"),
+        ("x" * 256, "settlementDestination must be at most 255 characters"),
+        ("acct\x00123", "settlementDestination must not contain NUL characters"),
+    ],
+)
+async def test_text_field_messages(client, make_merchant, value, message):
+    """The four generic text-field messages name the field and create nothing."""
+    m = await make_merchant()
+    before = await snapshot(client, m)
+    r = await client.post(
+        "/v1/payment-intents", json=intent_body(settlementDestination=value), headers=m.headers
+    )
+    assert_error(r, 400, "invalid_request", message, param="settlementDestination")
+    assert await snapshot(client, m) == before
+
+
+@pytest.mark.parametrize(
+    "amount, message",
+    [
+        (300, 'Amount must be a decimal string, e.g. "300.00"'),
+        ("1e3", 'Amount must be a decimal string, e.g. "300.00"'),
+        ("1.1234567", "Amount must have at most 6 decimal places"),
+        ("0", "Amount must be greater than 0"),
+        ("1000000000001", "Amount must be at most 1000000000000"),
+    ],
+)
+async def test_amount_messages(client, make_merchant, amount, message):
+    """The documented amount messages, with param "amount"; nothing is created."""
+    m = await make_merchant()
+    before = await snapshot(client, m)
+    r = await client.post("/v1/payment-intents", json=intent_body(amount=amount), headers=m.headers)
+    assert_error(r, 400, "invalid_request", message, param="amount")
+    assert await snapshot(client, m) == before
+
+
+# --- POST /payment-intents ---------------------------------------------------------------
+
+DVP_META = {"releaseType": "DELIVERY_PROOF"}
+CREATE_ERRORS = [
+    ({"currency": "EUR"}, "Invalid currency. Must be USDC, USDT or DAI", "currency"),
+    (
+        {"settlementMethod": "WIRE"},
+        "Invalid settlementMethod. Must be one of OFF_RAMP_MOCK, OFF_RAMP_TO_RTP, OFF_RAMP_TO_BANK",
+        "settlementMethod",
+    ),
+    ({"metadata": "notes"}, "metadata must be a JSON object", "metadata"),
+    ({"metadata": {"": 1}}, "metadata keys must be 1 to 40 characters", "metadata"),
+    ({"metadata": {"k" * 41: 1}}, "metadata keys must be 1 to 40 characters", "metadata"),
+    (
+        {"metadata": {"blob": "x" * 8200}},
+        "metadata must be at most 8192 bytes when serialized",
+        "metadata",
+    ),
+    (
+        {"deliveryPeriod": 0},
+        "deliveryPeriod must be a positive whole number of seconds",
+        "deliveryPeriod",
+    ),
+    (
+        {"deliveryPeriod": "3600"},
+        "deliveryPeriod must be a positive whole number of seconds",
+        "deliveryPeriod",
+    ),
+    (
+        {"deliveryPeriod": 315360001},
+        "deliveryPeriod must be between 0 and 315360000",
+        "deliveryPeriod",
+    ),
+    (
+        {"expectedDeliveryHash": "0x1234"},
+        "expectedDeliveryHash must be a valid bytes32 hex string",
+        "expectedDeliveryHash",
+    ),
+    ({"autoRelease": "yes"}, "autoRelease must be a boolean", "autoRelease"),
+    (
+        {"deliveryOracle": "0x12"},
+        "deliveryOracle must be an Ethereum address (0x + 40 hex)",
+        "deliveryOracle",
+    ),
+    (
+        {"metadata": {"releaseType": "INSTANT"}},
+        "Invalid release type. Must be one of DELIVERY_PROOF, TIME_LOCKED, MILESTONE_LOCKED, "
+        "AUTO_RELEASE",
+        "metadata.releaseType",
+    ),
+    (
+        {"metadata": {"releaseType": "TIME_LOCKED"}},
+        "metadata.timeLockUntil is required for release type TIME_LOCKED",
+        "metadata.timeLockUntil",
+    ),
+    (
+        {"metadata": {"releaseType": "TIME_LOCKED", "timeLockUntil": "soon"}},
+        "metadata.timeLockUntil must be a whole number of seconds",
+        "metadata.timeLockUntil",
+    ),
+    (
+        {"metadata": {"releaseType": "TIME_LOCKED", "timeLockUntil": 32503680001}},
+        "metadata.timeLockUntil must be between 0 and 32503680000",
+        "metadata.timeLockUntil",
+    ),
+    (
+        {"metadata": {**DVP_META, "disputeWindow": "a week"}},
+        "metadata.disputeWindow must be a whole number of seconds",
+        "metadata.disputeWindow",
+    ),
+    (
+        {"metadata": {**DVP_META, "disputeWindow": 315360001}},
+        "metadata.disputeWindow must be between 0 and 315360000",
+        "metadata.disputeWindow",
+    ),
+    (
+        {"metadata": {**DVP_META, "deliveryPeriod": "a month"}},
+        "metadata.deliveryPeriod must be a whole number of seconds",
+        "metadata.deliveryPeriod",
+    ),
+    (
+        {"metadata": {**DVP_META, "deliveryPeriod": 0}},
+        "metadata.deliveryPeriod must be greater than 0",
+        "metadata.deliveryPeriod",
+    ),
+    (
+        {"metadata": {**DVP_META, "autoRelease": "yes"}},
+        "metadata.autoRelease must be a boolean",
+        "metadata.autoRelease",
+    ),
+    (
+        {"metadata": {**DVP_META, "expectedDeliveryHash": "0x12"}},
+        "metadata.expectedDeliveryHash must be a valid bytes32 hex string",
+        "metadata.expectedDeliveryHash",
+    ),
+    (
+        {"metadata": {**DVP_META, "deliveryOracle": "oracle.example"}},
+        "metadata.deliveryOracle must be an Ethereum address",
+        "metadata.deliveryOracle",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides, message, param", CREATE_ERRORS, ids=[c[2] + ":" + c[1][:40] for c in CREATE_ERRORS]
+)
+async def test_create_intent_messages(client, make_merchant, overrides, message, param):
+    """Each documented create error, with its param; no intent and no event is created."""
+    m = await make_merchant()
+    before = await snapshot(client, m)
+    r = await client.post("/v1/payment-intents", json=intent_body(**overrides), headers=m.headers)
+    assert_error(r, 400, "invalid_request", message, param=param)
+    assert await snapshot(client, m) == before
+
+
+async def test_metadata_number_out_of_double_range(client, make_merchant):
+    """A metadata number no client could read back (1e309) is refused as documented."""
+    m = await make_merchant()
+    before = await snapshot(client, m)
+    for raw in (b"1e309", b"1e-309"):
+        body = (
+            b'{"amount": "10.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT",'
+            b' "settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "acct",'
+            b' "metadata": {"n": ' + raw + b"}}"
+        )
+        r = await client.post(
+            "/v1/payment-intents",
+            content=body,
+            headers={**m.headers, "Content-Type": "application/json"},
+        )
+        assert_error(
+            r,
+            400,
+            "invalid_request",
+            "metadata numbers must be between 1e-308 and 1e308 in magnitude",
+            param="metadata",
+        )
+    assert await snapshot(client, m) == before
+
+
+# --- conventions: methods, lists, operator keys, unknown ids, test clock ----------------
+
+
+async def test_wrong_method_message_and_allow_header(client, make_merchant):
+    """405 names the method and the path exactly and lists the allowed methods."""
+    m = await make_merchant()
+    before = await snapshot(client, m)
+    r = await client.delete("/v1/payment-intents", headers=m.headers)
+    err = assert_error(
+        r, 405, "method_not_allowed", "Method DELETE is not allowed for /v1/payment-intents"
+    )
+    no_param(err)
+    assert {"GET", "POST"} <= {x.strip() for x in r.headers["allow"].split(",")}
+    assert await snapshot(client, m) == before
+
+
+async def test_both_cursors_at_once(client, make_merchant):
+    """starting_after together with ending_before is the documented 400."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m))["id"]
+    r = await client.get(
+        "/v1/payment-intents",
+        params={"starting_after": iid, "ending_before": iid},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "Use only one of starting_after and ending_before",
+        param="ending_before",
+    )
+
+
+async def test_both_cursors_at_once_on_events(client, make_merchant):
+    """The same rule on the event list."""
+    m = await make_merchant()
+    await create_intent(client, m)
+    eid = (await list_all(client, m, "/v1/events"))[0]["id"]
+    r = await client.get(
+        "/v1/events", params={"starting_after": eid, "ending_before": eid}, headers=m.headers
+    )
+    assert_error(r, 400, "invalid_request", "Use only one of starting_after and ending_before")
+
+
+async def test_operator_key_on_merchant_routes(client, app, make_merchant):
+    """An operator key may only resolve disputes: other routes are 403 and do nothing."""
+    m = await make_merchant()
+    operator = await make_operator(app)
+    iid = await dvp(client, m)
+    before = await snapshot(client, m, iid)
+    for method, path, body in [
+        ("GET", "/v1/payment-intents", None),
+        ("POST", "/v1/payment-intents", intent_body()),
+        ("GET", f"/v1/payment-intents/{iid}", None),
+        ("POST", f"/v1/payment-intents/{iid}/escrow/dispute", DISPUTE),
+        ("POST", f"/v1/payment-intents/{iid}/refund", {"amount": "1.00"}),
+        ("POST", f"/v1/payment-intents/{iid}/escrow/delivery-proof", PROOF),
+    ]:
+        r = await client.request(method, path, json=body, headers=operator)
+        err = assert_error(r, 403, "forbidden", "This endpoint needs a merchant key", type_=AUTH)
+        no_param(err)
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+async def test_unknown_intent_names_param_intent_id(client, make_merchant):
+    """The 404 for an unknown intent carries param "intentId"."""
+    m = await make_merchant()
+    for method, path in [
+        ("GET", "/v1/payment-intents/intent_nothere"),
+        ("GET", "/v1/payment-intents/intent_nothere/escrow"),
+    ]:
+        r = await client.request(method, path, headers=m.headers)
+        assert_error(
+            r,
+            404,
+            "resource_missing",
+            "Payment intent not found: intent_nothere",
+            param="intentId",
+        )
+
+
+async def test_unknown_milestone_names_param_milestone_id(client, make_merchant):
+    """GET of an unknown milestone: 404 "Milestone not found", param "milestoneId"."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m))["id"]
+    r = await client.get(f"{milestones_url(iid)}/milestone_nothere", headers=m.headers)
+    assert_error(r, 404, "resource_missing", "Milestone not found", param="milestoneId")
+
+
+@pytest.mark.parametrize("seconds", [0, 315360001, "60", 1.5])
+async def test_advance_clock_seconds_message(client, app, make_merchant, seconds):
+    """The test clock refuses a bad `seconds` and moves nothing."""
+    m = await make_merchant()
+    iid = await dvp(client, m, deliveryPeriod=3600)
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        json={"seconds": seconds},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "seconds must be an integer from 1 to 315360000",
+        param="seconds",
+    )
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+# --- funding ------------------------------------------------------------------------------
+
+CARD_ERRORS = [
+    ({"card": {**GOOD_CARD, "expiry": "1239"}}, "Card expiry must be MM/YY", "card.expiry"),
+    ({"card": {**GOOD_CARD, "expiry": "13/39"}}, "Card expiry must be MM/YY", "card.expiry"),
+    ({"card": {**GOOD_CARD, "cvv": "12"}}, "Your card's security code is invalid.", "card.cvv"),
+    ({"card": {**GOOD_CARD, "cvv": "12a"}}, "Your card's security code is invalid.", "card.cvv"),
+    ({"card": {**GOOD_CARD, "state": "NYC"}}, "state must be exactly 2 letters", "card.state"),
+    ({"card": {**GOOD_CARD, "country": "U1"}}, "country must be exactly 2 letters", "card.country"),
+    (
+        {"card": GOOD_CARD, "payerAddress": "0x1234"},
+        "payerAddress must be an Ethereum address (0x + 40 hex)",
+        "payerAddress",
+    ),
+]
+
+
+@pytest.mark.parametrize("body, message, param", CARD_ERRORS, ids=[c[2] for c in CARD_ERRORS])
+async def test_card_payment_messages(client, app, make_merchant, body, message, param):
+    """A badly filled card form is refused before anything is charged or held."""
+    m = await make_merchant()
+    iid = await dvp(client, m, fund=False)
+    before = await snapshot(client, m, iid)
+    r = await client.post(f"/v1/payment-intents/public/{iid}/payment", json=body)
+    assert_error(r, 400, "invalid_request", message, param=param)
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["intent"]["status"] == "INITIATED"
+    assert after["order"]["heldAmount"] == "0.00"
+    await audit_clean(app)
+
+
+@pytest.mark.parametrize(
+    "body, message, param",
+    [
+        (
+            {"signature": "0x1234", "payerAddress": "0x" + "22" * 20},
+            "signature must be a 65-byte hex string (0x + 130 hex)",
+            "signature",
+        ),
+        (
+            {"signature": SIG, "payerAddress": "0x22"},
+            "payerAddress must be an Ethereum address (0x + 40 hex)",
+            "payerAddress",
+        ),
+    ],
+)
+async def test_confirm_format_messages(client, make_merchant, body, message, param):
+    """confirm refuses a malformed signature or payer address; the intent stays INITIATED."""
+    m = await make_merchant()
+    iid = await dvp(client, m, fund=False)
+    before = await snapshot(client, m, iid)
+    r = await client.post(f"/v1/payment-intents/{iid}/confirm", json=body, headers=m.headers)
+    assert_error(r, 400, "invalid_request", message, param=param)
+    assert await snapshot(client, m, iid) == before
+
+
+# --- cancel ------------------------------------------------------------------------------------
+
+
+async def test_cancel_a_funded_intent(client, app, make_merchant):
+    """Cancel after funding is refused with the documented hint to refund instead."""
+    m = await make_merchant()
+    iid = await dvp(client, m)
+    before = await snapshot(client, m, iid)
+    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    assert_error(
+        r, 400, "invalid_request", "Cannot cancel a funded payment intent; refund it instead"
+    )
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["intent"]["status"] == "SUCCEEDED"
+    assert after["order"]["heldAmount"] == "1000.00"
+    await audit_clean(app)
+
+
+# --- create milestone --------------------------------------------------------------------------
+
+
+async def test_milestone_on_a_cancelled_order(client, make_merchant):
+    """A canceled intent's order takes no milestone: 400 invalid_status, no param."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED", fund=False)
+    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    assert r.status_code == 200, r.text
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 0, "amount": "100.00"})
+    err = assert_error(
+        r, 400, "invalid_status", "Cannot create milestone for order with status: CANCELLED"
+    )
+    no_param(err)
+    assert await snapshot(client, m, iid) == before
+
+
+async def test_milestone_on_a_disputed_order(client, app, make_merchant):
+    """A dispute freezes milestone creation."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    await add_milestones(client, m, iid, ["300.00"])
+    await raise_dispute(client, m, iid)
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "100.00"})
+    err = assert_error(
+        r, 400, "invalid_status", "Cannot create milestone for order with status: DISPUTED"
+    )
+    no_param(err)
+    assert await snapshot(client, m, iid) == before
+    assert before["order"]["orderStatus"] == "DISPUTED"
+    await audit_clean(app)
+
+
+async def test_milestone_on_a_completed_order(client, app, make_merchant):
+    """Once everything is released the order is COMPLETED and takes no milestone."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
+    (mid,) = await add_milestones(client, m, iid, ["1000.00"])
+    assert (await complete(client, m, iid, mid))["status"] == "RELEASED"
+    before = await snapshot(client, m, iid)
+    assert before["order"]["orderStatus"] == "COMPLETED"
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "0.01"})
+    err = assert_error(
+        r, 400, "invalid_status", "Cannot create milestone for order with status: COMPLETED"
+    )
+    no_param(err)
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+async def test_at_most_100_milestones_message(client, make_merchant):
+    """The 101st milestone: the exact message, param milestoneIndex, still 100 milestones."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m, amount="1000.00"))["id"]
+    for i in range(100):
+        r = await post_milestone(client, m, iid, {"milestoneIndex": i, "amount": "1.00"})
+        assert r.status_code == 201, (i, r.text)
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 500, "amount": "1.00"})
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "An order can have at most 100 milestones",
+        param="milestoneIndex",
+    )
+    assert await snapshot(client, m, iid) == before
+    assert len(before["order"]["milestones"]) == 100
+
+
+async def test_index_below_a_completed_milestone_message(client, app, make_merchant):
+    """A milestone that could never be processed in order is refused with both indexes."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 5, "amount": "100.00"})
+    assert r.status_code == 201, r.text
+    await complete(client, m, iid, r.json()["id"])
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 4, "amount": "100.00"})
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "Milestone index 4 is below already completed milestone index 5",
+        param="milestoneIndex",
+    )
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+@pytest.mark.parametrize(
+    "amount, pct, message",
+    [
+        (
+            "300.00",
+            40,
+            "percentage 40 does not match amount 300.00 of order amount 1000.00 (expected 30.00)",
+        ),
+        (
+            "333.33",
+            33.35,
+            "percentage 33.35 does not match amount 333.33 of order amount 1000.00 "
+            "(expected 33.33)",
+        ),
+    ],
+)
+async def test_percentage_disagreeing_message(client, make_merchant, amount, pct, message):
+    """A percentage that disagrees with amount / order amount names all four numbers."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m, amount="1000.00"))["id"]
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(
+        client, m, iid, {"milestoneIndex": 0, "amount": amount, "percentage": pct}
+    )
+    assert_error(r, 400, "invalid_request", message, param="percentage")
+    assert await snapshot(client, m, iid) == before
+
+
+@pytest.mark.parametrize("pct", [-0.01, 100.01, 101, "30", True, [30]])
+async def test_percentage_range_message(client, make_merchant, pct):
+    """percentage outside 0..100 or not a number: the documented message."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m, amount="1000.00"))["id"]
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(
+        client, m, iid, {"milestoneIndex": 0, "amount": "300.00", "percentage": pct}
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "percentage must be a number between 0 and 100",
+        param="percentage",
+    )
+    assert await snapshot(client, m, iid) == before
+
+
+@pytest.mark.parametrize("index", [-1, 1000, "1", 1.5, True])
+async def test_milestone_index_range_message(client, make_merchant, index):
+    """milestoneIndex outside 0..999 or not an integer: the documented message."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m))["id"]
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": "1.00"})
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "milestoneIndex must be an integer from 0 to 999",
+        param="milestoneIndex",
+    )
+    assert await snapshot(client, m, iid) == before
+
+
+async def test_duplicate_index_and_total_name_their_params(client, make_merchant):
+    """The seed's two 400s carry the documented params (milestoneIndex, amount)."""
+    m = await make_merchant()
+    iid = (await create_intent(client, m, amount="1000.00"))["id"]
+    await add_milestones(client, m, iid, ["600.00"])
+    before = await snapshot(client, m, iid)
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 0, "amount": "1.00"})
+    assert_error(
+        r, 400, "invalid_request", "Milestone with index 0 already exists", param="milestoneIndex"
+    )
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "400.01"})
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "Total milestone amounts exceed escrow order amount",
+        param="amount",
+    )
+    assert await snapshot(client, m, iid) == before
+
+
+# --- complete and approve milestones ------------------------------------------------------
+
+
+async def test_completing_a_cancelled_milestone(client, app, make_merchant):
+    """A milestone whose money was refunded is CANCELLED and cannot be completed."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    mids = await add_milestones(client, m, iid, ["500.00", "500.00"])
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/refund", json={"amount": "500.00"}, headers=m.headers
+    )
+    assert r.status_code == 200, r.text
+    await complete(client, m, iid, mids[0])
+    before = await snapshot(client, m, iid)
+    assert [x["status"] for x in before["order"]["milestones"]] == ["COMPLETED", "CANCELLED"]
+    r = await client.post(
+        f"{milestones_url(iid)}/{mids[1]}/complete", json={"completedBy": "dev"}, headers=m.headers
+    )
+    assert_error(r, 400, "invalid_status", "Milestone is cancelled")
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+async def test_approving_a_pending_milestone(client, app, make_merchant):
+    """The payer can only approve a COMPLETED milestone; the status is named."""
+    m = await make_merchant()
+    payer = Account.create()
+    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
+    (mid,) = await add_milestones(client, m, iid, ["300.00"])
+    ms = (await client.get(f"{milestones_url(iid)}/{mid}", headers=m.headers)).json()["data"]
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"{milestones_url(iid)}/{mid}/approve",
+        json={"signature": sign(ms["approvalTypedData"], payer)},
+        headers=m.headers,
+    )
+    assert_error(
+        r, 400, "invalid_status", "Milestone must be COMPLETED to approve (status: PENDING)"
+    )
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+async def test_approving_a_milestone_during_a_dispute(client, app, make_merchant):
+    """A valid payer signature releases nothing while a dispute is open."""
+    m = await make_merchant()
+    payer = Account.create()
+    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
+    (mid,) = await add_milestones(client, m, iid, ["300.00"])
+    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
+    await raise_dispute(client, m, iid)
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"{milestones_url(iid)}/{mid}/approve",
+        json={"signature": sign(typed, payer)},
+        headers=m.headers,
+    )
+    assert_error(r, 400, "invalid_status", "Cannot release funds while a dispute is open")
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["releasedAmount"] == "0.00"
+    assert after["order"]["milestones"][0]["status"] == "COMPLETED"
+    await audit_clean(app)
+
+
+async def test_approving_a_milestone_without_payer_address(client, app, make_merchant):
+    """An order funded by a card without payerAddress cannot be approved."""
+    m = await make_merchant()
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    (mid,) = await add_milestones(client, m, iid, ["300.00"])
+    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"{milestones_url(iid)}/{mid}/approve",
+        json={"signature": sign(typed, Account.create())},
+        headers=m.headers,
+    )
+    assert_error(r, 400, "invalid_status", "This order has no payer address to approve with")
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+# --- delivery proof and delivered-order approval --------------------------------------------
+
+
+async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchant):
+    """With expectedDeliveryHash set, another proofHash is refused; the order stays PENDING."""
+    m = await make_merchant()
+    expected = "0x" + "ab" * 32
+    iid = await dvp(client, m, expectedDeliveryHash=expected)
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "proofHash does not match the expectedDeliveryHash of this order",
+        param="proofHash",
+    )
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["orderStatus"] == "PENDING" and after["order"]["deliveryProofs"] == []
+    # The expected hash, in upper case, is accepted.
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof",
+        json=dict(PROOF, proofHash="0x" + "AB" * 32),
+        headers=m.headers,
+    )
+    assert r.status_code == 200, r.text
+    await audit_clean(app)
+
+
+async def test_approving_an_undelivered_order(client, app, make_merchant):
+    """Approve before any delivery proof: the order status is named; nothing released."""
+    m = await make_merchant()
+    payer = Account.create()
+    iid = await dvp(client, m, payer=payer)
+    before = await snapshot(client, m, iid)
+    for spelling in ("escrow", "conditional-payment"):
+        r = await client.post(
+            f"/v1/payment-intents/{iid}/{spelling}/approve",
+            json={"signature": SIG},
+            headers=m.headers,
+        )
+        assert_error(
+            r,
+            400,
+            "invalid_status",
+            "Cannot approve release: order status is PENDING, must be DELIVERED",
+        )
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["releasedAmount"] == "0.00"
+    await audit_clean(app)
+
+
+async def test_approving_a_delivered_order_during_a_dispute(client, app, make_merchant):
+    """The payer's valid approval of a delivered order releases nothing while disputed."""
+    m = await make_merchant()
+    payer = Account.create()
+    iid = await dvp(client, m, payer=payer)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert r.status_code == 200, r.text
+    typed = (await escrow(client, m, iid))["approvalTypedData"]
+    await raise_dispute(client, m, iid)
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/approve",
+        json={"signature": sign(typed, payer)},
+        headers=m.headers,
+    )
+    assert_error(r, 400, "invalid_status", "Cannot release funds while a dispute is open")
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["orderStatus"] == "DISPUTED"
+    assert after["order"]["heldAmount"] == "1000.00"
+    await audit_clean(app)
+
+
+async def test_approving_a_delivered_order_without_payer_address(client, app, make_merchant):
+    """A delivered order funded without a payer address cannot be approved."""
+    m = await make_merchant()
+    iid = await dvp(client, m)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
+    )
+    assert r.status_code == 200, r.text
+    typed = (await escrow(client, m, iid))["approvalTypedData"]
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/approve",
+        json={"signature": sign(typed, Account.create())},
+        headers=m.headers,
+    )
+    assert_error(r, 400, "invalid_status", "This order has no payer address to approve with")
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+# --- disputes -------------------------------------------------------------------------------
+
+
+async def test_dispute_on_a_cancelled_order(client, make_merchant):
+    """A canceled intent's order cannot be disputed."""
+    m = await make_merchant()
+    iid = await dvp(client, m, fund=False)
+    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    assert r.status_code == 200, r.text
+    before = await snapshot(client, m, iid)
+    for spelling in ("escrow", "conditional-payment"):
+        r = await client.post(
+            f"/v1/payment-intents/{iid}/{spelling}/dispute", json=DISPUTE, headers=m.headers
+        )
+        assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
+    assert await snapshot(client, m, iid) == before
+
+
+async def test_dispute_on_a_fully_refunded_order(client, app, make_merchant):
+    """Everything refunded: the order is CANCELLED and cannot be disputed either."""
+    m = await make_merchant()
+    iid = await dvp(client, m)
+    assert (await client.post(f"/v1/payment-intents/{iid}/refund", headers=m.headers)).is_success
+    before = await snapshot(client, m, iid)
+    assert before["order"]["orderStatus"] == "CANCELLED"
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
+    )
+    assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
+    assert await snapshot(client, m, iid) == before
+    await audit_clean(app)
+
+
+@pytest.mark.parametrize("window", ["0", 0, "315360001", 315360001, "7 days", -5])
+async def test_dispute_window_message(client, app, make_merchant, window):
+    """A bad disputeWindow is refused; the order is not disputed."""
+    m = await make_merchant()
+    iid = await dvp(client, m)
+    before = await snapshot(client, m, iid)
+    r = await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute",
+        json={**DISPUTE, "disputeWindow": window},
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "disputeWindow must be a whole number of seconds from 1 to 315360000",
+        param="disputeWindow",
+    )
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["orderStatus"] == "PENDING"
+    await audit_clean(app)
+
+
+@pytest.fixture
+async def disputed(client, app, make_merchant):
+    """A funded DELIVERY_PROOF order with an open dispute, and an operator key."""
+    m = await make_merchant()
+    iid = await dvp(client, m)
+    await raise_dispute(client, m, iid)
+    return m, iid, await make_operator(app)
+
+
+async def resolve(client, iid, body, headers):
+    return await client.post(
+        f"/v1/payment-intents/{iid}/escrow/dispute/resolve", json=body, headers=headers
+    )
+
+
+async def assert_still_disputed(client, app, m, iid, before):
+    after = await snapshot(client, m, iid)
+    assert after == before
+    assert after["order"]["orderStatus"] == "DISPUTED"
+    assert after["order"]["heldAmount"] == "1000.00"
+    assert after["order"]["disputeResolution"] is None
+    await audit_clean(app)
+
+
+async def test_partial_refund_needs_refund_amount(client, app, disputed):
+    """PARTIAL_REFUND without refundAmount (operator key): the dispute stays open."""
+    m, iid, operator = disputed
+    before = await snapshot(client, m, iid)
+    r = await resolve(client, iid, {"resolution": "PARTIAL_REFUND"}, operator)
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "refundAmount is required for PARTIAL_REFUND",
+        param="refundAmount",
+    )
+    await assert_still_disputed(client, app, m, iid, before)
+
+
+@pytest.mark.parametrize("resolution", ["MERCHANT_WON", "BUYER_WON"])
+async def test_refund_amount_only_with_partial_refund_operator(client, app, disputed, resolution):
+    """refundAmount with another resolution (operator key) is refused; nothing moves."""
+    m, iid, operator = disputed
+    before = await snapshot(client, m, iid)
+    r = await resolve(client, iid, {"resolution": resolution, "refundAmount": "100.00"}, operator)
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "refundAmount is only valid with PARTIAL_REFUND",
+        param="refundAmount",
+    )
+    await assert_still_disputed(client, app, m, iid, before)
+
+
+async def test_refund_amount_only_with_partial_refund_merchant(client, app, disputed):
+    """The same rule for a merchant's BUYER_WON (the only resolution it may choose)."""
+    m, iid, _ = disputed
+    before = await snapshot(client, m, iid)
+    r = await resolve(client, iid, {"resolution": "BUYER_WON", "refundAmount": "1.00"}, m.headers)
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "refundAmount is only valid with PARTIAL_REFUND",
+        param="refundAmount",
+    )
+    await assert_still_disputed(client, app, m, iid, before)
+
+
+@pytest.mark.parametrize("resolution", ["SPLIT", "buyer_won", "", 1, None])
+async def test_resolution_must_be_one_of(client, app, disputed, resolution):
+    """An unknown resolution is refused with param resolution."""
+    m, iid, operator = disputed
+    before = await snapshot(client, m, iid)
+    r = await resolve(client, iid, {"resolution": resolution}, operator)
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "resolution must be one of MERCHANT_WON, BUYER_WON, PARTIAL_REFUND",
+        param="resolution",
+    )
+    await assert_still_disputed(client, app, m, iid, before)

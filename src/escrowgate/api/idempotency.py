@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.clock import now
@@ -67,6 +67,15 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# Built once (bound parameters): a per-request statement costs as much CPU as its run.
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
+_RECORD = select(IdempotencyRecord).where(
+    IdempotencyRecord.merchant_id == bindparam("scope"),
+    IdempotencyRecord.mode == bindparam("mode"),
+    IdempotencyRecord.key == bindparam("key"),
+)
+
+
 def _lock_id(scope: str, mode: str, key: str) -> int:
     digest = hashlib.sha256(f"{scope}|{mode}|{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -90,25 +99,14 @@ async def claim(
     if marker in _in_flight:
         raise in_use
     if is_postgres:
-        got = (
-            await session.execute(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_id(scope, mode, key)}
-            )
-        ).scalar_one()
+        got = (await session.execute(_TRY_LOCK, {"k": _lock_id(scope, mode, key)})).scalar_one()
         if not got:
             raise in_use
     _in_flight.add(marker)
     result = Claim(scope=scope, mode=mode, key=key, request_hash=fingerprint)
     try:
-        row = (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.merchant_id == scope,
-                    IdempotencyRecord.mode == mode,
-                    IdempotencyRecord.key == key,
-                )
-            )
-        ).scalar_one_or_none()
+        params = {"scope": scope, "mode": mode, "key": key}
+        row = (await session.execute(_RECORD, params)).scalar_one_or_none()
         if row is not None and row.created_at < now() - RETENTION_SECONDS:
             await session.delete(row)
             await session.flush()

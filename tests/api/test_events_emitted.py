@@ -314,7 +314,7 @@ async def test_escrow_order_released_event_rolls_back_with_the_release(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """escrow_order.released and the RELEASE posting commit together or not at all."""
-    import escrowgate.release.service as release
+    import escrowgate.events.service as release  # emit_order_event writes it
 
     m = await make_merchant()
     iid = await dvp(client, m, "AUTO_RELEASE")

@@ -48,6 +48,14 @@ async def funded_milestone_order(
     return iid, mids
 
 
+async def release_legs(c: httpx.AsyncClient, headers, iid: str) -> int:
+    r = await c.get(
+        f"/v1/account/ledger-entries?paymentIntentId={iid}&transactionType=RELEASE&limit=100",
+        headers=headers,
+    )
+    return len(r.json()["data"])
+
+
 async def test_parallel_completes_release_once(server, app, make_merchant):
     m = await make_merchant()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
@@ -71,14 +79,7 @@ async def test_parallel_completes_release_once(server, app, make_merchant):
         }
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
         assert order["releasedAmount"] == "300.00"
-        entries = (
-            await c.get(
-                f"/v1/account/ledger-entries?paymentIntentId={iid}"
-                "&transactionType=RELEASE&limit=100",
-                headers=m.headers,
-            )
-        ).json()
-        assert len(entries["data"]) == 2  # one transaction, two legs
+        assert await release_legs(c, m.headers, iid) == 2  # one transaction, two legs
     await audit_clean(app)
 
 
@@ -167,14 +168,7 @@ async def test_approvals_and_worker_releases_race_release_once(server, app, make
         order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
         assert order["milestones"][0]["status"] == "RELEASED"
         assert order["releasedAmount"] == "300.00" and order["heldAmount"] == "700.00"
-        entries = (
-            await c.get(
-                f"/v1/account/ledger-entries?paymentIntentId={iid}"
-                "&transactionType=RELEASE&limit=100",
-                headers=m.headers,
-            )
-        ).json()
-        assert len(entries["data"]) == 2  # one transaction, two legs
+        assert await release_legs(c, m.headers, iid) == 2  # one transaction, two legs
     await audit_clean(app)
 
 

@@ -10,7 +10,7 @@ from ..domain.clock import now
 from ..domain.money import parse_amount
 from ..domain.release_config import parse_release_config
 from ..errors import InvalidRequest
-from ..events.service import emit
+from ..events.service import emit, emit_order_event
 from ..models import ConditionalPayment, PaymentIntent
 from . import repository
 from .lifecycle import move_intent
@@ -94,18 +94,12 @@ async def create_intent(ctx: Ctx, body: CreatePaymentIntent) -> PaymentIntent:
         await ctx.session.flush()  # the intent row first: the order references it
         ctx.session.add(order)
         emit_created()  # after the flush: both events are one executemany at commit
-        emit(
+        emit_order_event(
             ctx.session,
-            merchant_id=ctx.merchant_id,
-            mode=ctx.mode,
-            type="escrow_order.created",
-            obj={
-                "id": order.id,
-                "object": "conditional_payment",
-                "paymentIntentId": intent.id,
-                "releaseType": order.release_type,
-                "orderStatus": order.order_status,
-            },
+            order,
+            "escrow_order.created",
+            releaseType=order.release_type,
+            orderStatus=order.order_status,
         )
     return intent
 
@@ -129,17 +123,8 @@ async def cancel_intent(ctx: Ctx, intent_id: str) -> PaymentIntent:
             raise InvalidRequest("Cannot cancel a funded payment intent; refund it instead")
         order.order_status = "CANCELLED"
         order.updated_at = now()
-        emit(
-            ctx.session,
-            merchant_id=order.merchant_id,
-            mode=order.mode,
-            type="escrow_order.cancelled",
-            obj={
-                "id": order.id,
-                "object": "conditional_payment",
-                "paymentIntentId": intent.id,
-                "orderStatus": order.order_status,
-            },
+        emit_order_event(
+            ctx.session, order, "escrow_order.cancelled", orderStatus=order.order_status
         )
     set_status(ctx, intent, intents.CANCELED)
     return intent

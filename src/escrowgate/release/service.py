@@ -15,7 +15,7 @@ from ..domain.money import format_amount
 from ..errors import InvalidStatus
 from ..escrow import repository as escrow_repo
 from ..escrow.render import milestone_data
-from ..events.service import emit
+from ..events.service import emit, emit_order_event
 from ..ledger import service as ledger
 from ..models import ConditionalPayment, Milestone, PaymentIntent
 from ..settlement.service import start_settlement
@@ -141,19 +141,13 @@ async def release_order_in_full(
     where = ledger.Posting(order.merchant_id, order.mode, order.currency, intent.id, order.id)
     ledger.post(session, where, ledger.RELEASE, amount, reference_id=order.id)
     event = "time_lock.released" if reason == "time_lock" else "escrow_order.released"
-    emit(
+    emit_order_event(
         session,
-        merchant_id=order.merchant_id,
-        mode=order.mode,
-        type=event,
-        obj={
-            "id": order.id,
-            "object": "conditional_payment",
-            "paymentIntentId": intent.id,
-            "amount": format_amount(amount),
-            "currency": order.currency,
-            "reason": reason,
-        },
+        order,
+        event,
+        amount=format_amount(amount),
+        currency=order.currency,
+        reason=reason,
     )
     await _after_release(session, settings, intent, order, amount, milestone_id=None)
     return amount

@@ -40,6 +40,14 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if not settings.worker_in_process:
+        # Releases after dispute windows, time locks and payouts are jobs: without a
+        # worker they wait forever. Say so where the operator is looking.
+        typer.echo(
+            "note: no background worker in this process; run `escrowgate worker` beside it "
+            "(dispute windows, time locks, deadlines and payouts are its jobs)",
+            err=True,
+        )
     uvicorn.run(
         "escrowgate.asgi:app",
         host=host or settings.host,
@@ -148,7 +156,9 @@ def demo(port: Annotated[int | None, typer.Option(help="port the server will use
 
     settings = get_settings()
     key = asyncio.run(_with_session(demo_setup))
-    base = f"http://{settings.host}:{port or settings.port}/v1"
+    # A wildcard bind address is not one a client can call: print loopback instead.
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    base = f"http://{host}:{port or settings.port}/v1"
     typer.echo(
         f"""
 Demo merchant ready. Test key (shown once; a new one is made each run):

@@ -583,3 +583,57 @@ async def test_integer_with_thousands_of_digits_names_the_field(
     assert err["message"] == message and err["param"] == param
     listed = await client.get("/v1/payment-intents", headers=m.headers)
     assert listed.json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "param", "message"),
+    [
+        ("/v1/payment-intents?limit=500", "limit", "limit must be at most 100"),
+        ("/v1/payment-intents?limit=0", "limit", "limit must be at least 1"),
+        ("/v1/payment-intents?limit=ten", "limit", "limit must be an integer"),
+        (
+            "/v1/payment-intents?status=FOO",
+            "status",
+            "status must be one of INITIATED, REQUIRES_SIGNATURE, PROCESSING, SUCCEEDED, "
+            "SETTLED, CANCELED, REQUIRES_ACTION",
+        ),
+        (
+            "/v1/payment-intents?type=x",
+            "type",
+            "type must be one of DELIVERY_VS_PAYMENT, CONDITIONAL",
+        ),
+        (
+            "/v1/account/ledger-entries?transactionType=X",
+            "transactionType",
+            "transactionType must be one of FUND, RELEASE, SETTLE, REFUND",
+        ),
+        ("/v1/events?type=A!", "type", "type has an invalid format"),
+        ("/v1/events?starting_after=a-b", "starting_after", "starting_after has an invalid format"),
+    ],
+)
+async def test_bad_query_values_name_the_parameter_and_the_rule(
+    client, merchant, path, param, message
+):
+    """Query parameters get the same plain messages as body fields: the rule, not a
+    validator's wording or a regular expression."""
+    r = await client.get(path, headers=merchant.headers)
+    assert_error(r, 400, "invalid_request", message, param=param)
+
+
+async def test_every_error_body_is_the_same_compact_json(client, merchant):
+    """Errors answered by the edge (401, 413, 415) and by the app (400, 404) are
+    serialized alike, byte for byte the same style."""
+    answers = [
+        await client.get("/v1/payment-intents"),  # 401 from the edge
+        await raw_post(client, merchant, "/v1/payment-intents", b"x" * (MAX_BODY + 1)),  # 413
+        await client.post(
+            "/v1/payment-intents",
+            content=b"{}",
+            headers={**merchant.headers, "Content-Type": "text/plain"},
+        ),  # 415
+        await raw_post(client, merchant, "/v1/payment-intents", b"{bad"),  # 400 from the app
+        await client.get("/v1/nope", headers=merchant.headers),  # 404 from the app
+    ]
+    assert [r.status_code for r in answers] == [401, 413, 415, 400, 404]
+    for r in answers:
+        assert r.content == json.dumps(r.json(), separators=(",", ":")).encode(), r.content

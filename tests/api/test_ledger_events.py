@@ -443,9 +443,7 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     assert await list_all(client, m, "/v1/events", type="milestone.released") == []
 
     c = (await create_intent(client, m))["id"]
-    order_id = (await client.get(f"/v1/payment-intents/{c}/escrow", headers=m.headers)).json()[
-        "id"
-    ]
+    order_id = (await client.get(f"/v1/payment-intents/{c}/escrow", headers=m.headers)).json()["id"]
     r = await client.post(f"/v1/payment-intents/{c}/cancel", headers=m.headers)
     assert r.status_code == 200, r.text
     cancelled = await list_all(client, m, "/v1/events", type="escrow_order.cancelled")
@@ -453,3 +451,41 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     assert cancelled[0]["data"]["object"]["paymentIntentId"] == c
     assert cancelled[0]["data"]["object"]["orderStatus"] == "CANCELLED"
     await audit_clean(app)
+
+
+async def test_a_cursor_must_name_an_object_of_the_list(client, app, make_merchant):
+    """A stale, mistyped or foreign cursor is 400 with the cursor's param on every list,
+    never a silent first page (a client paging through would start over unawares)."""
+    m, other = await make_merchant(), await make_merchant()
+    await money_flow(client, m)
+    theirs = (await create_intent(client, other))["id"]
+    for path in ("/v1/payment-intents", "/v1/events", "/v1/account/ledger-entries"):
+        for param in ("starting_after", "ending_before"):
+            for cursor in ("intent_nope", theirs):
+                r = await client.get(path, params={param: cursor}, headers=m.headers)
+                assert_error(
+                    r,
+                    400,
+                    "invalid_request",
+                    f"No such object in this list: {cursor}",
+                    param=param,
+                )
+        # A real cursor of this list still pages, filters or not.
+        first = (await client.get(path, params={"limit": 1}, headers=m.headers)).json()
+        r = await client.get(
+            path,
+            params={"limit": 1, "starting_after": first["data"][0]["id"]},
+            headers=m.headers,
+        )
+        assert r.status_code == 200 and r.json()["data"][0]["id"] < first["data"][0]["id"]
+    changes = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
+    created = await list_all(client, m, "/v1/events", type="payment_intent.created")
+    r = await client.get(
+        "/v1/events",
+        params={"type": "payment_intent.status_changed", "starting_after": created[0]["id"]},
+        headers=m.headers,
+    )
+    assert r.status_code == 200  # the cursor need not match the filter
+    assert [e["id"] for e in r.json()["data"]] == [
+        e["id"] for e in changes if e["id"] < created[0]["id"]
+    ][:10]

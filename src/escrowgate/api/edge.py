@@ -241,7 +241,8 @@ class EdgeMiddleware:
     async def _send_json(
         send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        payload = json.dumps(body).encode()
+        # The same compact JSON as every other answer (Starlette's JSONResponse).
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),

@@ -53,7 +53,23 @@ def validation_message(err: dict[str, Any], param: str | None) -> str:
         return f"{name} must be at most {err.get('ctx', {}).get('max_length')} characters"
     if kind == "string_too_short":
         return f"{name} must not be empty"
+    ctx = err.get("ctx") or {}
+    if kind == "less_than_equal":
+        return f"{name} must be at most {ctx.get('le')}"
+    if kind == "greater_than_equal":
+        return f"{name} must be at least {ctx.get('ge')}"
+    if kind == "string_pattern_mismatch":
+        choices = _choices(str(ctx.get("pattern", "")))
+        if choices:
+            return f"{name} must be one of {', '.join(choices)}"
+        return f"{name} has an invalid format"
     return f"Invalid {name}: {err.get('msg', 'invalid value')}"
+
+
+def _choices(pattern: str) -> list[str]:
+    """The values of an enumeration pattern such as ^(A|B|C)$."""
+    match = re.fullmatch(r"\^\(([A-Za-z0-9_.|]+)\)\$", pattern)
+    return match.group(1).split("|") if match else []
 
 
 def validation_error(exc: RequestValidationError) -> ApiError:

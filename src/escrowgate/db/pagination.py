@@ -14,15 +14,31 @@ async def page(
     stmt: Any,
     id_column: Any,
     *,
+    scope: Any,
     limit: int,
     starting_after: str | None,
     ending_before: str | None,
 ) -> tuple[list[Any], bool]:
-    """One page of `stmt`'s rows and whether more exist in that direction."""
+    """One page of `stmt`'s rows and whether more exist in that direction. `scope` is
+    the list before its filters (the caller's merchant and mode): a cursor must name one
+    of its objects, or a client with a stale or mistyped cursor would silently get the
+    first page again and never know."""
     if starting_after and ending_before:  # every list: two directions at once mean nothing
         raise InvalidRequest(
             "Use only one of starting_after and ending_before", param="ending_before"
         )
+    cursor, param = (
+        (ending_before, "ending_before")
+        if ending_before
+        else (
+            starting_after,
+            "starting_after",
+        )
+    )
+    if cursor:
+        known = scope.with_only_columns(id_column).where(id_column == cursor)
+        if (await session.execute(known)).first() is None:
+            raise InvalidRequest(f"No such object in this list: {cursor}", param=param)
     if ending_before:
         stmt = stmt.where(id_column > ending_before).order_by(id_column.asc())
     else:

@@ -27,13 +27,13 @@ async def list_events(
     ending_before: Cursor = None,
     type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
 ) -> dict[str, Any]:
-    stmt = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
-    if type:
-        stmt = stmt.where(Event.type == type)
+    scope = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
+    stmt = scope.where(Event.type == type) if type else scope
     rows, has_more = await page(
         ctx.session,
         stmt,
         Event.id,
+        scope=scope,
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,

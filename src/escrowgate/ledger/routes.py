@@ -71,9 +71,10 @@ async def list_ledger_entries(
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
 ) -> dict[str, Any]:
     """Newest first, with `starting_after` / `ending_before` cursors like every list."""
-    stmt = select(LedgerEntry).where(
+    scope = select(LedgerEntry).where(
         LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
     )
+    stmt = scope
     if paymentIntentId:
         stmt = stmt.where(LedgerEntry.payment_intent_id == paymentIntentId)
     if transactionType:
@@ -82,6 +83,7 @@ async def list_ledger_entries(
         ctx.session,
         stmt,
         LedgerEntry.id,
+        scope=scope,
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,

@@ -133,9 +133,10 @@ async def list_page(
     type_: str | None,
 ) -> tuple[list[PaymentIntent], bool]:
     """Newest first. Returns one page and whether more exist in that direction."""
-    stmt = select(PaymentIntent).where(
+    scope = select(PaymentIntent).where(
         PaymentIntent.merchant_id == merchant_id, PaymentIntent.mode == mode
     )
+    stmt = scope
     if status:
         stmt = stmt.where(PaymentIntent.status == status)
     if type_:
@@ -144,6 +145,7 @@ async def list_page(
         session,
         stmt,
         PaymentIntent.id,
+        scope=scope,
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,

@@ -27,14 +27,8 @@ async def page(
         raise InvalidRequest(
             "Use only one of starting_after and ending_before", param="ending_before"
         )
-    cursor, param = (
-        (ending_before, "ending_before")
-        if ending_before
-        else (
-            starting_after,
-            "starting_after",
-        )
-    )
+    cursor = ending_before or starting_after
+    param = "ending_before" if ending_before else "starting_after"
     if cursor:
         known = scope.with_only_columns(id_column).where(id_column == cursor)
         if (await session.execute(known)).first() is None:

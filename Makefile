@@ -29,7 +29,7 @@ test: setup
 	fi
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
 bench: setup

@@ -83,7 +83,8 @@ def parse_log(text: str, db: str) -> list[Statement]:
         elif level == "DETAIL" and msg.startswith("parameters: ") and out:
             params: dict[int, str | None] = {}
             for pm in _PARAM.finditer(msg[len("parameters: "):]):
-                params[int(pm.group(1))] = None if pm.group(2) == "NULL" else pm.group(3).replace("''", "'")
+                params[int(pm.group(1))] = (
+                    None if pm.group(2) == "NULL" else pm.group(3).replace("''", "'"))
             out[-1].params = [params[i] for i in sorted(params)]
         elif level in ("ERROR", "FATAL"):
             out.append(Statement("error", msg))

@@ -117,7 +117,8 @@ def psql(cfg: Config, sql: str, *, db: str | None = None, check: bool = True,
            "-d", db or cfg.db, "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1"]
     res = subprocess.run(cmd, input=sql, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
-        raise RuntimeError(f"psql failed ({res.returncode}): {res.stderr.strip()}\nSQL: {sql[:500]}")
+        raise RuntimeError(f"psql failed ({res.returncode}): {res.stderr.strip()}\n"
+                           f"SQL: {sql[:500]}")
     return [line.split("\x1f") for line in res.stdout.splitlines() if line != ""]
 
 

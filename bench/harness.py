@@ -21,14 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import capture
+import cpu_profile as prof
 import load
-import profile as prof
 import report
 import seed
 import stack_floor
-from common import (OUT, PATHS, REPORT, VENV_BIN, Config, free_port, lit, load_config,
-                    log, need, psql, psql_value, write_json)
-from seed import (TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State)
+from common import (
+    OUT,
+    PATHS,
+    REPORT,
+    VENV_BIN,
+    Config,
+    free_port,
+    lit,
+    load_config,
+    log,
+    need,
+    psql,
+    psql_value,
+    write_json,
+)
+from seed import TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State
 from server import Server
 
 CONSUMING = ("create_milestone", "complete_release")
@@ -45,7 +58,8 @@ def machine_info(cfg: Config) -> dict[str, Any]:
 
     def version(cmd: list[str]) -> str:
         try:
-            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+            out = subprocess.run(cmd, capture_output=True, text=True).stdout
+            return out.strip().splitlines()[0]
         except (OSError, IndexError):
             return "?"
 
@@ -145,8 +159,10 @@ class Bench:
         pid = lambda kind, tag, n: st.pool_id(kind, tag, n)  # noqa: E731
         # Warm: every statement once more on this server before the capture.
         api.create_intent()
-        api.add_milestone(pid("intent", TAG_MS_POOL, m_warm), CAPTURE_INDEX - 1, seed.MILESTONE_AMOUNT)
-        api.complete(pid("intent", TAG_PGB_COMPLETE, c_warm), pid("milestone", TAG_PGB_COMPLETE, c_warm))
+        api.add_milestone(pid("intent", TAG_MS_POOL, m_warm), CAPTURE_INDEX - 1,
+                          seed.MILESTONE_AMOUNT)
+        api.complete(pid("intent", TAG_PGB_COMPLETE, c_warm),
+                     pid("milestone", TAG_PGB_COMPLETE, c_warm))
         api.get(pid("intent", TAG_FILLER_BENCH, 2))
         actions = {
             "create_intent": lambda: api.create_intent(),
@@ -167,11 +183,14 @@ class Bench:
                  "\\set j :k % :slots", "\\set idx :k / :slots",
                  "\\set n 1 + :client_id + :nc * :j", "\\set k :k + 1"]),
             "complete_release": (
-                {pid("intent", TAG_PGB_COMPLETE, c_cap): st.pool_sql("intent", TAG_PGB_COMPLETE, ":n"),
-                 pid("order", TAG_PGB_COMPLETE, c_cap): st.pool_sql("order", TAG_PGB_COMPLETE, ":n"),
+                {pid("intent", TAG_PGB_COMPLETE, c_cap):
+                     st.pool_sql("intent", TAG_PGB_COMPLETE, ":n"),
+                 pid("order", TAG_PGB_COMPLETE, c_cap):
+                     st.pool_sql("order", TAG_PGB_COMPLETE, ":n"),
                  pid("milestone", TAG_PGB_COMPLETE, c_cap):
                      st.pool_sql("milestone", TAG_PGB_COMPLETE, ":n")},
-                ["-- a random funded order of the pool (-D pool=<size>)", "\\set n random(1, :pool)"]),
+                ["-- a random funded order of the pool (-D pool=<size>)",
+                 "\\set n random(1, :pool)"]),
             "get_intent": (
                 {pid("intent", TAG_FILLER_BENCH, 1): st.pool_sql("intent", TAG_FILLER_BENCH, ":n")},
                 ["-- a random existing intent of the merchant (-D pool=<size>)",
@@ -239,7 +258,8 @@ class Bench:
         elif path == "get_intent":
             rnd = random.Random(7)
             top = st.filler[TAG_FILLER_BENCH]
-            lines = [f"GET\t/v1/payment-intents/{st.pool_id('intent', TAG_FILLER_BENCH, rnd.randint(1, top))}\t"
+            lines = [f"GET\t/v1/payment-intents/"
+                     f"{st.pool_id('intent', TAG_FILLER_BENCH, rnd.randint(1, top))}\t"
                      for _ in range(20000)]
             info["targets"] = top
         elif path == "create_milestone":
@@ -263,7 +283,8 @@ class Bench:
             info["clone_seconds"] = round(time.monotonic() - t0, 1)
             body = seed.dumps(seed.COMPLETE_BODY)
             lines = [f"POST\t/v1/payment-intents/{st.pool_id('intent', tag, n)}/escrow/milestones/"
-                     f"{st.pool_id('milestone', tag, n)}/complete\t{body}" for n in range(1, est + 1)]
+                     f"{st.pool_id('milestone', tag, n)}/complete\t{body}"
+                     for n in range(1, est + 1)]
         else:
             raise ValueError(path)
         return load.write_requests(f, lines), info
@@ -403,7 +424,8 @@ class Bench:
                     res = self.api_point(server, path, c)
                     level["api"].setdefault(path, {})[str(c)] = res
                     log(f"  api     {path:17s} c={c:<3d} {res['throughput']:8.1f}/s  "
-                        f"p50 {res['latency_ms']['p50']:7.1f}  p99 {res['latency_ms']['p99']:7.1f} ms"
+                        f"p50 {res['latency_ms']['p50']:7.1f}  "
+                        f"p99 {res['latency_ms']['p99']:7.1f} ms"
                         f"  non-2xx {res['non_2xx']}  gen {res['generator_cpu_pct_of_core']}%"
                         f"  foreign {res['foreign_cores']}")
                     if res["non_2xx"] or res["socket_errors"]:
@@ -460,7 +482,8 @@ class Bench:
         # Everything the API wrote must pass.
         marker = f"conditional_payment_{self.st.stamp}{TAG_PGB_COMPLETE}"
         pgbench_only = [x for x in lines if marker in x]
-        problems = [x for x in lines if x.startswith(("order ", "transaction ")) and marker not in x]
+        problems = [x for x in lines
+                    if x.startswith(("order ", "transaction ")) and marker not in x]
         return {"exit_code": res.returncode, "seconds": round(time.monotonic() - t0, 1),
                 "problems_outside_pgbench_pool": len(problems), "problem_samples": problems[:5],
                 "pgbench_pool_orders_flagged": len(pgbench_only),
@@ -474,8 +497,8 @@ def app_version() -> str:
         return f"src from BENCH_APP_PYTHONPATH={os.environ['BENCH_APP_PYTHONPATH']}"
     try:
         root = str(Path(__file__).resolve().parent.parent)
-        rev = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %s"], capture_output=True,
-                             text=True).stdout.strip()
+        rev = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %s"],
+                             capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "src"],
                                capture_output=True, text=True).stdout.strip()
         return f"commit {rev}" + (" (with uncommitted changes in src/)" if dirty else "")

@@ -87,17 +87,20 @@ def level_table(level: dict[str, Any]) -> list[str]:
                 continue
             lat = a["latency_ms"]
             pg_tp = p["throughput"] if p else None
-            pg_lat = f"{_f(p['latency_ms']['p50'], 2)} / {_f(p['latency_ms']['p99'], 2)}" if p else "-"
+            pg_lat = (f"{_f(p['latency_ms']['p50'], 2)} / {_f(p['latency_ms']['p99'], 2)}"
+                      if p else "-")
             foreign = f"{a.get('foreign_cores', 0):.2f}" + (
                 f" / {p.get('foreign_cores', 0):.2f}" if p else "")
             rows.append(
-                f"| {path} | {c} | {_f(a['throughput'])} | {_f(lat['p50'], 2)} | {_f(lat['p95'], 2)} | "
-                f"{_f(lat['p99'], 2)} | {a['non_2xx'] + a.get('socket_errors', 0)} | {_f(pg_tp)} | {pg_lat} | "
+                f"| {path} | {c} | {_f(a['throughput'])} | {_f(lat['p50'], 2)} | "
+                f"{_f(lat['p95'], 2)} | {_f(lat['p99'], 2)} | "
+                f"{a['non_2xx'] + a.get('socket_errors', 0)} | {_f(pg_tp)} | {pg_lat} | "
                 f"{_ratio(a['throughput'], pg_tp)} | {_cpu_per(a, ('app',), api_count(a))} | "
                 f"{_cpu_per(a, ('pg_db', 'pg_shared'), api_count(a))} | "
                 f"{_cpu_per(p, DB_ROLES, p['transactions']) if p else '-'} | {cpu_ratio(a, p)} | "
-                f"{a['generator_cpu_pct_of_core']} | {p['generator_cpu_pct_of_core'] if p else '-'} | "
-                f"{foreign} | {' + '.join(str(x) for x in a.get('app_cores_per_process', [])) or '-'} |")
+                f"{a['generator_cpu_pct_of_core']} | "
+                f"{p['generator_cpu_pct_of_core'] if p else '-'} | {foreign} | "
+                f"{' + '.join(str(x) for x in a.get('app_cores_per_process', [])) or '-'} |")
     return rows
 
 
@@ -108,11 +111,13 @@ def headline(results: dict[str, Any]) -> list[str]:
     small = levels[0]
     large = levels[-1] if len(levels) > 1 else None
     c = "16" if 16 in small["concurrency"] else str(max(small["concurrency"]))
-    head = (f"| path (concurrency {c}, {_scale(small['scale'])} intents) | API req/s | API p99 ms | "
-            f"pgbench tx/s | API / pgbench | API / pgbench, CPU-normalized |")
+    head = (f"| path (concurrency {c}, {_scale(small['scale'])} intents) | API req/s | "
+            f"API p99 ms | pgbench tx/s | API / pgbench | API / pgbench, CPU-normalized |")
     sep = "|---|---:|---:|---:|---:|---:|"
     if large and c in [str(x) for x in large["concurrency"]]:
-        head += f" API req/s at {_scale(large['scale'])} | {_scale(large['scale'])} / {_scale(small['scale'])} (API) | {_scale(large['scale'])} / {_scale(small['scale'])} (pgbench) |"
+        head += (f" API req/s at {_scale(large['scale'])} | "
+                 f"{_scale(large['scale'])} / {_scale(small['scale'])} (API) | "
+                 f"{_scale(large['scale'])} / {_scale(small['scale'])} (pgbench) |")
         sep += "---:|---:|---:|"
     rows = [head, sep]
     for path in PATHS:
@@ -127,10 +132,11 @@ def headline(results: dict[str, Any]) -> list[str]:
         if large and c in [str(x) for x in large["concurrency"]]:
             la = large["api"].get(path, {}).get(c)
             lp = large["pgbench"].get(path, {}).get(c)
-            line += (f" {_f(la['throughput']) if la else '-'} | "
-                     f"{_ratio(la['throughput'] if la else None, a['throughput'])}{_noisy(a, la)} | "
-                     f"{_ratio(lp['throughput'] if lp else None, p['throughput'] if p else None)}"
-                     f"{_noisy(p, lp)} |")
+            line += (
+                f" {_f(la['throughput']) if la else '-'} | "
+                f"{_ratio(la['throughput'] if la else None, a['throughput'])}{_noisy(a, la)} | "
+                f"{_ratio(lp['throughput'] if lp else None, p['throughput'] if p else None)}"
+                f"{_noisy(p, lp)} |")
         rows.append(line)
     return rows
 
@@ -250,14 +256,16 @@ def generator_table(results: dict[str, Any]) -> list[str]:
             for path in PATHS:
                 for c, r in level[kind].get(path, {}).items():
                     n = r.get("requests") or r.get("transactions") or 0
-                    rows.append(f"| {_scale(level['scale'])} | {r['tool']} | {path} | {c} | {_f(n)} | "
-                                f"{r['generator_cpu_s']} | {r['generator_cpu_pct_of_core']} | "
+                    rows.append(f"| {_scale(level['scale'])} | {r['tool']} | {path} | {c} | "
+                                f"{_f(n)} | {r['generator_cpu_s']} | "
+                                f"{r['generator_cpu_pct_of_core']} | "
                                 f"{(1e6 * r['generator_cpu_s'] / n) if n else 0:.0f} |")
     return rows
 
 
 def capture_section(results: dict[str, Any]) -> list[str]:
-    out = ["| path | statements | round trips | transactions | queries | statements in order (×n: consecutive) |",
+    out = ["| path | statements | round trips | transactions | queries "
+           "| statements in order (×n: consecutive) |",
            "|---|---:|---:|---:|---:|---|"]
     for path in PATHS:
         c = results["captures"].get(path)
@@ -307,9 +315,11 @@ def cost_model(results: dict[str, Any]) -> list[str]:
     sxx = sum((p[1] - mx) ** 2 for p in pts)
     slope = sum((p[1] - mx) * (p[2] - my) for p in pts) / sxx if sxx else 0.0
     icpt = my - slope * mx
-    out = [f"Cost per round trip (concurrency {c}, {level['scale']:,} intents): app CPU per request "
-           f"≈ {icpt:.2f} ms + {slope:.2f} ms × round trips (least squares over the four paths).",
-           "", "| path | round trips | app CPU ms/req | model | DB CPU ms/req (API) | DB CPU ms/tx (pgbench) |",
+    out = [f"Cost per round trip (concurrency {c}, {level['scale']:,} intents): app CPU per "
+           f"request ≈ {icpt:.2f} ms + {slope:.2f} ms × round trips (least squares over the "
+           "four paths).",
+           "", "| path | round trips | app CPU ms/req | model | DB CPU ms/req (API) "
+           "| DB CPU ms/tx (pgbench) |",
            "|---|---:|---:|---:|---:|---:|"]
     for path, rt, app, db, pg in pts:
         out.append(f"| {path} | {rt} | {app:.2f} | {icpt + slope * rt:.2f} | "
@@ -331,7 +341,8 @@ def profile_section(level: dict[str, Any]) -> list[str]:
                    f"{p['concurrency']}, {_f(p['throughput_while_profiling'])} req/s while "
                    f"sampled; app CPU {p['app_cpu_ms_per_request']} ms per request).")
         out.append("")
-        out.append("| where the CPU goes (by library, leaf-most) | % | | step of the request (inclusive, overlapping) | % |")
+        out.append("| where the CPU goes (by library, leaf-most) | % | "
+                   "| step of the request (inclusive, overlapping) | % |")
         out.append("|---|---:|---|---|---:|")
         libs, steps = p["libraries"], p["steps"]
         for i in range(max(len(libs), len(steps))):
@@ -351,7 +362,8 @@ def write(results: dict[str, Any], path: Path) -> None:
     L: list[str] = []
     L.append("# escrowgate performance: the money paths against PostgreSQL's own limit")
     L.append("")
-    L.append(f"Generated by `{results.get('command', 'bench/run')}` on {results.get('started', '?')} "
+    L.append(f"Generated by `{results.get('command', 'bench/run')}` on "
+             f"{results.get('started', '?')} "
              f"in {results.get('elapsed_s', 0):.0f} s. Raw data: `bench/out/results.json`; "
              "captured SQL: `bench/out/capture/`; pgbench scripts: `bench/out/pgbench/`. "
              "Do not edit by hand: run `make bench` (or `BENCH_QUICK=1 bench/run`).")
@@ -406,7 +418,8 @@ def write(results: dict[str, Any], path: Path) -> None:
              "processes (WAL writer, checkpointer ...) per request or transaction. "
              "*CPU-normalized API / pgbench* = pgbench's DB CPU per transaction / the API's "
              "(app + DB) CPU per request: the throughput ratio when both have the same cores to "
-             "themselves, which other load on the machine does not distort. *Other load* = cores used meanwhile by processes that are "
+             "themselves, which other load on the machine does not distort. "
+             "*Other load* = cores used meanwhile by processes that are "
              "not part of the bench (other people's tests on this shared machine), API / pgbench "
              "point; a point above the limit is measured again once and the quieter run kept. "
              "*App cores per process*: CPU of each uvicorn process (workers and supervisor) during "
@@ -414,8 +427,8 @@ def write(results: dict[str, Any], path: Path) -> None:
              "to one worker.")
     L.append("")
     if len(results["levels"]) > 1:
-        L.append(f"## Scale: {results['levels'][0]['scale']:,} vs {results['levels'][-1]['scale']:,} "
-                 "existing payment intents")
+        L.append(f"## Scale: {results['levels'][0]['scale']:,} vs "
+                 f"{results['levels'][-1]['scale']:,} existing payment intents")
     else:
         L.append("## Scale")
     L.append("")
@@ -439,13 +452,15 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("")
     L.extend(capture_section(results))
     L.append("")
+    validation = {k: v["problems"] or "ok" for k, v in results.get("validation", {}).items()}
     L.append("Every statement is a round trip, except consecutive INSERTs into one table, which "
              "the ORM sends as one executemany (asyncpg pipelines it; the server still logs each "
-             "row). The exact statements, with their parameters: `bench/out/capture/`. pgbench runs the same statements, in the same order, "
+             "row). The exact statements, with their parameters: `bench/out/capture/`. "
+             "pgbench runs the same statements, in the same order, "
              "with the same bind parameters (captured values, fresh ids, pool ids), as named "
              "prepared statements (`-M prepared`), one client per connection. Each script was "
              "checked to insert and update exactly the rows the request did "
-             f"(validation: {json.dumps({k: v['problems'] or 'ok' for k, v in results.get('validation', {}).items()})}).")
+             f"(validation: {json.dumps(validation)}).")
     L.append("")
     for lv in results["levels"][-1:]:
         L.append(f"## EXPLAIN (ANALYZE, BUFFERS) of the hot queries at {lv['scale']:,} intents")

@@ -77,8 +77,10 @@ def create_merchants(cfg: Config, st: State) -> None:
     import hashlib
 
     st.merchant = cli(cfg, "merchants", "create", "--name", "Bench Merchant").splitlines()[-1]
-    st.other_merchant = cli(cfg, "merchants", "create", "--name", "Other Merchant").splitlines()[-1]
-    st.key = cli(cfg, "keys", "create", "--merchant", st.merchant, "--mode", "test").splitlines()[-1]
+    st.other_merchant = cli(cfg, "merchants", "create",
+                            "--name", "Other Merchant").splitlines()[-1]
+    st.key = cli(cfg, "keys", "create",
+                 "--merchant", st.merchant, "--mode", "test").splitlines()[-1]
     st.key_hash = hashlib.sha256(st.key.encode()).hexdigest()
     st.stamp = f"{int(time.time() * 1000):012x}"
     for table in ("payment_intents", "conditional_payments", "milestones", "ledger_entries"):
@@ -106,7 +108,8 @@ class Api:
 
     def add_milestone(self, intent: str, index: int, amount: str) -> str:
         body = {"milestoneIndex": index, "description": "bench milestone", "amount": amount}
-        return str(self.call("POST", f"/payment-intents/{intent}/escrow/milestones", body, 201)["id"])
+        return str(self.call("POST", f"/payment-intents/{intent}/escrow/milestones",
+                             body, 201)["id"])
 
     def pay(self, intent: str) -> None:
         self.call("POST", f"/payment-intents/public/{intent}/payment", CARD, 200)

@@ -33,16 +33,20 @@ LIBS = [
 
 # (step, substring of a frame "function (file"), inclusive: any frame of the stack.
 STEPS = [
-    ("authentication (edge: own session, SELECT api_keys, ROLLBACK)", "_authenticate (escrowgate/api/edge.py"),
-    ("BEGIN (session autobegin: connection checkout + BEGIN round trip)", "_start_transaction (sqlalchemy"),
-    ("ORM query execution (AsyncSession.execute, incl. compile + fetch)", "AsyncSession.execute (sqlalchemy"),
+    ("authentication (edge: own session, SELECT api_keys, ROLLBACK)",
+     "_authenticate (escrowgate/api/edge.py"),
+    ("BEGIN (session autobegin: connection checkout + BEGIN round trip)",
+     "_start_transaction (sqlalchemy"),
+    ("ORM query execution (AsyncSession.execute, incl. compile + fetch)",
+     "AsyncSession.execute (sqlalchemy"),
     ("ORM flush (unit of work: INSERT/UPDATE)", "Session._flush (sqlalchemy"),
     ("COMMIT (AsyncSession.commit)", "AsyncSession.commit (sqlalchemy"),
     ("session close / ROLLBACK / pool checkin", "AsyncSession.close (sqlalchemy"),
     ("request body parsing + pydantic validation", "request_body_to_args (fastapi"),
     ("JSON body parse (ExactJSON parse_json)", "parse_json (escrowgate/api/routing.py"),
     ("response JSON render (JSONResponse.render / serialize)", "render (starlette/responses.py"),
-    ("FastAPI response serialization (dict return -> jsonable_encoder)", "serialize_response (fastapi"),
+    ("FastAPI response serialization (dict return -> jsonable_encoder)",
+     "serialize_response (fastapi"),
     ("intent_data / typed data render", "intent_data (escrowgate"),
     ("milestone_data render", "milestone_data (escrowgate"),
     ("keccak (eth_utils)", "keccak (eth_utils"),
@@ -90,19 +94,24 @@ def analyse(raw_files: list[Path]) -> dict[str, Any]:
             seen = set()
             for fr in frames:
                 if "escrowgate/" in fr:
-                    name = fr.split(" (")[0] + " (" + fr.split("escrowgate/")[-1].split(":")[0] + ")"
+                    name = (fr.split(" (")[0] + " ("
+                            + fr.split("escrowgate/")[-1].split(":")[0] + ")")
                     if name not in seen:
                         seen.add(name)
                         own[name] += n
 
     def pct(c: Counter[str], k: int) -> list[tuple[str, float]]:
-        return [(name, round(100.0 * v / total, 1)) for name, v in c.most_common(k)] if total else []
+        if not total:
+            return []
+        return [(name, round(100.0 * v / total, 1)) for name, v in c.most_common(k)]
 
     return {"samples": total, "libraries": pct(libs, 20), "steps": pct(steps, 30),
             "leaf": pct(leaf, 15), "escrowgate_inclusive": pct(own, 15)}
 
 
-def record(pids: list[int], seconds: int, name: str, rate: int = 250) -> tuple[list[Path], list[subprocess.Popen[bytes]]]:
+def record(
+    pids: list[int], seconds: int, name: str, rate: int = 250
+) -> tuple[list[Path], list[subprocess.Popen[bytes]]]:
     out = OUT / "profile"
     out.mkdir(parents=True, exist_ok=True)
     files, procs = [], []

@@ -49,7 +49,7 @@ async def balance(client: httpx.AsyncClient, m: Any, currency: str = "USDC") -> 
 
 
 async def audit_clean(app: Any) -> None:
-    from escrowgate.ledger.audit import run_audit
+    from escrowgate.audit import run_audit
 
     async with app.state.session_factory() as session:
         problems = await run_audit(session)
@@ -57,9 +57,7 @@ async def audit_clean(app: Any) -> None:
 
 
 async def run_worker(app: Any) -> int:
-    from escrowgate.worker.jobs import run_due
-
-    return await run_due(app.state.session_factory, app.state.settings)
+    return int(await app.state.run_due_jobs())
 
 
 async def advance(

@@ -8,15 +8,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from . import bootstrap
 from .api import handlers
 from .api.edge import EdgeMiddleware
 from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
 from .logging_setup import configure_logging
+from .worker.jobs import run_due
+from .worker.runner import run_forever
 
 DESCRIPTION = """
 Open-source, API-compatible implementation of the Finternet Payment Gateway's
@@ -24,38 +27,6 @@ programmable escrow. Every route is served under `/v1` and, identically, under
 `/api/v1`. Authenticate with `X-API-Key: sk_test_...` or `Authorization: Bearer ...`.
 Every error is `{"error": {"code", "message", "type", "param"?}}`.
 """
-
-
-def api_router() -> APIRouter:
-    from .delivery.routes import router as delivery_router
-    from .disputes.routes import router as disputes_router
-    from .escrow.routes import router as escrow_router
-    from .events.routes import router as events_router
-    from .funding.routes import router as funding_router
-    from .ledger.routes import router as ledger_router
-    from .milestones.routes import router as milestone_router
-    from .payment_intents.routes import router as intent_router
-    from .refunds.routes import router as refunds_router
-    from .release.routes import router as release_router
-    from .test_helpers.routes import router as test_helpers_router
-
-    router = APIRouter()
-    # Literal paths (public/..., account/...) before the /{intent_id} ones.
-    for part in (
-        ledger_router,
-        funding_router,
-        intent_router,
-        escrow_router,
-        milestone_router,
-        release_router,
-        delivery_router,
-        disputes_router,
-        refunds_router,
-        events_router,
-        test_helpers_router,
-    ):
-        router.include_router(part)
-    return router
 
 
 def _truthful_openapi(app: FastAPI) -> dict[str, Any]:
@@ -102,14 +73,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_overflow=settings.db_max_overflow,
     )
     session_factory = make_session_factory(engine)
+    job_handlers = bootstrap.job_handlers()
+
+    async def run_due_jobs() -> int:
+        return await run_due(session_factory, settings, job_handlers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task: asyncio.Task[Any] | None = None
         if settings.worker_in_process:
-            from .worker.runner import run_forever
-
-            task = asyncio.create_task(run_forever(session_factory, settings))
+            task = asyncio.create_task(
+                run_forever(session_factory, settings, job_handlers, bootstrap.housekeeping())
+            )
         yield
         if task is not None:
             task.cancel()
@@ -126,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.job_handlers = job_handlers
+    app.state.run_due_jobs = run_due_jobs  # the test clock runs due jobs as a worker would
     # Read-only requests: no BEGIN/ROLLBACK around their SELECTs (READ COMMITTED gives
     # every statement its own snapshot anyway). SQLite keeps its BEGIN IMMEDIATE.
     app.state.read_session_factory = (
@@ -134,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     )
     handlers.install(app)
-    router = api_router()
+    router = bootstrap.api_router()
     app.include_router(router, prefix="/v1")
     # The same routes again under /api/v1 (the reference backend's prefix); the
     # OpenAPI document lists them once, under /v1, and says so in its description.

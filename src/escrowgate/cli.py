@@ -63,9 +63,11 @@ def worker(
     once: Annotated[bool, typer.Option(help="run due jobs once and exit")] = False,
 ) -> None:
     """Run the background worker (releases, time locks, deadlines, settlement)."""
+    from . import bootstrap
     from .worker.runner import run_cli
 
-    asyncio.run(run_cli(get_settings(), once=once))
+    handlers, housekeeping = bootstrap.job_handlers(), bootstrap.housekeeping()
+    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once))
 
 
 async def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -138,7 +140,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_...)")])
 def audit() -> None:
     """Prove every ledger transaction balances and every order's held amount
     equals funded - released - refunded >= 0. Exits 1 on any violation."""
-    from .ledger.audit import run_audit
+    from .audit import run_audit
 
     problems = asyncio.run(_with_session(run_audit))
     if problems:

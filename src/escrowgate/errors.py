@@ -1,8 +1,11 @@
-"""The one error envelope: every non-2xx answer is built from an ApiError."""
+"""The one error envelope: every non-2xx answer is an ApiError's body. Domain
+exceptions (domain/errors.py) become ApiErrors here, at the edge."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from .domain import errors as domain
 
 AUTH = "authentication_error"
 INVALID = "invalid_request_error"
@@ -45,27 +48,25 @@ class ApiError(Exception):
         return {"error": err}
 
 
-class InvalidRequest(ApiError):
-    """400 invalid_request."""
+# Status and error type of each domain exception (the most specific class wins).
+_DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int, str], ...] = (
+    (domain.NotFound, 404, INVALID),
+    (domain.Forbidden, 403, AUTH),
+    (domain.DomainError, 400, INVALID),
+)
 
 
-class InvalidStatus(ApiError):
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message, code="invalid_status", param=param)
-
-
-class InvalidStateTransition(ApiError):
-    def __init__(self, current: str, target: str) -> None:
-        super().__init__(
-            f"Cannot transition from {current} to {target}", code="invalid_state_transition"
-        )
-
-
-class NotFound(ApiError):
-    status_code = 404
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message, code="resource_missing", param=param)
+def from_domain(exc: domain.DomainError) -> ApiError:
+    for cls, status, error_type in _DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return ApiError(
+                exc.message,
+                code=exc.code,
+                param=exc.param,
+                status_code=status,
+                error_type=error_type,
+            )
+    raise AssertionError("unreachable: DomainError is the last row")  # pragma: no cover
 
 
 class AuthenticationRequired(ApiError):
@@ -82,19 +83,6 @@ class InvalidApiKey(ApiError):
 
     def __init__(self) -> None:
         super().__init__("Invalid API key", code="invalid_api_key")
-
-
-class Forbidden(ApiError):
-    status_code = 403
-    error_type = AUTH
-
-    def __init__(self, what: str = "payment intent") -> None:
-        super().__init__(f"You do not have access to this {what}", code="forbidden")
-
-
-class SignatureVerificationFailed(ApiError):
-    def __init__(self, message: str = "Signature verification failed", param: str = "signature"):
-        super().__init__(message, code="signature_verification_failed", param=param)
 
 
 def internal_error_body() -> dict[str, Any]:

@@ -129,12 +129,12 @@ async def fragile_client(app, monkeypatch):
 async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
     fragile_client, merchant, monkeypatch
 ):
-    import escrowgate.payment_intents.routes as routes
+    import escrowgate.payments.routes as routes
 
     async def boom(*_a, **_k):
         raise RuntimeError("secret table name payment_intents_xyz")
 
-    monkeypatch.setattr(routes.service, "create_intent", boom)
+    monkeypatch.setattr(routes.intents, "create_intent", boom)
     r = await fragile_client.post(
         "/v1/payment-intents",
         headers=merchant.headers,
@@ -151,7 +151,7 @@ async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
 
 
 async def test_a_database_conflict_is_a_retryable_409(fragile_client, merchant, monkeypatch):
-    import escrowgate.payment_intents.routes as routes
+    import escrowgate.payments.routes as routes
 
     class Deadlock(Exception):
         sqlstate = "40P01"
@@ -159,7 +159,7 @@ async def test_a_database_conflict_is_a_retryable_409(fragile_client, merchant, 
     async def conflict(*_a, **_k):
         raise OperationalError("UPDATE ...", {}, Deadlock("deadlock detected"))
 
-    monkeypatch.setattr(routes.service, "cancel_intent", conflict)
+    monkeypatch.setattr(routes.intents, "cancel_intent", conflict)
     r = await fragile_client.post("/v1/payment-intents/intent_x/cancel", headers=merchant.headers)
     assert_error(
         r,

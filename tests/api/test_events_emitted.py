@@ -286,7 +286,7 @@ async def test_delivery_proof_event_rolls_back_with_the_proof(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """delivery_proof.submitted is in the proof's transaction: a later fault keeps neither."""
-    import escrowgate.delivery.service as delivery
+    import escrowgate.payments.delivery as delivery
 
     m = await make_merchant()
     iid = await dvp(client, m)
@@ -314,7 +314,7 @@ async def test_escrow_order_released_event_rolls_back_with_the_release(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """escrow_order.released and the RELEASE posting commit together or not at all."""
-    import escrowgate.events.service as release  # emit_order_event writes it
+    import escrowgate.payments.lifecycle as release  # emit_order_event writes it
 
     m = await make_merchant()
     iid = await dvp(client, m, "AUTO_RELEASE")
@@ -336,7 +336,7 @@ async def test_dispute_resolved_event_rolls_back_with_the_resolution(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """dispute.resolved, the refund and its event commit together or not at all."""
-    import escrowgate.disputes.service as disputes
+    import escrowgate.payments.disputes as disputes
 
     m = await make_merchant()
     iid = await dvp(client, m)
@@ -364,7 +364,7 @@ async def test_milestone_cancelled_event_rolls_back_with_the_refund(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """milestone.cancelled, the cancellation and the refund commit together or not at all."""
-    import escrowgate.release.service as release
+    import escrowgate.payments.lifecycle as release
 
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED")

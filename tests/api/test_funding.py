@@ -454,7 +454,6 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
     client, app, make_merchant, db_url
 ):
     from escrowgate.app import create_app
-    from escrowgate.worker.jobs import run_due
 
     slow_settings = Settings(
         database_url=db_url,
@@ -488,7 +487,7 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
             assert jobs[0][2] >= int(time.time()) + 3
 
             # Not due yet: a worker pass changes nothing.
-            await run_due(slow_app.state.session_factory, slow_settings)
+            await slow_app.state.run_due_jobs()
             assert (await get_intent(client, m, iid))["status"] == "PROCESSING"
             assert await ledger_entries(client, m, paymentIntentId=iid) == []
             assert (await balance(client, m))["reservedBalance"] == ZERO
@@ -499,7 +498,7 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
                 t=int(time.time()) - 1,
                 id=jobs[0][0],
             )
-            await run_due(slow_app.state.session_factory, slow_settings)
+            await slow_app.state.run_due_jobs()
             assert (await get_intent(client, m, iid))["status"] == "SUCCEEDED"
             await assert_funded_once(client, m, iid)
             done = await db_execute(
@@ -604,7 +603,6 @@ async def test_conditional_payment_pending_until_the_settlement_job(
     """With a settlement delay the money waits in pendingBalance (intent SUCCEEDED)
     until the settle job is due; then it is available and the intent SETTLED."""
     from escrowgate.app import create_app
-    from escrowgate.worker.jobs import run_due
 
     slow_settings = Settings(
         database_url=db_url,
@@ -631,7 +629,7 @@ async def test_conditional_payment_pending_until_the_settlement_job(
             assert (b["pendingBalance"], b["availableBalance"]) == (Decimal("80.00"), ZERO)
             assert kinds(await ledger_entries(client, m)) == ["FUND"]
 
-            await run_due(slow_app.state.session_factory, slow_settings)  # not due yet
+            await slow_app.state.run_due_jobs()  # not due yet
             assert (await get_intent(client, m, iid))["status"] == "SUCCEEDED"
             jobs = await db_execute(
                 app,
@@ -646,14 +644,14 @@ async def test_conditional_payment_pending_until_the_settlement_job(
                 t=int(time.time()) - 1,
                 id=jobs[0][0],
             )
-            await run_due(slow_app.state.session_factory, slow_settings)
+            await slow_app.state.run_due_jobs()
             intent = await get_intent(client, m, iid)
             assert intent["status"] == "SETTLED"
             assert intent["data"]["settlementStatus"] == "COMPLETED"
             b = await balance(client, m)
             assert (b["pendingBalance"], b["availableBalance"]) == (ZERO, Decimal("80.00"))
             assert kinds(await ledger_entries(client, m)) == ["FUND", "SETTLE"]
-            await run_due(slow_app.state.session_factory, slow_settings)
+            await slow_app.state.run_due_jobs()
             assert kinds(await ledger_entries(client, m)) == ["FUND", "SETTLE"]
             assert await status_changes(client, m, iid) == [
                 ("INITIATED", "PROCESSING"),

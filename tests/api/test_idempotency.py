@@ -216,9 +216,10 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
             .values(created_at=IdempotencyRecord.created_at - 25 * 3600)
         )
         await s.commit()
-    from escrowgate.worker.runner import purge_idempotency_records
+    from escrowgate.api.idempotency import purge_expired
+    from escrowgate.worker.runner import run_housekeeping
 
-    assert await purge_idempotency_records(app.state.session_factory) >= 1
+    assert await run_housekeeping(app.state.session_factory, [purge_expired]) >= 1
     async with app.state.session_factory() as s:
         left = (
             await s.execute(

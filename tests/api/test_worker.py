@@ -102,9 +102,8 @@ async def release_jobs(app: Any, merchant_id: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def real_handler() -> Any:
-    worker_jobs._load_handlers()  # registered now, so a patch is not overwritten later
-    return worker_jobs.HANDLERS[KIND]
+def real_handler(app: Any) -> Any:
+    return app.state.job_handlers[KIND]
 
 
 async def test_concurrent_workers_never_double_run_a_job(
@@ -128,9 +127,12 @@ async def test_concurrent_workers_never_double_run_a_job(
         await asyncio.sleep(0.01)  # hold the claim a moment: others must skip it
         await real_handler(session, settings, job)
 
-    monkeypatch.setitem(worker_jobs.HANDLERS, KIND, counting)
+    monkeypatch.setitem(app.state.job_handlers, KIND, counting)
     factory, settings = app.state.session_factory, app.state.settings
-    ran = await asyncio.gather(*(worker_jobs.run_due(factory, settings) for _ in range(3)))
+    handlers = app.state.job_handlers
+    ran = await asyncio.gather(
+        *(worker_jobs.run_due(factory, settings, handlers) for _ in range(3))
+    )
     assert sum(ran) >= 10
     mine = {j[0] for j in jobs_before}
     assert {job_id: calls[job_id] for job_id in mine} == dict.fromkeys(mine, 1)
@@ -155,7 +157,7 @@ async def test_concurrent_workers_never_double_run_a_job(
 
     # Another round of workers finds nothing of this merchant to do.
     everything = await ledger_entries(client, m)
-    await asyncio.gather(*(worker_jobs.run_due(factory, settings) for _ in range(3)))
+    await asyncio.gather(*(worker_jobs.run_due(factory, settings, handlers) for _ in range(3)))
     assert await ledger_entries(client, m) == everything
     assert {job_id: calls[job_id] for job_id in mine} == dict.fromkeys(mine, 1)
     assert await ledger_entries(client, m, transactionType="RELEASE") == entries
@@ -178,7 +180,7 @@ async def test_a_worker_crash_before_commit_loses_and_duplicates_nothing(
         await real_handler(session, settings, job)  # the release is done in the session...
         raise RuntimeError("worker died before commit")  # ...and never committed
 
-    monkeypatch.setitem(worker_jobs.HANDLERS, KIND, crashing)
+    monkeypatch.setitem(app.state.job_handlers, KIND, crashing)
     started = int(time.time())
     await run_worker(app)
     (crashed,) = await release_jobs(app, m.id)
@@ -193,7 +195,7 @@ async def test_a_worker_crash_before_commit_loses_and_duplicates_nothing(
     assert await list_all(client, m, "/v1/events", type="milestone.released") == []
     await audit_clean(app)
 
-    monkeypatch.setitem(worker_jobs.HANDLERS, KIND, real_handler)
+    monkeypatch.setitem(app.state.job_handlers, KIND, real_handler)
     await db_execute(
         app, "UPDATE jobs SET due_at = :t WHERE id = :id", t=int(time.time()) - 1, id=job[0]
     )

@@ -30,6 +30,11 @@ class Ctx:
     committed: bool = field(default=False)
 
     @property
+    def caller(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    @property
     def merchant_id(self) -> str:
         assert self.principal is not None and self.principal.merchant_id is not None
         return self.principal.merchant_id

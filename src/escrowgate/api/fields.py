@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ..domain import money
-from ..domain.release_config import ADDRESS_RE, BYTES32_RE
+from ..domain.formats import ADDRESS_RE, BYTES32_RE
 
 
 def fail(message: str, *, code: str | None = None) -> PydanticCustomError:

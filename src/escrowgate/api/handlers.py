@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ApiError, internal_error_body
+from ..domain.errors import DomainError
+from ..errors import ApiError, from_domain, internal_error_body
 from .idempotency import Replay
 
 log = structlog.get_logger("escrowgate.http")
@@ -130,6 +131,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        err = from_domain(exc)
+        return JSONResponse(err.body(), status_code=err.status_code)
 
     @app.exception_handler(Replay)
     async def _replay(_: Request, exc: Replay) -> JSONResponse:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import InvalidRequest
+from ..domain.errors import InvalidRequest
 
 
 async def page(

@@ -7,7 +7,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from ..errors import SignatureVerificationFailed
+from .errors import SignatureVerificationFailed
 
 
 def recover_signer(typed_data: dict[str, Any], signature: str) -> str:

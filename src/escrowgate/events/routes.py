@@ -10,7 +10,7 @@ from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
-from ..errors import NotFound
+from ..domain.errors import NotFound
 from ..models import Event
 from .service import render
 

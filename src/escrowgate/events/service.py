@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
-from ..models import ConditionalPayment, Event
+from ..models import Event
 
 
 def emit(
@@ -25,19 +25,6 @@ def emit(
     )
     session.add(event)
     return event
-
-
-def emit_order_event(
-    session: AsyncSession, order: ConditionalPayment, type: str, **fields: Any
-) -> Event:
-    """An event about a conditional payment: its id and intent, plus `fields`."""
-    obj = {
-        "id": order.id,
-        "object": "conditional_payment",
-        "paymentIntentId": order.payment_intent_id,
-        **fields,
-    }
-    return emit(session, merchant_id=order.merchant_id, mode=order.mode, type=type, obj=obj)
 
 
 def render(event: Event) -> dict[str, Any]:

@@ -46,7 +46,6 @@ class ConditionalPayment(Base):
     actual_delivery_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     delivery_oracle: Mapped[str | None] = mapped_column(String(42), nullable=True)
     delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     buyer_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     order_status: Mapped[str] = mapped_column(String(16), default="PENDING")
     settlement_status: Mapped[str] = mapped_column(String(16), default="NONE")

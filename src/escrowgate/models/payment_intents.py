@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, Micro
@@ -29,8 +29,6 @@ class PaymentIntent(Base):
     signer_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     # Card (Web2) funding details; null for wallet funding.
     funding: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    chain_confirm_due: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    lock_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

@@ -5,7 +5,7 @@ nothing is lost and nothing runs twice."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from sqlalchemy import select, update
@@ -19,16 +19,9 @@ from ..models import Job
 log = structlog.get_logger("escrowgate.worker")
 
 Handler = Callable[[AsyncSession, Settings, Job], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
+# kind -> handler; built by the composition root (bootstrap.py), passed in explicitly.
+Handlers = Mapping[str, Handler]
 MAX_ATTEMPTS = 10
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 def schedule(
@@ -110,13 +103,14 @@ async def _claim(session: AsyncSession, at: int) -> Job | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
+async def run_one(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings, handlers: Handlers
+) -> bool:
     """Claim and run one due job. True when a job was found.
 
     The handler runs inside a savepoint: if it fails, its effects are rolled back
     but the claim (row lock) is kept while the failure and back-off are recorded,
     so no other worker can pick the job up in between."""
-    _load_handlers()
     async with session_factory() as session:
         job = await _claim(session, now())
         if job is None:
@@ -125,7 +119,7 @@ async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: S
         job_id, kind = job.id, job.kind
         try:
             async with session.begin_nested():
-                await HANDLERS[kind](session, settings, job)
+                await handlers[kind](session, settings, job)
             job.status = "DONE"
             job.finished_at = now()
         except Exception as exc:
@@ -145,25 +139,13 @@ async def run_one(session_factory: async_sessionmaker[AsyncSession], settings: S
 
 
 async def run_due(
-    session_factory: async_sessionmaker[AsyncSession], settings: Settings, *, limit: int = 500
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    handlers: Handlers,
+    *,
+    limit: int = 500,
 ) -> int:
     count = 0
-    while count < limit and await run_one(session_factory, settings):
+    while count < limit and await run_one(session_factory, settings, handlers):
         count += 1
     return count
-
-
-_loaded = False
-
-
-def _load_handlers() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    # Importing the modules registers their handlers.
-    from ..delivery import service as _delivery  # noqa: F401
-    from ..disputes import service as _disputes  # noqa: F401
-    from ..funding import service as _funding  # noqa: F401
-    from ..release import jobs as _release  # noqa: F401
-    from ..settlement import service as _settlement  # noqa: F401

@@ -1,49 +1,50 @@
-"""Background worker loop: claims due jobs and runs each in its own transaction."""
+"""Background worker loop: claims due jobs and runs each in its own transaction,
+and every few minutes runs the housekeeping tasks it was given. It knows no
+aggregate and no HTTP: the composition root (bootstrap.py) hands it both."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..config import Settings
+from .jobs import Handlers, run_due
 
 log = structlog.get_logger("escrowgate.worker")
 
+# A periodic clean-up in its own transaction; answers how many rows it removed.
+Housekeeping = Callable[[AsyncSession], Awaitable[int]]
+HOUSEKEEPING_EVERY_SECONDS = 300
 
-async def run_due_jobs(
-    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+
+async def run_housekeeping(
+    session_factory: async_sessionmaker[AsyncSession], tasks: Sequence[Housekeeping]
 ) -> int:
-    from .jobs import run_due
-
-    return await run_due(session_factory, settings)
-
-
-PURGE_EVERY_SECONDS = 300
-
-
-async def purge_idempotency_records(session_factory: async_sessionmaker[AsyncSession]) -> int:
-    """Idempotency answers are kept 24 hours, then removed."""
-    from ..api.idempotency import purge_expired
-
-    async with session_factory() as session:
-        removed = await purge_expired(session)
-        await session.commit()
+    removed = 0
+    for task in tasks:
+        async with session_factory() as session:
+            removed += await task(session)
+            await session.commit()
     return removed
 
 
 async def run_forever(
-    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    handlers: Handlers,
+    housekeeping: Sequence[Housekeeping] = (),
 ) -> None:
-    last_purge = 0.0
+    last_housekeeping = 0.0
     loop = asyncio.get_running_loop()
     while True:
         try:
-            if loop.time() - last_purge > PURGE_EVERY_SECONDS:
-                last_purge = loop.time()
-                await purge_idempotency_records(session_factory)
-            done = await run_due_jobs(session_factory, settings)
+            if loop.time() - last_housekeeping > HOUSEKEEPING_EVERY_SECONDS:
+                last_housekeeping = loop.time()
+                await run_housekeeping(session_factory, housekeeping)
+            done = await run_due(session_factory, settings, handlers)
             if done:
                 continue
         except asyncio.CancelledError:
@@ -53,7 +54,13 @@ async def run_forever(
         await asyncio.sleep(settings.worker_poll_seconds)
 
 
-async def run_cli(settings: Settings, *, once: bool) -> None:
+async def run_cli(
+    settings: Settings,
+    handlers: Handlers,
+    housekeeping: Sequence[Housekeeping] = (),
+    *,
+    once: bool,
+) -> None:
     from ..db.engine import make_engine, make_session_factory
     from ..logging_setup import configure_logging
 
@@ -66,10 +73,10 @@ async def run_cli(settings: Settings, *, once: bool) -> None:
     factory = make_session_factory(engine)
     try:
         if once:
-            purged = await purge_idempotency_records(factory)
-            count = await run_due_jobs(factory, settings)
+            purged = await run_housekeeping(factory, housekeeping)
+            count = await run_due(factory, settings, handlers)
             log.info("worker_once", jobs=count, idempotency_records_purged=purged)
         else:
-            await run_forever(factory, settings)
+            await run_forever(factory, settings, handlers, housekeeping)
     finally:
         await engine.dispose()

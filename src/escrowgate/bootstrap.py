@@ -1,0 +1,34 @@
+"""The composition root: the one place that knows every aggregate. It wires their
+routers into the API and their job handlers into the worker; nothing below it
+registers anything by being imported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+
+from .api import idempotency
+from .events.routes import router as events_router
+from .ledger.routes import router as ledger_router
+from .payments.jobs import HANDLERS as PAYMENT_JOBS
+from .payments.routes import router as payments_router
+from .worker.jobs import Handlers
+from .worker.runner import Housekeeping
+
+
+def job_handlers() -> Handlers:
+    return dict(PAYMENT_JOBS)
+
+
+def housekeeping() -> Sequence[Housekeeping]:
+    """Periodic clean-ups the worker runs: idempotency answers are kept 24 hours."""
+    return (idempotency.purge_expired,)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+    # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
+    for part in (ledger_router, payments_router, events_router):
+        router.include_router(part)
+    return router

@@ -1,0 +1,170 @@
+"""Payment intent use cases: create (with its conditional payment for a DvP intent),
+read, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth.keys import Principal
+from ..config import Settings
+from ..domain import ids
+from ..domain.clock import now
+from ..domain.errors import InvalidRequest
+from ..events.service import emit
+from ..models import ConditionalPayment, Milestone, PaymentIntent
+from . import model, repository
+from .lifecycle import emit_order_event, move_intent, move_order
+from .render import intent_data
+from .terms import parse_release_config
+
+# Settings of the release terms that only a DELIVERY_VS_PAYMENT intent has.
+DVP_ONLY_FIELDS = ("deliveryPeriod", "expectedDeliveryHash", "autoRelease", "deliveryOracle")
+
+
+async def create_intent(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Principal,
+    *,
+    amount: int,
+    currency: str,
+    type_: str,
+    settlement_method: str,
+    settlement_destination: str,
+    description: str | None,
+    metadata: dict[str, Any] | None,
+    dvp_fields: dict[str, Any],
+) -> PaymentIntent:
+    """`dvp_fields`: the top-level DvP settings as sent (None when absent)."""
+    assert caller.merchant_id is not None
+    config = None
+    if type_ == model.IntentType.DVP:
+        config = parse_release_config(dvp_fields, dict(metadata or {}))
+    else:
+        for name in DVP_ONLY_FIELDS:
+            if dvp_fields.get(name) is not None:
+                raise InvalidRequest(
+                    f"{name} is only valid for DELIVERY_VS_PAYMENT intents", param=name
+                )
+    at = now()
+    intent = PaymentIntent(
+        id=ids.new_id(ids.INTENT),
+        merchant_id=caller.merchant_id,
+        mode=caller.mode,
+        status=model.IntentStatus.INITIATED,
+        type=type_,
+        amount=amount,
+        currency=currency,
+        description=description,
+        settlement_method=settlement_method,
+        settlement_destination=settlement_destination,
+        settlement_status="PENDING",
+        metadata_json=metadata,
+        phases=[{"phase": "SIGNATURE_VERIFICATION", "status": "IN_PROGRESS", "timestamp": at}],
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(intent)
+    created = intent_data(intent, settings)
+
+    def emit_created() -> None:
+        emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
+             type="payment_intent.created", obj=created)
+
+    if config is None:
+        emit_created()
+        return intent
+    order = ConditionalPayment(
+        id=ids.new_id(ids.CONDITIONAL_PAYMENT),
+        payment_intent_id=intent.id,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        currency=currency,
+        amount=amount,
+        funded_amount=0,
+        released_amount=0,
+        refunded_amount=0,
+        settled_amount=0,
+        milestone_total=0,
+        milestone_count=0,
+        release_type=config.release_type,
+        auto_release=config.auto_release,
+        time_lock_until=config.time_lock_until,
+        dispute_window=config.dispute_window,
+        delivery_period=config.delivery_period,
+        expected_delivery_hash=config.expected_delivery_hash,
+        delivery_oracle=config.delivery_oracle,
+        order_status=model.OrderStatus.PENDING,
+        settlement_status="NONE",
+        clock_offset=0,
+        created_at=at,
+        updated_at=at,
+    )
+    await session.flush()  # the intent row first: the order references it
+    session.add(order)
+    emit_created()  # after the flush: both events are one executemany at commit
+    emit_order_event(
+        session,
+        order,
+        "escrow_order.created",
+        releaseType=order.release_type,
+        orderStatus=order.order_status,
+    )
+    return intent
+
+
+async def get_intent(session: AsyncSession, caller: Principal, intent_id: str) -> PaymentIntent:
+    return await repository.owned_intent(session, caller, intent_id)
+
+
+async def list_intents(
+    session: AsyncSession,
+    caller: Principal,
+    *,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+    status: str | None,
+    type_: str | None,
+) -> tuple[list[PaymentIntent], bool]:
+    return await repository.list_intents(
+        session,
+        merchant_id=caller.merchant_id or "",
+        mode=caller.mode,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        status=status,
+        type_=type_,
+    )
+
+
+async def public_view(
+    session: AsyncSession, intent_id: str
+) -> tuple[PaymentIntent, str | None, ConditionalPayment | None, list[Milestone]]:
+    """What the payer may see of an intent: the intent, the merchant's name, and for
+    a DvP intent its release terms and milestone plan."""
+    intent = await repository.public_intent(session, intent_id)
+    name = await repository.merchant_name(session, intent.merchant_id)
+    if intent.type != model.IntentType.DVP:
+        return intent, name, None, []
+    order = await repository.order_of_intent(session, intent.id)
+    return intent, name, order, await repository.milestones_of(session, order.id)
+
+
+async def cancel_intent(
+    session: AsyncSession, settings: Settings, caller: Principal, intent_id: str
+) -> PaymentIntent:
+    """Only before any money arrived; the order of a DvP intent is cancelled with it."""
+    intent = await repository.owned_intent(session, caller, intent_id, lock=True)
+    order = None
+    if intent.type == model.IntentType.DVP:
+        order = await repository.order_of_intent(session, intent.id, lock=True)
+    model.check_can_cancel(intent.status, order)
+    if order is not None:
+        move_order(order, model.OrderStatus.CANCELLED, now())
+        emit_order_event(session, order, "escrow_order.cancelled", orderStatus=order.order_status)
+    move_intent(session, settings, intent, model.IntentStatus.CANCELED)
+    return intent

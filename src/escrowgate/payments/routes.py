@@ -1,0 +1,379 @@
+"""HTTP routes of the payment aggregate, thin: parse, call one use case, render.
+Every URL lives under /payment-intents/{id}; /conditional-payment is an alias of
+/escrow. Literal paths (public/...) come before the /{intent_id} ones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..api.context import Ctx, merchant_ctx, merchant_or_operator_ctx, public_ctx
+from ..api.docs import errors
+from ..api.lists import Cursor, Limit, list_envelope
+from ..api.routing import ExactJSONRoute
+from ..domain.money import parse_amount
+from ..errors import ApiError, from_domain
+from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render
+from .schemas import (
+    AdvanceClock,
+    ApproveRelease,
+    CardPayment,
+    CompleteMilestone,
+    ConfirmIntent,
+    CreateMilestone,
+    CreatePaymentIntent,
+    CreateRefund,
+    RaiseDispute,
+    ResolveDispute,
+    SubmitDeliveryProof,
+    TransactionHash,
+)
+
+router = APIRouter(route_class=ExactJSONRoute)
+MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+AnyCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]
+PublicCtx = Annotated[Ctx, Depends(public_ctx)]
+
+INTENT = "/payment-intents/{intent_id}"
+PUBLIC = "/payment-intents/public/{intent_id}"
+ESCROW_ALIASES = (INTENT + "/escrow", INTENT + "/conditional-payment")
+MILESTONES = INTENT + "/escrow/milestones"
+MILESTONE = MILESTONES + "/{milestone_id}"
+STATUSES = "^(" + "|".join(model.IntentStatus) + ")$"
+TYPES = "^(" + "|".join(model.IntentType) + ")$"
+
+
+def _order_body(view: orders.OrderView, ctx: Ctx) -> dict[str, Any]:
+    return render.order_envelope(
+        view.order,
+        ctx.settings,
+        milestones=view.milestones,
+        proofs=view.proofs,
+        dispute=view.dispute,
+    )
+
+
+# --- public (no key: the intent id is the capability) ---------------------------
+
+
+@router.get(PUBLIC, responses=errors(404), tags=["Public"])
+async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> dict[str, Any]:
+    """What a hosted payment page needs, and nothing else (no key required)."""
+    intent, name, order, plan = await intents.public_view(ctx.session, intent_id)
+    return render.public_intent_envelope(
+        intent, ctx.settings, merchant_name=name, order=order, milestones=plan
+    )
+
+
+@router.post(PUBLIC + "/payment", responses=errors(404), tags=["Public"])
+async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JSONResponse:
+    """Sandbox card payment (test cards from the docs). A decline answers 400 and
+    leaves the intent REQUIRES_ACTION, from which the payer may pay again."""
+    intent, declined = await funding.pay_by_card(
+        ctx.session,
+        ctx.settings,
+        intent_id,
+        card_number=body.card.cardNumber,
+        expiry=body.card.expiry,
+        payer_address=body.payerAddress,
+    )
+    if declined is not None:
+        err = from_domain(declined)
+        return await ctx.respond(err.status_code, err.body())
+    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+
+
+@router.post(PUBLIC + "/transaction-hash", responses=errors(404), tags=["Public"])
+async def submit_transaction_hash(
+    intent_id: str, body: TransactionHash, ctx: PublicCtx
+) -> JSONResponse:
+    intent = await funding.submit_transaction_hash(
+        ctx.session, ctx.settings, intent_id, body.transactionHash
+    )
+    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+
+
+# --- payment intents --------------------------------------------------------------
+
+
+@router.post(
+    "/payment-intents", status_code=201, responses=errors(), tags=["Payment intents"]
+)
+async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> JSONResponse:
+    intent = await intents.create_intent(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        amount=parse_amount(body.amount),
+        currency=body.currency,
+        type_=body.type,
+        settlement_method=body.settlementMethod,
+        settlement_destination=body.settlementDestination,
+        description=body.description,
+        metadata=body.metadata,
+        dvp_fields={name: getattr(body, name) for name in intents.DVP_ONLY_FIELDS},
+    )
+    envelope = render.intent_envelope(intent, ctx.settings)
+    envelope["metadata"] = intent.metadata_json
+    return await ctx.respond(201, envelope)
+
+
+@router.get("/payment-intents", responses=errors(), tags=["Payment intents"])
+async def list_payment_intents(
+    request: Request,
+    ctx: MerchantCtx,
+    limit: Limit = 10,
+    starting_after: Cursor = None,
+    ending_before: Cursor = None,
+    status: Annotated[str | None, Query(pattern=STATUSES)] = None,
+    type: Annotated[str | None, Query(pattern=TYPES)] = None,
+) -> dict[str, Any]:
+    rows, has_more = await intents.list_intents(
+        ctx.session,
+        ctx.caller,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        status=status,
+        type_=type,
+    )
+    items = [render.intent_data(r, ctx.settings) for r in rows]
+    return list_envelope(request.url.path, items, has_more)
+
+
+@router.get(INTENT, responses=errors(403, 404), tags=["Payment intents"])
+async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+    intent = await intents.get_intent(ctx.session, ctx.caller, intent_id)
+    return render.intent_envelope(intent, ctx.settings)
+
+
+@router.post(INTENT + "/cancel", responses=errors(403, 404), tags=["Payment intents"])
+async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+    intent = await intents.cancel_intent(ctx.session, ctx.settings, ctx.caller, intent_id)
+    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+
+
+@router.post(INTENT + "/confirm", responses=errors(403, 404), tags=["Payment intents"])
+async def confirm_payment_intent(
+    intent_id: str, body: ConfirmIntent, ctx: MerchantCtx
+) -> JSONResponse:
+    """Verify the payer's EIP-712 signature over `data.typedData`."""
+    intent = await funding.confirm(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        intent_id,
+        signature=body.signature,
+        payer_address=body.payerAddress,
+        transaction_hash=body.transactionHash,
+    )
+    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+
+
+@router.post(INTENT + "/refund", responses=errors(403, 404), tags=["Refunds"])
+async def refund_payment_intent(
+    intent_id: str, ctx: MerchantCtx, body: Annotated[CreateRefund | None, Body()] = None
+) -> JSONResponse:
+    """Return held money to the payer: `amount` (default: all held), never more
+    than held. Milestones whose money is gone become CANCELLED."""
+    body = body or CreateRefund()
+    refund, order = await refunds.refund(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        intent_id,
+        amount=parse_amount(body.amount) if body.amount else None,
+        reason=body.reason,
+    )
+    return await ctx.respond(200, render.refund_data(refund, order.currency))
+
+
+# --- the conditional payment (escrow order) ---------------------------------------
+
+
+def _escrow_route(suffix: str = "", **kw: Any) -> Any:
+    """The same operation under /escrow and its alias /conditional-payment."""
+
+    def register(fn: Any) -> Any:
+        for base in reversed(ESCROW_ALIASES):
+            fn = router.api_route(base + suffix, **kw)(fn)
+        return fn
+
+    return register
+
+
+@_escrow_route(methods=["GET"], responses=errors(403, 404), tags=["Conditional payments"])
+async def get_conditional_payment(intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+    return _order_body(await orders.get_order(ctx.session, ctx.caller, intent_id), ctx)
+
+
+@_escrow_route(
+    "/delivery-proof",
+    methods=["POST"],
+    responses=errors(403, 404),
+    tags=["Conditional payments"],
+)
+async def submit_delivery_proof(
+    intent_id: str, body: SubmitDeliveryProof, ctx: MerchantCtx
+) -> JSONResponse:
+    """DELIVERY_PROOF / AUTO_RELEASE orders, funded, once. Released at once with
+    autoRelease; otherwise on payer approval or when the dispute window passes."""
+    proof = await delivery.submit_proof(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        intent_id,
+        proof_hash=body.proofHash,
+        submitted_by=body.submittedBy,
+        proof_uri=body.proofURI,
+        submit_tx_hash=body.submitTxHash,
+    )
+    return await ctx.respond(
+        200, {"id": proof.id, "object": "delivery_proof", "data": render.proof_data(proof)}
+    )
+
+
+@_escrow_route(
+    "/approve", methods=["POST"], responses=errors(403, 404), tags=["Conditional payments"]
+)
+async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx) -> JSONResponse:
+    """Payer approval of a delivered order: EIP-712 signature over the order's
+    `approvalTypedData` by the address that funded it."""
+    order = await delivery.approve_delivery(
+        ctx.session, ctx.settings, ctx.caller, intent_id, body.signature
+    )
+    return await ctx.respond(200, _order_body(await orders.load_view(ctx.session, order), ctx))
+
+
+@_escrow_route("/dispute", methods=["POST"], responses=errors(403, 404), tags=["Disputes"])
+async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> JSONResponse:
+    """Raise the order's one dispute: every release path is frozen until resolved."""
+    dispute, order = await disputes.raise_dispute(
+        ctx.session,
+        ctx.caller,
+        intent_id,
+        reason=body.reason,
+        raised_by=body.raisedBy,
+        window=body.disputeWindow,
+    )
+    data = render.dispute_data(dispute, order)
+    return await ctx.respond(
+        200, {"id": dispute.id, "object": "dispute", "status": "raised", "data": data}
+    )
+
+
+@_escrow_route(
+    "/dispute/resolve", methods=["POST"], responses=errors(403, 404), tags=["Disputes"]
+)
+async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> JSONResponse:
+    """BUYER_WON (the merchant may concede), or MERCHANT_WON / PARTIAL_REFUND + refundAmount
+    (operator key only: both release money to the merchant)."""
+    dispute, order = await disputes.resolve_dispute(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        intent_id,
+        resolution=model.Resolution(body.resolution),
+        refund_amount=parse_amount(body.refundAmount) if body.refundAmount else None,
+    )
+    data = render.dispute_data(dispute, order)
+    return await ctx.respond(
+        200, {"id": dispute.id, "object": "dispute", "status": "resolved", "data": data}
+    )
+
+
+# --- milestones --------------------------------------------------------------------
+
+
+@router.post(MILESTONES, status_code=201, responses=errors(403, 404), tags=["Milestones"])
+async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> JSONResponse:
+    """Create Milestone, exactly as the original page documents it."""
+    milestone = await milestones.create_milestone(
+        ctx.session,
+        ctx.caller,
+        intent_id,
+        index=body.milestoneIndex,
+        description=body.description,
+        amount=parse_amount(body.amount),
+        percentage=body.percentage,
+    )
+    return await ctx.respond(201, render.milestone_envelope(milestone))
+
+
+@router.get(MILESTONES, responses=errors(403, 404), tags=["Milestones"])
+async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+    rows = await milestones.list_milestones(ctx.session, ctx.caller, intent_id)
+    return list_envelope(request.url.path, [render.milestone_data(m) for m in rows], False)
+
+
+@router.get(MILESTONE, responses=errors(403, 404), tags=["Milestones"])
+async def get_milestone(intent_id: str, milestone_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+    m = await milestones.get_milestone(ctx.session, ctx.caller, intent_id, milestone_id)
+    return render.milestone_envelope(m, ctx.settings)
+
+
+@router.post(MILESTONE + "/complete", responses=errors(403, 404), tags=["Milestones"])
+async def complete_milestone(
+    intent_id: str, milestone_id: str, body: CompleteMilestone, ctx: MerchantCtx
+) -> JSONResponse:
+    """Mark a milestone COMPLETED (strictly in index order). Released at once when
+    the order has autoRelease; otherwise on payer approval or after the dispute window."""
+    m = await milestones.complete_milestone(
+        ctx.session,
+        ctx.settings,
+        ctx.caller,
+        intent_id,
+        milestone_id,
+        completed_by=body.completedBy,
+        proof=body.completionProof,
+        proof_uri=body.completionProofURI,
+    )
+    data = render.milestone_data(m, ctx.settings)
+    return await ctx.respond(
+        200, {"id": m.id, "object": "milestone", "status": "completed", "data": data}
+    )
+
+
+@router.post(MILESTONE + "/approve", responses=errors(403, 404), tags=["Milestones"])
+async def approve_milestone(
+    intent_id: str, milestone_id: str, body: ApproveRelease, ctx: MerchantCtx
+) -> JSONResponse:
+    """Payer approval: an EIP-712 signature over the milestone's `approvalTypedData`
+    by the address that funded the order."""
+    m = await milestones.approve_milestone(
+        ctx.session, ctx.settings, ctx.caller, intent_id, milestone_id, body.signature
+    )
+    data = render.milestone_data(m, ctx.settings)
+    return await ctx.respond(
+        200, {"id": m.id, "object": "milestone", "status": m.status.lower(), "data": data}
+    )
+
+
+# --- test clock (test mode only) -------------------------------------------------
+
+
+@router.post(
+    "/test_helpers" + INTENT + "/advance_clock",
+    responses=errors(403, 404),
+    tags=["Test helpers"],
+)
+async def advance_clock(
+    request: Request, intent_id: str, body: AdvanceClock, ctx: MerchantCtx
+) -> JSONResponse:
+    """Move this order's clock forward by `seconds`, then run every job now due."""
+    if ctx.mode != "test":
+        raise ApiError(
+            f"Unrecognized request URL (POST: {request.url.path})",
+            code="resource_missing",
+            status_code=404,
+        )
+    view = await orders.advance_clock(
+        ctx.session,
+        ctx.caller,
+        intent_id,
+        body.seconds,
+        run_due_jobs=request.app.state.run_due_jobs,
+    )
+    return await ctx.respond(200, _order_body(view, ctx))

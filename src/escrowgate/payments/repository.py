@@ -97,7 +97,7 @@ async def public_intent(
     intent = (await session.execute(_PUBLIC[lock], {"intent_id": intent_id})).scalar_one_or_none()
     if intent is None:
         raise intent_not_found(intent_id)
-    return cast(PaymentIntent, intent)
+    return intent
 
 
 async def merchant_name(session: AsyncSession, merchant_id: str) -> str | None:
@@ -190,7 +190,7 @@ async def order_of_intent(
     order = (await session.execute(stmt, {"intent_id": intent_id})).scalar_one_or_none()
     if order is None:
         raise NotFound("Conditional payment not found for this payment intent")
-    return cast(ConditionalPayment, order)
+    return order
 
 
 _INTENT_OF_ORDER = select(ConditionalPayment.payment_intent_id).where(
@@ -211,7 +211,7 @@ async def lock_by_order_id(
         return None
     intent = (await session.execute(_INTENT_LOCKED, {"intent_id": intent_id})).scalar_one()
     order = (await session.execute(_ORDER_LOCKED, {"order_id": order_id})).scalar_one()
-    return cast(PaymentIntent, intent), cast(ConditionalPayment, order)
+    return intent, order
 
 
 # --- children of an order --------------------------------------------------------
@@ -260,7 +260,7 @@ async def milestone_of(session: AsyncSession, order_id: str, milestone_id: str) 
     milestone = (await session.execute(_MILESTONE_OF, params)).scalar_one_or_none()
     if milestone is None:
         raise milestone_not_found()
-    return cast(Milestone, milestone)
+    return milestone
 
 
 async def proofs_of(session: AsyncSession, order_id: str) -> list[DeliveryProof]:
@@ -270,7 +270,7 @@ async def proofs_of(session: AsyncSession, order_id: str) -> list[DeliveryProof]
 async def dispute_of(session: AsyncSession, order_id: str) -> Dispute | None:
     """The order's one dispute (open or resolved), if any was raised."""
     found = (await session.execute(_DISPUTE_OF, {"order_id": order_id})).scalar_one_or_none()
-    return cast(Dispute | None, found)
+    return found
 
 
 # --- funding and settlement ------------------------------------------------------
@@ -317,4 +317,4 @@ async def lock_settlement(
 
 async def intent_for_job(session: AsyncSession, intent_id: str) -> PaymentIntent | None:
     found = (await session.execute(_INTENT_LOCKED, {"intent_id": intent_id})).scalar_one_or_none()
-    return cast(PaymentIntent | None, found)
+    return found

@@ -1,5 +1,5 @@
-"""The audit, across the ledger and the payment aggregate: every transaction balances; every order's held amount equals
-funded - released - refunded >= 0 and matches its escrow ledger balance."""
+"""The audit, across the ledger and the payment aggregate: every transaction
+balances; every order's held amount is >= 0 and matches its escrow ledger balance."""
 
 from __future__ import annotations
 

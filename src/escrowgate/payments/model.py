@@ -557,7 +557,9 @@ class Settlement:
     resume_milestones: bool  # milestone release paths continue where they were
 
 
-def resolution_outcome(order: Order, resolution: Resolution, refund_amount: int | None) -> Settlement:
+def resolution_outcome(
+    order: Order, resolution: Resolution, refund_amount: int | None
+) -> Settlement:
     if resolution == Resolution.BUYER_WON:
         return Settlement(held(order), False, False, False)
     if resolution == Resolution.PARTIAL_REFUND:

@@ -133,18 +133,4 @@ Percentage = Annotated[
 ]
 
 
-def _strict_index(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise fail("milestoneIndex must be an integer from 0 to 999")
-    if value < 0 or value > 999:
-        raise fail("milestoneIndex must be an integer from 0 to 999")
-    return value
-
-
-MilestoneIndex = Annotated[
-    int,
-    BeforeValidator(_strict_index),
-    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 999}),
-]
-
 __all__ = ["Field", "RequestModel"]

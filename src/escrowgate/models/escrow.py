@@ -96,6 +96,7 @@ class Milestone(Base):
     __table_args__ = (
         UniqueConstraint("conditional_payment_id", "milestone_index", name="uq_milestone_index"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        # The database backs up payments.model.MAX_MILESTONE_INDEX (a migration, not an import).
         CheckConstraint("milestone_index >= 0 AND milestone_index <= 999", name="index_range"),
     )
 

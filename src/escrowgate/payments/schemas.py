@@ -12,7 +12,6 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from ..api.fields import (
     Amount,
-    MilestoneIndex,
     Percentage,
     RequestModel,
     address_field,
@@ -234,6 +233,23 @@ class ConfirmIntent(RequestModel):
 
 class TransactionHash(RequestModel):
     transactionHash: Annotated[str, BeforeValidator(_tx_hash), WithJsonSchema({"type": "string"})]
+
+
+def _milestone_index(value: Any) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= model.MAX_MILESTONE_INDEX
+    ):
+        raise fail(f"milestoneIndex must be an integer from 0 to {model.MAX_MILESTONE_INDEX}")
+    return value
+
+
+MilestoneIndex = Annotated[
+    int,
+    BeforeValidator(_milestone_index),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": model.MAX_MILESTONE_INDEX}),
+]
 
 
 class CreateMilestone(RequestModel):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import (
+from tests.support.driver import (
     assert_error,
     create_intent,
     intent_body,

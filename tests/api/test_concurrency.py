@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter
 from decimal import Decimal
 
-from tests.conftest import create_intent, milestones_url
+from tests.support.driver import create_intent, milestones_url
 
 EXCEED = "Total milestone amounts exceed escrow order amount"
 DOCUMENTED_400 = {"code": "invalid_request", "type": "invalid_request_error"}

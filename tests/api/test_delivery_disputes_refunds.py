@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
     advance,
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     escrow,
     make_operator,
     pay_by_card,

@@ -9,16 +9,20 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, intent_body, milestones_url, post_milestone
-from tests.money_helpers import (
+from tests.support.driver import (
     GOOD_CARD,
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     escrow,
+    intent_body,
     ledger_entries,
     list_all,
     make_operator,
+    milestones_url,
     pay_by_card,
+    post_milestone,
     sign,
 )
 

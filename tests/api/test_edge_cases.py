@@ -6,8 +6,7 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import advance, escrow, pay_by_card
+from tests.support.driver import advance, assert_error, create_intent, escrow, pay_by_card
 
 PROOF = {"proofHash": "0x" + "2e" * 32, "submittedBy": "0x" + "cd" * 20}
 

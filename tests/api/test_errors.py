@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import assert_error, create_intent, intent_body, post_milestone
+from tests.support.driver import assert_error, create_intent, intent_body, post_milestone
 
 JSON = {"Content-Type": "application/json"}
 MAX_BODY = 64 * 1024

@@ -10,8 +10,18 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, milestones_url, post_milestone
-from tests.money_helpers import audit_clean, escrow, list_all, make_operator, pay_by_card, sign
+from tests.support.driver import (
+    assert_error,
+    audit_clean,
+    create_intent,
+    escrow,
+    list_all,
+    make_operator,
+    milestones_url,
+    pay_by_card,
+    post_milestone,
+    sign,
+)
 
 PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
 DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}

@@ -14,11 +14,12 @@ import pytest
 from eth_account import Account
 
 from escrowgate.config import Settings
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
     GOOD_CARD,
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     db_execute,
     escrow,
     kinds,

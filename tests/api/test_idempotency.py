@@ -10,8 +10,7 @@ from sqlalchemy import func, select, text, update
 
 from escrowgate.api import idempotency
 from escrowgate.models import IdempotencyRecord, PaymentIntent
-from tests.conftest import assert_error, intent_body
-from tests.money_helpers import pay_by_card
+from tests.support.driver import assert_error, intent_body, pay_by_card
 
 
 async def count_intents(app, merchant_id):

@@ -7,14 +7,16 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     kinds,
     ledger_entries,
     list_all,
     pay_by_card,
+    sign,
     transactions,
 )
 
@@ -421,7 +423,6 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     its order (escrow_order.cancelled). Each event once, with its object."""
     from eth_account import Account
 
-    from tests.money_helpers import sign
 
     m = await make_merchant()
     payer = Account.create()

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import (
+from tests.support.driver import (
     ISO_Z_RE,
     assert_error,
     create_intent,
     milestones_url,
+    pay_by_card,
     post_milestone,
 )
-from tests.money_helpers import pay_by_card
 
 DOC_BODY = {
     "milestoneIndex": 0,

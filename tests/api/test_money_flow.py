@@ -7,8 +7,16 @@ from decimal import Decimal
 
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import audit_clean, balance, escrow, pay_by_card, run_worker, sign
+from tests.support.driver import (
+    assert_error,
+    audit_clean,
+    balance,
+    create_intent,
+    escrow,
+    pay_by_card,
+    run_worker,
+    sign,
+)
 
 PLAN = [
     (0, "Project start", "300.00", 30),

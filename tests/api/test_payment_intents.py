@@ -11,13 +11,7 @@ import pytest
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from tests.conftest import (
-    ISO_Z_RE,
-    assert_error,
-    create_intent,
-    intent_body,
-    post_milestone,
-)
+from tests.support.driver import ISO_Z_RE, assert_error, create_intent, intent_body, post_milestone
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CHAIN_ID = 11155111

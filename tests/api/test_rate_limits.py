@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from escrowgate.app import create_app
-from tests.conftest import assert_error
+from tests.support.driver import assert_error
 
 LIMIT = 5
 

@@ -1,4 +1,4 @@
-from tests.conftest import create_intent
+from tests.support.driver import create_intent
 
 
 async def test_create_intent_and_milestone(client, merchant):

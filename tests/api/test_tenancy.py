@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import escrow, pay_by_card
+from tests.support.driver import assert_error, create_intent, escrow, pay_by_card
 
 FORBIDDEN = "You do not have access to this payment intent"
 

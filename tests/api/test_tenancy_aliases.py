@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, post_milestone
-from tests.money_helpers import (
+from tests.support.driver import (
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     escrow,
     ledger_entries,
     list_all,
     pay_by_card,
+    post_milestone,
     sign,
 )
 

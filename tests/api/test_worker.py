@@ -15,10 +15,11 @@ import pytest
 from eth_account import Account
 
 from escrowgate.worker import jobs as worker_jobs
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
+    assert_error,
     audit_clean,
     balance,
+    create_intent,
     db_execute,
     escrow,
     kinds,

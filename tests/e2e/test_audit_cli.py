@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from escrowgate.config import Settings
-from tests.conftest import create_intent
-from tests.money_helpers import audit_clean, pay_by_card
+from tests.support.driver import audit_clean, create_intent, pay_by_card
 
 _REPO_CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "escrowgate"
 CLI = _REPO_CLI if _REPO_CLI.exists() else Path(sys.executable).parent / "escrowgate"
@@ -96,7 +95,7 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
     from escrowgate.app import create_app
     from escrowgate.auth.keys import create_key
     from escrowgate.merchants import create_merchant
-    from tests.conftest import Merchant
+    from tests.support.driver import Merchant
 
     db_path = fast_db_path
     settings = Settings(

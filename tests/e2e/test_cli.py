@@ -14,7 +14,7 @@ import pytest
 
 from escrowgate.app import create_app
 from escrowgate.config import Settings
-from tests.conftest import assert_error
+from tests.support.driver import assert_error
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import intent_body
 from tests.e2e.live_server import LiveServer
-from tests.money_helpers import GOOD_CARD, audit_clean
+from tests.support.driver import GOOD_CARD, audit_clean, intent_body
 
 pytestmark = pytest.mark.e2e
 

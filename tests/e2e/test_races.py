@@ -12,9 +12,8 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.conftest import intent_body
 from tests.e2e.live_server import LiveServer
-from tests.money_helpers import GOOD_CARD, audit_clean, sign
+from tests.support.driver import GOOD_CARD, audit_clean, intent_body, sign
 
 pytestmark = pytest.mark.e2e
 

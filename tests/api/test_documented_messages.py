@@ -10,39 +10,30 @@ import pytest
 from eth_account import Account
 
 from tests.support.driver import (
+    AUTH,
+    DISPUTE,
     GOOD_CARD,
+    PROOF,
+    SIG,
+    add_milestones,
     assert_error,
     audit_clean,
     balance,
+    complete,
     create_intent,
+    dvp,
     escrow,
     intent_body,
     ledger_entries,
     list_all,
     make_operator,
     milestones_url,
-    pay_by_card,
     post_milestone,
+    raise_dispute,
     sign,
 )
 
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-SIG = "0x" + "11" * 65
-AUTH = "authentication_error"
-
-
 # --- helpers --------------------------------------------------------------------------
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, fund=True, **kw):
-    """A DELIVERY_VS_PAYMENT intent of 1000.00 USDC, funded by card unless fund=False."""
-    meta = {"releaseType": release_type, **kw.pop("metadata", {})}
-    iid = (await create_intent(client, m, metadata=meta, **kw))["id"]
-    if fund:
-        r = await pay_by_card(client, iid, payer=payer)
-        assert r.status_code == 200, r.text
-    return iid
 
 
 async def snapshot(client, m, iid: str | None = None) -> dict[str, Any]:
@@ -60,31 +51,6 @@ async def snapshot(client, m, iid: str | None = None) -> dict[str, Any]:
         if r.json()["data"]["type"] == "DELIVERY_VS_PAYMENT":
             state["order"] = await escrow(client, m, iid)
     return state
-
-
-async def add_milestones(client, m, iid, amounts):
-    ids = []
-    for index, amount in enumerate(amounts):
-        r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    return ids
-
-
-async def complete(client, m, iid, mid):
-    r = await client.post(
-        f"{milestones_url(iid)}/{mid}/complete", json={"completedBy": "dev"}, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-async def raise_dispute(client, m, iid):
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def no_param(err: dict[str, Any]) -> None:
@@ -502,7 +468,7 @@ async def test_milestone_on_a_completed_order(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
     (mid,) = await add_milestones(client, m, iid, ["1000.00"])
-    assert (await complete(client, m, iid, mid))["status"] == "RELEASED"
+    assert (await complete(client, m, iid, mid))["data"]["status"] == "RELEASED"
     before = await snapshot(client, m, iid)
     assert before["order"]["orderStatus"] == "COMPLETED"
     r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "0.01"})
@@ -688,7 +654,7 @@ async def test_approving_a_milestone_during_a_dispute(client, app, make_merchant
     payer = Account.create()
     iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
     (mid,) = await add_milestones(client, m, iid, ["300.00"])
-    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
+    typed = (await complete(client, m, iid, mid))["data"]["approvalTypedData"]
     await raise_dispute(client, m, iid)
     before = await snapshot(client, m, iid)
     r = await client.post(
@@ -709,7 +675,7 @@ async def test_approving_a_milestone_without_payer_address(client, app, make_mer
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED")
     (mid,) = await add_milestones(client, m, iid, ["300.00"])
-    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
+    typed = (await complete(client, m, iid, mid))["data"]["approvalTypedData"]
     before = await snapshot(client, m, iid)
     r = await client.post(
         f"{milestones_url(iid)}/{mid}/approve",

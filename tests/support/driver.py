@@ -172,6 +172,7 @@ DAY = 86_400
 WINDOW = 604_800  # the default dispute window
 GOOD_CARD = {"cardNumber": "4242424242424242", "expiry": "12/39", "cvv": "123", "name": "Ada Payer"}
 PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
+PROOF_WITH_URI = {**PROOF, "proofURI": "ipfs://QmProof"}
 DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
 SIG = "0x" + "11" * 65  # well-formed, signed by nobody
 COMPLETED_BY = "0x" + "ab" * 20

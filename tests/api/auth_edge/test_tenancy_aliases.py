@@ -11,37 +11,20 @@ import pytest
 from eth_account import Account
 
 from tests.support.driver import (
+    AUTH,
+    DISPUTE,
+    FORBIDDEN,
     assert_error,
     audit_clean,
     balance,
-    create_intent,
+    deliver,
+    dvp,
     escrow,
     ledger_entries,
     list_all,
-    pay_by_card,
     post_milestone,
     sign,
 )
-
-FORBIDDEN = "You do not have access to this payment intent"
-AUTH = "authentication_error"
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None):
-    iid = (await create_intent(client, m, metadata={"releaseType": release_type}))["id"]
-    r = await pay_by_card(client, iid, payer=payer)
-    assert r.status_code == 200, r.text
-    return iid
-
-
-async def deliver(client, m, iid):
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return await escrow(client, m, iid)
 
 
 async def snapshot(client, m, iids: list[str]) -> dict[str, Any]:

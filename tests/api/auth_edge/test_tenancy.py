@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.driver import assert_error, create_intent, escrow, pay_by_card
-
-FORBIDDEN = "You do not have access to this payment intent"
+from tests.support.driver import (
+    FORBIDDEN,
+    assert_error,
+    create_intent,
+    escrow,
+    pay_by_card,
+)
 
 
 def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:

@@ -6,9 +6,14 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.support.driver import advance, assert_error, create_intent, escrow, pay_by_card
-
-PROOF = {"proofHash": "0x" + "2e" * 32, "submittedBy": "0x" + "cd" * 20}
+from tests.support.driver import (
+    PROOF,
+    advance,
+    assert_error,
+    create_intent,
+    escrow,
+    pay_by_card,
+)
 
 
 async def test_delivery_proof_after_the_deadline_is_refused(client, app, settings, make_merchant):

@@ -15,13 +15,15 @@ from eth_account import Account
 
 from escrowgate.config import Settings
 from tests.support.driver import (
-    GOOD_CARD,
+    ZERO,
     assert_error,
     audit_clean,
     balance,
+    card,
     create_intent,
     db_execute,
     escrow,
+    get_intent,
     kinds,
     ledger_entries,
     list_all,
@@ -31,19 +33,8 @@ from tests.support.driver import (
     transactions,
 )
 
-ZERO = Decimal("0")
 TX_HASH = "0x" + "ab" * 32
 OTHER_HASH = "0x" + "cd" * 32
-
-
-def card(number: str, **overrides: Any) -> dict[str, Any]:
-    return {**GOOD_CARD, "cardNumber": number, **overrides}
-
-
-async def get_intent(client: httpx.AsyncClient, m: Any, intent_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/payment-intents/{intent_id}", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
 
 
 async def assert_unfunded(client: httpx.AsyncClient, m: Any, intent_id: str, status: str) -> None:

@@ -16,51 +16,26 @@ from eth_account import Account
 
 from escrowgate.worker import jobs as worker_jobs
 from tests.support.driver import (
+    WINDOW,
+    add_milestone,
+    approve,
     assert_error,
     audit_clean,
     balance,
+    complete,
     create_intent,
     db_execute,
     escrow,
     kinds,
     ledger_entries,
     list_all,
+    milestone,
     pay_by_card,
     run_worker,
-    sign,
     transactions,
 )
 
-WINDOW = 604_800  # default dispute window
 KIND = "milestone_release"
-
-
-async def add_milestone(
-    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
-) -> str:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
-        headers=m.headers,
-        json={"milestoneIndex": index, "amount": amount, "description": f"Step {index}"},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-async def milestone(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return dict(r.json()["data"])
 
 
 async def funded_order_with_completed_milestone(
@@ -244,17 +219,6 @@ async def test_test_clock_is_404_for_a_live_key(client, app, make_merchant):
         iid=test_iid,
     )
     assert [tuple(r) for r in rows] == [(60,)]
-
-
-async def approve(
-    client: httpx.AsyncClient, m: Any, iid: str, mid: str, payer: Any
-) -> httpx.Response:
-    typed = (await milestone(client, m, iid, mid))["approvalTypedData"]
-    return await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/approve",
-        json={"signature": sign(typed, payer)},
-        headers=m.headers,
-    )
 
 
 async def two_completed_milestones(

@@ -14,6 +14,7 @@ from tests.support.driver import (
     create_intent,
     escrow,
     pay_by_card,
+    post_complete,
     run_worker,
     sign,
 )
@@ -43,14 +44,6 @@ async def make_plan(client, m, intent_id):
     return ids
 
 
-async def complete(client, m, intent_id, mid):
-    return await client.post(
-        f"/v1/payment-intents/{intent_id}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
-
-
 async def test_auto_release_plan_end_to_end(client, app, make_merchant):
     m = await make_merchant()
     intent = await create_intent(client, m, autoRelease=True)
@@ -67,7 +60,7 @@ async def test_auto_release_plan_end_to_end(client, app, make_merchant):
 
     released = Decimal("0")
     for mid, (_, _, amount, _) in zip(ids, PLAN, strict=True):
-        r = await complete(client, m, iid, mid)
+        r = await post_complete(client, m, iid, mid)
         assert r.status_code == 200, r.text
         assert r.json()["object"] == "milestone" and r.json()["status"] == "completed"
         assert r.json()["data"]["status"] == "RELEASED"
@@ -89,15 +82,15 @@ async def test_out_of_order_completion_refused(client, app, make_merchant):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     ids = await make_plan(client, m, iid)
-    r = await complete(client, m, iid, ids[0])
+    r = await post_complete(client, m, iid, ids[0])
     assert_error(r, 400, "invalid_status", "Conditional payment is not funded yet")
     assert (await pay_by_card(client, iid)).status_code == 200
-    r = await complete(client, m, iid, ids[1])
+    r = await post_complete(client, m, iid, ids[1])
     assert_error(r, 400, "invalid_request", "Previous milestone (index 0) must be completed first")
-    assert (await complete(client, m, iid, ids[0])).status_code == 200
-    r = await complete(client, m, iid, ids[0])
+    assert (await post_complete(client, m, iid, ids[0])).status_code == 200
+    r = await post_complete(client, m, iid, ids[0])
     assert_error(r, 400, "invalid_request", "Milestone already completed")
-    r = await complete(client, m, iid, "milestone_doesnotexist")
+    r = await post_complete(client, m, iid, "milestone_doesnotexist")
     assert_error(r, 404, "resource_missing", "Milestone not found")
 
 
@@ -111,7 +104,7 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     assert order["buyerAddress"] == payer.address
 
     # Milestone 0: completed, then approved by the payer -> released.
-    assert (await complete(client, m, iid, ids[0])).status_code == 200
+    assert (await post_complete(client, m, iid, ids[0])).status_code == 200
     ms = (
         await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}", headers=m.headers)
     ).json()["data"]
@@ -141,7 +134,7 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     assert_error(r, 400, "invalid_request", "Milestone already released")
 
     # Milestone 1: completed; the worker does nothing before the window ends.
-    assert (await complete(client, m, iid, ids[1])).status_code == 200
+    assert (await post_complete(client, m, iid, ids[1])).status_code == 200
     await run_worker(app)
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
     r = await client.post(

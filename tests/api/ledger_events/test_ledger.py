@@ -8,9 +8,12 @@ from typing import Any
 import httpx
 
 from tests.support.driver import (
+    ZERO,
+    add_milestone,
     assert_error,
     audit_clean,
     balance,
+    complete,
     create_intent,
     kinds,
     ledger_entries,
@@ -19,30 +22,6 @@ from tests.support.driver import (
     sign,
     transactions,
 )
-
-ZERO = Decimal("0")
-
-
-async def add_milestone(
-    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
-) -> str:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
-        headers=m.headers,
-        json={"milestoneIndex": index, "description": f"Step {index}", "amount": amount},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
-    assert r.status_code == 200, r.text
-    return dict(r.json())
 
 
 async def money_flow(client: httpx.AsyncClient, m: Any) -> dict[str, Any]:
@@ -422,7 +401,6 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     the release (milestone.approved, no release yet); cancelling a DvP intent cancels
     its order (escrow_order.cancelled). Each event once, with its object."""
     from eth_account import Account
-
 
     m = await make_merchant()
     payer = Account.create()

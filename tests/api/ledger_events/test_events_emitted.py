@@ -11,32 +11,19 @@ import pytest
 from eth_account import Account
 
 from tests.support.driver import (
+    DISPUTE,
+    PROOF,
     assert_error,
     audit_clean,
-    create_intent,
+    dvp,
     escrow,
-    list_all,
+    events,
     make_operator,
     milestones_url,
     pay_by_card,
     post_milestone,
     sign,
 )
-
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, **kw):
-    meta = {"releaseType": release_type, **kw.pop("metadata", {})}
-    iid = (await create_intent(client, m, metadata=meta, **kw))["id"]
-    r = await pay_by_card(client, iid, payer=payer)
-    assert r.status_code == 200, r.text
-    return iid
-
-
-async def events(client, m, **params: Any) -> list[dict[str, Any]]:
-    return await list_all(client, m, "/v1/events", **params)
 
 
 async def new_events(client, m, before: list[dict[str, Any]]) -> list[dict[str, Any]]:

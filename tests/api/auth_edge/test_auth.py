@@ -7,15 +7,14 @@ import json
 import pytest
 
 from tests.support.driver import (
+    AUTH,
+    FORBIDDEN,
     assert_error,
     create_intent,
     intent_body,
     milestones_url,
     post_milestone,
 )
-
-AUTH = "authentication_error"
-FORBIDDEN_INTENT = "You do not have access to this payment intent"
 
 
 def assert_missing_key(r) -> None:  # type: ignore[no-untyped-def]
@@ -181,7 +180,7 @@ async def test_public_intent_needs_no_key_even_a_bad_one(client, merchant):
 
 
 def assert_forbidden_without_leak(r, intent: dict) -> None:  # type: ignore[no-untyped-def]
-    err = assert_error(r, 403, "forbidden", FORBIDDEN_INTENT, type_=AUTH)
+    err = assert_error(r, 403, "forbidden", FORBIDDEN, type_=AUTH)
     assert set(err) == {"code", "message", "type"}
     assert set(r.json()) == {"error"}
     text = r.text

@@ -16,20 +16,33 @@ from tests.support.driver import (
     PROOF,
     SIG,
     add_milestones,
+    advance_clock_url,
+    approve_url,
     assert_error,
     audit_clean,
     balance,
+    cancel_url,
     complete,
+    confirm_url,
     create_intent,
+    delivery_proof_url,
+    dispute_url,
     dvp,
     escrow,
+    events_url,
     intent_body,
+    intent_url,
+    intents_url,
     ledger_entries,
     list_all,
     make_operator,
     milestones_url,
+    order_url,
+    payment_url,
     post_milestone,
     raise_dispute,
+    refund_url,
+    resolve_url,
     sign,
 )
 
@@ -39,13 +52,13 @@ from tests.support.driver import (
 async def snapshot(client, m, iid: str | None = None) -> dict[str, Any]:
     """Everything a refused request must leave as it was."""
     state: dict[str, Any] = {
-        "intents": [i["id"] for i in await list_all(client, m, "/v1/payment-intents")],
-        "events": [e["id"] for e in await list_all(client, m, "/v1/events")],
+        "intents": [i["id"] for i in await list_all(client, m, intents_url())],
+        "events": [e["id"] for e in await list_all(client, m, events_url())],
         "ledger": [e["id"] for e in await ledger_entries(client, m)],
         "balance": await balance(client, m),
     }
     if iid is not None:
-        r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+        r = await client.get(intent_url(iid), headers=m.headers)
         assert r.status_code == 200, r.text
         state["intent"] = r.json()
         if r.json()["data"]["type"] == "DELIVERY_VS_PAYMENT":
@@ -74,7 +87,7 @@ async def test_text_field_messages(client, make_merchant, value, message):
     m = await make_merchant()
     before = await snapshot(client, m)
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(settlementDestination=value), headers=m.headers
+        intents_url(), json=intent_body(settlementDestination=value), headers=m.headers
     )
     assert_error(r, 400, "invalid_request", message, param="settlementDestination")
     assert await snapshot(client, m) == before
@@ -94,7 +107,7 @@ async def test_amount_messages(client, make_merchant, amount, message):
     """The documented amount messages, with param "amount"; nothing is created."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.post("/v1/payment-intents", json=intent_body(amount=amount), headers=m.headers)
+    r = await client.post(intents_url(), json=intent_body(amount=amount), headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param="amount")
     assert await snapshot(client, m) == before
 
@@ -209,7 +222,7 @@ async def test_create_intent_messages(client, make_merchant, overrides, message,
     """Each documented create error, with its param; no intent and no event is created."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.post("/v1/payment-intents", json=intent_body(**overrides), headers=m.headers)
+    r = await client.post(intents_url(), json=intent_body(**overrides), headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param=param)
     assert await snapshot(client, m) == before
 
@@ -225,7 +238,7 @@ async def test_metadata_number_out_of_double_range(client, make_merchant):
             b' "metadata": {"n": ' + raw + b"}}"
         )
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             content=body,
             headers={**m.headers, "Content-Type": "application/json"},
         )
@@ -246,7 +259,7 @@ async def test_wrong_method_message_and_allow_header(client, make_merchant):
     """405 names the method and the path exactly and lists the allowed methods."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.delete("/v1/payment-intents", headers=m.headers)
+    r = await client.delete(intents_url(), headers=m.headers)
     err = assert_error(
         r, 405, "method_not_allowed", "Method DELETE is not allowed for /v1/payment-intents"
     )
@@ -260,7 +273,7 @@ async def test_both_cursors_at_once(client, make_merchant):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     r = await client.get(
-        "/v1/payment-intents",
+        intents_url(),
         params={"starting_after": iid, "ending_before": iid},
         headers=m.headers,
     )
@@ -277,9 +290,9 @@ async def test_both_cursors_at_once_on_events(client, make_merchant):
     """The same rule on the event list."""
     m = await make_merchant()
     await create_intent(client, m)
-    eid = (await list_all(client, m, "/v1/events"))[0]["id"]
+    eid = (await list_all(client, m, events_url()))[0]["id"]
     r = await client.get(
-        "/v1/events", params={"starting_after": eid, "ending_before": eid}, headers=m.headers
+        events_url(), params={"starting_after": eid, "ending_before": eid}, headers=m.headers
     )
     assert_error(r, 400, "invalid_request", "Use only one of starting_after and ending_before")
 
@@ -291,12 +304,12 @@ async def test_operator_key_on_merchant_routes(client, app, make_merchant):
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
     for method, path, body in [
-        ("GET", "/v1/payment-intents", None),
-        ("POST", "/v1/payment-intents", intent_body()),
-        ("GET", f"/v1/payment-intents/{iid}", None),
-        ("POST", f"/v1/payment-intents/{iid}/escrow/dispute", DISPUTE),
-        ("POST", f"/v1/payment-intents/{iid}/refund", {"amount": "1.00"}),
-        ("POST", f"/v1/payment-intents/{iid}/escrow/delivery-proof", PROOF),
+        ("GET", intents_url(), None),
+        ("POST", intents_url(), intent_body()),
+        ("GET", intent_url(iid), None),
+        ("POST", dispute_url(iid), DISPUTE),
+        ("POST", refund_url(iid), {"amount": "1.00"}),
+        ("POST", delivery_proof_url(iid), PROOF),
     ]:
         r = await client.request(method, path, json=body, headers=operator)
         err = assert_error(r, 403, "forbidden", "This endpoint needs a merchant key", type_=AUTH)
@@ -309,8 +322,8 @@ async def test_unknown_intent_names_param_intent_id(client, make_merchant):
     """The 404 for an unknown intent carries param "intentId"."""
     m = await make_merchant()
     for method, path in [
-        ("GET", "/v1/payment-intents/intent_nothere"),
-        ("GET", "/v1/payment-intents/intent_nothere/escrow"),
+        ("GET", intent_url("intent_nothere")),
+        ("GET", order_url("intent_nothere")),
     ]:
         r = await client.request(method, path, headers=m.headers)
         assert_error(
@@ -337,7 +350,7 @@ async def test_advance_clock_seconds_message(client, app, make_merchant, seconds
     iid = await dvp(client, m, deliveryPeriod=3600)
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": seconds},
         headers=m.headers,
     )
@@ -375,7 +388,7 @@ async def test_card_payment_messages(client, app, make_merchant, body, message, 
     m = await make_merchant()
     iid = await dvp(client, m, fund=False)
     before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/public/{iid}/payment", json=body)
+    r = await client.post(payment_url(iid), json=body)
     assert_error(r, 400, "invalid_request", message, param=param)
     after = await snapshot(client, m, iid)
     assert after == before
@@ -404,7 +417,7 @@ async def test_confirm_format_messages(client, make_merchant, body, message, par
     m = await make_merchant()
     iid = await dvp(client, m, fund=False)
     before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/{iid}/confirm", json=body, headers=m.headers)
+    r = await client.post(confirm_url(iid), json=body, headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param=param)
     assert await snapshot(client, m, iid) == before
 
@@ -417,7 +430,7 @@ async def test_cancel_a_funded_intent(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    r = await client.post(cancel_url(iid), headers=m.headers)
     assert_error(
         r, 400, "invalid_request", "Cannot cancel a funded payment intent; refund it instead"
     )
@@ -435,7 +448,7 @@ async def test_milestone_on_a_cancelled_order(client, make_merchant):
     """A canceled intent's order takes no milestone: 400 invalid_status, no param."""
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED", fund=False)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    r = await client.post(cancel_url(iid), headers=m.headers)
     assert r.status_code == 200, r.text
     before = await snapshot(client, m, iid)
     r = await post_milestone(client, m, iid, {"milestoneIndex": 0, "amount": "100.00"})
@@ -613,9 +626,7 @@ async def test_completing_a_cancelled_milestone(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED")
     mids = await add_milestones(client, m, iid, ["500.00", "500.00"])
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "500.00"}, headers=m.headers
-    )
+    r = await client.post(refund_url(iid), json={"amount": "500.00"}, headers=m.headers)
     assert r.status_code == 200, r.text
     await complete(client, m, iid, mids[0])
     before = await snapshot(client, m, iid)
@@ -696,9 +707,7 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
     expected = "0x" + "ab" * 32
     iid = await dvp(client, m, expectedDeliveryHash=expected)
     before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(
         r,
         400,
@@ -711,7 +720,7 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
     assert after["order"]["orderStatus"] == "PENDING" and after["order"]["deliveryProofs"] == []
     # The expected hash, in upper case, is accepted.
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof",
+        delivery_proof_url(iid),
         json=dict(PROOF, proofHash="0x" + "AB" * 32),
         headers=m.headers,
     )
@@ -727,7 +736,7 @@ async def test_approving_an_undelivered_order(client, app, make_merchant):
     before = await snapshot(client, m, iid)
     for spelling in ("escrow", "conditional-payment"):
         r = await client.post(
-            f"/v1/payment-intents/{iid}/{spelling}/approve",
+            approve_url(iid, spelling=spelling),
             json={"signature": SIG},
             headers=m.headers,
         )
@@ -748,15 +757,13 @@ async def test_approving_a_delivered_order_during_a_dispute(client, app, make_me
     m = await make_merchant()
     payer = Account.create()
     iid = await dvp(client, m, payer=payer)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     typed = (await escrow(client, m, iid))["approvalTypedData"]
     await raise_dispute(client, m, iid)
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
+        approve_url(iid),
         json={"signature": sign(typed, payer)},
         headers=m.headers,
     )
@@ -772,14 +779,12 @@ async def test_approving_a_delivered_order_without_payer_address(client, app, ma
     """A delivered order funded without a payer address cannot be approved."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     typed = (await escrow(client, m, iid))["approvalTypedData"]
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
+        approve_url(iid),
         json={"signature": sign(typed, Account.create())},
         headers=m.headers,
     )
@@ -795,13 +800,11 @@ async def test_dispute_on_a_cancelled_order(client, make_merchant):
     """A canceled intent's order cannot be disputed."""
     m = await make_merchant()
     iid = await dvp(client, m, fund=False)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    r = await client.post(cancel_url(iid), headers=m.headers)
     assert r.status_code == 200, r.text
     before = await snapshot(client, m, iid)
     for spelling in ("escrow", "conditional-payment"):
-        r = await client.post(
-            f"/v1/payment-intents/{iid}/{spelling}/dispute", json=DISPUTE, headers=m.headers
-        )
+        r = await client.post(dispute_url(iid, spelling=spelling), json=DISPUTE, headers=m.headers)
         assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
     assert await snapshot(client, m, iid) == before
 
@@ -810,12 +813,10 @@ async def test_dispute_on_a_fully_refunded_order(client, app, make_merchant):
     """Everything refunded: the order is CANCELLED and cannot be disputed either."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    assert (await client.post(f"/v1/payment-intents/{iid}/refund", headers=m.headers)).is_success
+    assert (await client.post(refund_url(iid), headers=m.headers)).is_success
     before = await snapshot(client, m, iid)
     assert before["order"]["orderStatus"] == "CANCELLED"
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
     assert await snapshot(client, m, iid) == before
     await audit_clean(app)
@@ -828,7 +829,7 @@ async def test_dispute_window_message(client, app, make_merchant, window):
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute",
+        dispute_url(iid),
         json={**DISPUTE, "disputeWindow": window},
         headers=m.headers,
     )
@@ -855,9 +856,7 @@ async def disputed(client, app, make_merchant):
 
 
 async def resolve(client, iid, body, headers):
-    return await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve", json=body, headers=headers
-    )
+    return await client.post(resolve_url(iid), json=body, headers=headers)
 
 
 async def assert_still_disputed(client, app, m, iid, before):

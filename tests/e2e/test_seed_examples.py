@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Deployment
+from tests.support.driver import milestones_url
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +119,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     with httpx.Client(timeout=10) as requests:
         for milestone in milestones:
             response = requests.post(
-                f"{api}/payment-intents/{intent_id}/escrow/milestones",
+                milestones_url(intent_id, prefix=api),
                 headers={
                     "X-API-Key": os.environ["FINTERNET_API_KEY"],
                     "Content-Type": "application/json",
@@ -140,7 +141,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
 
     # and the page's documented errors, on the real server
     again = httpx.post(
-        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        milestones_url(intent_id, prefix=api),
         headers={"X-API-Key": key},
         json=SEED_MILESTONES[0],
         timeout=10,
@@ -148,7 +149,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     assert again.status_code == 400
     assert again.json()["error"]["message"] == "Milestone with index 0 already exists"
     over = httpx.post(
-        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        milestones_url(intent_id, prefix=api),
         headers={"X-API-Key": key},
         json={"milestoneIndex": 3, "amount": "0.01"},
         timeout=10,

@@ -10,9 +10,13 @@ from tests.support.driver import (
     PROOF,
     advance,
     assert_error,
+    cancel_url,
     create_intent,
+    delivery_proof_url,
     escrow,
+    intents_url,
     pay_by_card,
+    public_intent_url,
 )
 
 
@@ -44,9 +48,7 @@ async def test_delivery_proof_after_the_deadline_is_refused(client, app, setting
             Job.__table__.update().where(Job.order_id == order.id).values(due_at=Job.due_at - 3601)
         )
         await s.commit()
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(
         r,
         400,
@@ -61,7 +63,7 @@ async def test_delivery_proof_after_the_deadline_is_refused(client, app, setting
 
 async def test_zero_dispute_window_is_rejected_at_creation(client, merchant):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         headers=merchant.headers,
         json={
             "amount": "10.00",
@@ -99,7 +101,7 @@ async def test_public_page_shows_release_terms(client, merchant):
             metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": "86400"},
         )
     )["id"]
-    data = (await client.get(f"/v1/payment-intents/public/{iid}")).json()["data"]
+    data = (await client.get(public_intent_url(iid))).json()["data"]
     assert data["releaseTerms"] == {
         "releaseType": "MILESTONE_LOCKED",
         "autoRelease": True,
@@ -140,7 +142,7 @@ async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
 
     monkeypatch.setattr(routes.service, "create_intent", boom)
     r = await fragile_client.post(
-        "/v1/payment-intents",
+        intents_url(),
         headers=merchant.headers,
         json={
             "amount": "1.00",
@@ -164,7 +166,7 @@ async def test_a_database_conflict_is_a_retryable_409(fragile_client, merchant, 
         raise OperationalError("UPDATE ...", {}, Deadlock("deadlock detected"))
 
     monkeypatch.setattr(routes.service, "cancel_intent", conflict)
-    r = await fragile_client.post("/v1/payment-intents/intent_x/cancel", headers=merchant.headers)
+    r = await fragile_client.post(cancel_url("intent_x"), headers=merchant.headers)
     assert_error(
         r,
         409,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text, update
 
 from escrowgate.api import idempotency
 from escrowgate.models import IdempotencyRecord, PaymentIntent
-from tests.support.driver import assert_error, intent_body, pay_by_card
+from tests.support.driver import assert_error, intent_body, intents_url, pay_by_card
 
 
 async def count_intents(app, merchant_id):
@@ -26,9 +26,9 @@ async def count_intents(app, merchant_id):
 
 async def test_replay_returns_first_answer_without_new_effect(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "order-42"}
-    first = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    first = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers
-    second = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    second = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert second.status_code == 201
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json() == first.json()
@@ -38,9 +38,9 @@ async def test_replay_returns_first_answer_without_new_effect(client, app, merch
 async def test_same_key_other_body_is_rejected(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-reuse"}
     assert (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+        await client.post(intents_url(), json=intent_body(), headers=headers)
     ).status_code == 201
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="5.00"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="5.00"), headers=headers)
     assert_error(
         r,
         400,
@@ -62,9 +62,9 @@ async def test_same_json_in_another_layout_is_the_same_body(client, merchant):
     import json
 
     body = intent_body()
-    a = await client.post("/v1/payment-intents", content=json.dumps(body), headers=headers)
+    a = await client.post(intents_url(), content=json.dumps(body), headers=headers)
     b = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=json.dumps(dict(reversed(body.items())), indent=2),
         headers=headers,
     )
@@ -75,8 +75,8 @@ async def test_retry_through_an_alias_path_replays(client, app, merchant):
     """/api/v1 and /v1 (and /conditional-payment and /escrow) are one operation: a
     client retrying through the other spelling gets the first answer, not a 400."""
     headers = {**merchant.headers, "Idempotency-Key": "k-alias"}
-    first = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-    again = await client.post("/api/v1/payment-intents", json=intent_body(), headers=headers)
+    first = await client.post(intents_url(), json=intent_body(), headers=headers)
+    again = await client.post(intents_url(prefix="/api/v1"), json=intent_body(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
     assert await count_intents(app, merchant.id) == 1
@@ -93,9 +93,9 @@ async def test_retry_through_an_alias_path_replays(client, app, merchant):
 
 async def test_validation_failure_stores_nothing(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-invalid"}
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="-1"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="-1"), headers=headers)
     assert_error(r, 400, "invalid_request", param="amount")
-    r = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert r.status_code == 201 and "idempotent-replayed" not in r.headers
     async with app.state.session_factory() as s:
         rows = (
@@ -115,7 +115,7 @@ async def test_scope_is_merchant_and_mode(client, app, make_merchant):
     live = await make_merchant(mode="live")
     for m in (a, b, live):
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             json=intent_body(),
             headers={**m.headers, "Idempotency-Key": "shared-key"},
         )
@@ -125,7 +125,7 @@ async def test_scope_is_merchant_and_mode(client, app, make_merchant):
 
 async def test_key_too_long(client, merchant):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={**merchant.headers, "Idempotency-Key": "x" * 256},
     )
@@ -146,7 +146,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
         idempotency._in_flight.add((merchant.id, "test", key))
         try:
             r = await client.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(),
                 headers={**merchant.headers, "Idempotency-Key": key},
             )
@@ -159,7 +159,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
                 {"k": idempotency._lock_id(merchant.id, "test", key)},
             )
             r = await client.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(),
                 headers={**merchant.headers, "Idempotency-Key": key},
             )
@@ -172,7 +172,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
         type_="idempotency_error",
     )
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={**merchant.headers, "Idempotency-Key": key},
     )
@@ -183,10 +183,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
 async def test_parallel_same_key_makes_one_effect(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-parallel"}
     results = await asyncio.gather(
-        *[
-            client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-            for _ in range(12)
-        ]
+        *[client.post(intents_url(), json=intent_body(), headers=headers) for _ in range(12)]
     )
     codes = Counter(r.status_code for r in results)
     assert set(codes) <= {201, 409}, codes
@@ -197,7 +194,7 @@ async def test_parallel_same_key_makes_one_effect(client, app, merchant):
 async def test_expired_records_are_purged_and_key_is_free_again(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-old"}
     assert (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+        await client.post(intents_url(), json=intent_body(), headers=headers)
     ).status_code == 201
     async with app.state.session_factory() as s:
         await s.execute(
@@ -206,7 +203,7 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
             .values(created_at=IdempotencyRecord.created_at - 25 * 3600)
         )
         await s.commit()
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="7.00"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="7.00"), headers=headers)
     assert r.status_code == 201 and "idempotent-replayed" not in r.headers
     async with app.state.session_factory() as s:
         await s.execute(
@@ -231,9 +228,9 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
 
 @pytest.mark.parametrize("path_tail", ["payment", "transaction-hash"])
 async def test_public_posts_accept_keys(client, merchant, path_tail):
-    iid = (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=merchant.headers)
-    ).json()["id"]
+    iid = (await client.post(intents_url(), json=intent_body(), headers=merchant.headers)).json()[
+        "id"
+    ]
     body = (
         {"card": {"cardNumber": "4242424242424242", "expiry": "12/39", "cvv": "123", "name": "P"}}
         if path_tail == "payment"

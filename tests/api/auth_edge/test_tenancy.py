@@ -8,15 +8,20 @@ import pytest
 
 from tests.support.driver import (
     FORBIDDEN,
+    advance_clock_url,
     assert_error,
     create_intent,
     escrow,
+    events_url,
+    intent_url,
+    intents_url,
+    milestones_url,
     pay_by_card,
 )
 
 
 def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
-    base = f"/v1/payment-intents/{iid}"
+    base = intent_url(iid)
     return [
         ("GET", base, None),
         ("POST", f"{base}/cancel", None),
@@ -47,7 +52,7 @@ def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
         ("POST", f"{base}/conditional-payment/dispute", {"reason": "r", "raisedBy": "x"}),
         ("POST", f"{base}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
         ("POST", f"{base}/refund", {"amount": "1.00"}),
-        ("POST", f"/v1/test_helpers/payment-intents/{iid}/advance_clock", {"seconds": 60}),
+        ("POST", advance_clock_url(iid), {"seconds": 60}),
     ]
 
 
@@ -56,7 +61,7 @@ async def victim(client, make_merchant):
     a = await make_merchant(name="Victim Ltd")
     iid = (await create_intent(client, a))["id"]
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
+        milestones_url(iid),
         json={"milestoneIndex": 0, "amount": "100.00"},
         headers=a.headers,
     )
@@ -66,8 +71,8 @@ async def victim(client, make_merchant):
 
 
 async def snapshot(client, a, iid):
-    intent = (await client.get(f"/v1/payment-intents/{iid}", headers=a.headers)).json()
-    events = (await client.get("/v1/events?limit=100", headers=a.headers)).json()["data"]
+    intent = (await client.get(intent_url(iid), headers=a.headers)).json()
+    events = (await client.get(f"{events_url()}?limit=100", headers=a.headers)).json()["data"]
     return intent, await escrow(client, a, iid), [e["id"] for e in events]
 
 
@@ -81,7 +86,7 @@ async def test_every_route_forbids_another_merchant(client, make_merchant, victi
         assert iid not in r.text and "Victim" not in r.text, (method, path)
         assert set(err) <= {"code", "message", "type", "param"}
     assert await snapshot(client, a, iid) == before
-    r = await client.get("/v1/payment-intents", headers=b.headers)
+    r = await client.get(intents_url(), headers=b.headers)
     assert r.json()["data"] == []
 
 
@@ -99,7 +104,7 @@ async def test_live_key_gets_404_for_the_test_clock(client, make_merchant):
     m_live = await make_merchant(mode="live")
     iid = (await create_intent(client, m_live))["id"]
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": 60},
         headers=m_live.headers,
     )
@@ -110,9 +115,9 @@ async def test_revoked_key_fails_at_once(client, app, make_merchant):
     from escrowgate.merchants import revoke_key
 
     m = await make_merchant()
-    assert (await client.get("/v1/payment-intents", headers=m.headers)).status_code == 200
+    assert (await client.get(intents_url(), headers=m.headers)).status_code == 200
     async with app.state.session_factory() as s:
         assert await revoke_key(s, m.key_id)
         await s.commit()
-    r = await client.get("/v1/payment-intents", headers=m.headers)
+    r = await client.get(intents_url(), headers=m.headers)
     assert_error(r, 401, "invalid_api_key", "Invalid API key", type_="authentication_error")

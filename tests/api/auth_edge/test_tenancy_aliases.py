@@ -14,15 +14,23 @@ from tests.support.driver import (
     AUTH,
     DISPUTE,
     FORBIDDEN,
+    approve_url,
     assert_error,
     audit_clean,
     balance,
+    cancel_url,
     deliver,
+    dispute_url,
     dvp,
     escrow,
+    event_url,
+    events_url,
+    intent_url,
     ledger_entries,
     list_all,
     post_milestone,
+    refund_url,
+    resolve_url,
     sign,
 )
 
@@ -30,12 +38,12 @@ from tests.support.driver import (
 async def snapshot(client, m, iids: list[str]) -> dict[str, Any]:
     intents = {}
     for iid in iids:
-        r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+        r = await client.get(intent_url(iid), headers=m.headers)
         assert r.status_code == 200, r.text
         intents[iid] = (r.json(), await escrow(client, m, iid))
     return {
         "intents": intents,
-        "events": [e["id"] for e in await list_all(client, m, "/v1/events")],
+        "events": [e["id"] for e in await list_all(client, m, events_url())],
         "ledger": [e["id"] for e in await ledger_entries(client, m)],
         "balance": await balance(client, m),
     }
@@ -50,9 +58,7 @@ async def victim(client, make_merchant):
     delivered = await dvp(client, a, payer=payer)
     typed = (await deliver(client, a, delivered))["approvalTypedData"]
     signature = sign(typed, payer)
-    r = await client.post(
-        f"/v1/payment-intents/{delivered}/escrow/dispute", json=DISPUTE, headers=a.headers
-    )
+    r = await client.post(dispute_url(delivered), json=DISPUTE, headers=a.headers)
     assert r.status_code == 200, r.text
     milestone_order = await dvp(client, a, "MILESTONE_LOCKED")
     r = await post_milestone(client, a, milestone_order, {"milestoneIndex": 0, "amount": "300.00"})
@@ -79,10 +85,10 @@ async def test_alias_and_api_v1_routes_forbid_another_merchant(client, app, make
         (f"/api/v1/{d}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
         (f"/api/v1/{ms}", {"milestoneIndex": 1, "amount": "100.00"}),
         (f"/api/v1/{ms}/{mid}/complete", {"completedBy": "intruder"}),
-        (f"/api/v1/payment-intents/{milestone_order}/escrow/dispute", DISPUTE),
-        (f"/api/v1/payment-intents/{milestone_order}/conditional-payment/dispute", DISPUTE),
-        (f"/api/v1/payment-intents/{milestone_order}/refund", {"amount": "1.00"}),
-        (f"/api/v1/payment-intents/{milestone_order}/cancel", None),
+        (dispute_url(milestone_order, prefix="/api/v1"), DISPUTE),
+        (dispute_url(milestone_order, spelling="conditional-payment", prefix="/api/v1"), DISPUTE),
+        (refund_url(milestone_order, prefix="/api/v1"), {"amount": "1.00"}),
+        (cancel_url(milestone_order, prefix="/api/v1"), None),
     ]
     for path, body in attempts:
         r = await client.post(path, json=body, headers=b.headers)
@@ -105,20 +111,20 @@ async def test_another_merchants_event_is_not_found(client, make_merchant, victi
     not revealed; the owner reads it."""
     a, delivered, *_ = victim
     b = await make_merchant(name="Intruder Inc")
-    mine = await list_all(client, a, "/v1/events")
+    mine = await list_all(client, a, events_url())
     assert {"dispute.raised", "delivery_proof.submitted"} <= {e["type"] for e in mine}
     for event in mine[:3]:
         for prefix in ("/v1", "/api/v1"):
-            r = await client.get(f"{prefix}/events/{event['id']}", headers=b.headers)
+            r = await client.get(event_url(event["id"], prefix=prefix), headers=b.headers)
             err = assert_error(r, 404, "resource_missing", "Event not found", param="eventId")
             assert set(err) == {"code", "message", "type", "param"}
             assert delivered not in r.text
-            r = await client.get(f"{prefix}/events/{event['id']}", headers=a.headers)
+            r = await client.get(event_url(event["id"], prefix=prefix), headers=a.headers)
             assert r.status_code == 200 and r.json() == event
-    other = await client.get(f"/v1/events/{mine[0]['id']}", headers=b.headers)
-    unknown = await client.get("/v1/events/evt_doesnotexist", headers=b.headers)
+    other = await client.get(event_url(mine[0]["id"]), headers=b.headers)
+    unknown = await client.get(event_url("evt_doesnotexist"), headers=b.headers)
     assert other.json() == unknown.json()  # indistinguishable from an unknown id
-    assert await list_all(client, b, "/v1/events") == []
+    assert await list_all(client, b, events_url()) == []
 
 
 async def test_owner_uses_the_conditional_payment_approve_alias(client, app, make_merchant):
@@ -129,7 +135,7 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
     iid = await dvp(client, m, payer=payer)
     typed = (await deliver(client, m, iid))["approvalTypedData"]
     r = await client.post(
-        f"/v1/payment-intents/{iid}/conditional-payment/approve",
+        approve_url(iid, spelling="conditional-payment"),
         json={"signature": sign(typed, payer)},
         headers=m.headers,
     )
@@ -143,7 +149,7 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
         "object": "conditional_payment",
         "data": await escrow(client, m, iid),
     }
-    released = await list_all(client, m, "/v1/events", type="escrow_order.released")
+    released = await list_all(client, m, events_url(), type="escrow_order.released")
     assert [e["data"]["object"]["paymentIntentId"] for e in released] == [iid]
     await audit_clean(app)
 
@@ -154,13 +160,11 @@ async def test_owner_uses_the_conditional_payment_resolve_alias(client, app, mak
     everything held and closes the dispute."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     dispute_id = r.json()["id"]
     r = await client.post(
-        f"{prefix}/payment-intents/{iid}/conditional-payment/dispute/resolve",
+        resolve_url(iid, spelling="conditional-payment", prefix=prefix),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -191,13 +195,9 @@ async def test_foreign_resolve_is_the_ownership_403_whatever_the_resolution(
     that it has no access, never which resolutions the owner could choose."""
     owner, other = await make_merchant(), await make_merchant()
     iid = await dvp(client, owner)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=owner.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=owner.headers)
     assert r.status_code == 200, r.text
     before = await escrow(client, owner, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve", json=body, headers=other.headers
-    )
+    r = await client.post(resolve_url(iid), json=body, headers=other.headers)
     assert_error(r, 403, "forbidden", FORBIDDEN, type_=AUTH)
     assert await escrow(client, owner, iid) == before

@@ -16,6 +16,9 @@ from tests.support.driver import (
     create_intent,
     escrow,
     intent_body,
+    intent_url,
+    intents_url,
+    order_url,
 )
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -48,7 +51,7 @@ async def test_create_returns_the_documented_envelope(client, merchant, settings
         settlementDestination="DE89370400440532013000",
         metadata=metadata,
     )
-    r = await client.post(f"{prefix}/payment-intents", json=body, headers=merchant.headers)
+    r = await client.post(intents_url(prefix=prefix), json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     env = r.json()
     assert set(env) == {"id", "object", "status", "data", "created", "updated", "metadata"}
@@ -138,7 +141,7 @@ async def test_each_currency_is_accepted(client, merchant, currency):
 @pytest.mark.parametrize("currency", ["USD", "usdc", "ETH", "", 1])
 async def test_other_currencies_are_rejected(client, merchant, currency):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(currency=currency), headers=merchant.headers
+        intents_url(), json=intent_body(currency=currency), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param="currency")
 
@@ -163,15 +166,13 @@ async def test_each_settlement_method_is_accepted(client, merchant, method):
 )
 async def test_invalid_fields_are_named(client, merchant, field, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+        intents_url(), json=intent_body(**{field: value}), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param=field)
 
 
 async def test_invalid_type_message(client, merchant):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(type="ESCROW"), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(type="ESCROW"), headers=merchant.headers)
     assert_error(
         r,
         400,
@@ -185,7 +186,7 @@ async def test_conditional_intent_and_consented_pull_alias(client, merchant):
     for given in ("CONDITIONAL", "CONSENTED_PULL"):
         intent = await create_intent(client, merchant, type=given, metadata={"k": "v"})
         assert intent["data"]["type"] == "CONDITIONAL"
-        got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+        got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
         assert got.json()["data"]["type"] == "CONDITIONAL"
 
 
@@ -193,12 +194,10 @@ async def test_metadata_is_optional(client, merchant):
     body = intent_body()
     del body["metadata"]
     del body["description"]
-    r = await client.post("/v1/payment-intents", json=body, headers=merchant.headers)
+    r = await client.post(intents_url(), json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] is None
-    order_r = await client.get(
-        f"/v1/payment-intents/{r.json()['id']}/escrow", headers=merchant.headers
-    )
+    order_r = await client.get(order_url(r.json()["id"]), headers=merchant.headers)
     assert order_r.json()["data"]["releaseType"] == "DELIVERY_PROOF"  # the default
 
 
@@ -225,7 +224,7 @@ async def test_time_locked_needs_and_keeps_time_lock_until(client, merchant):
         assert order["releaseType"] == "TIME_LOCKED"
         assert order["timeLockUntil"] == "1893456000"
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "TIME_LOCKED"}),
         headers=merchant.headers,
     )
@@ -235,7 +234,7 @@ async def test_time_locked_needs_and_keeps_time_lock_until(client, merchant):
 @pytest.mark.parametrize("value", ["tomorrow", "-5", -5, True, 1.5, "1e9", "", None])
 async def test_bad_time_lock_until_is_400(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value}),
         headers=merchant.headers,
     )
@@ -250,7 +249,7 @@ async def test_unknown_release_type_is_400(client, merchant, value):
         assert (await escrow(client, merchant, intent["id"]))["releaseType"] == "DELIVERY_PROOF"
         return
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": value}),
         headers=merchant.headers,
     )
@@ -274,11 +273,11 @@ async def test_auto_release_default_and_flags(client, merchant):
 @pytest.mark.parametrize("value", ["yes", 1, "true"])
 async def test_auto_release_must_be_boolean(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(autoRelease=value), headers=merchant.headers
+        intents_url(), json=intent_body(autoRelease=value), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param="autoRelease")
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"autoRelease": value}),
         headers=merchant.headers,
     )
@@ -299,7 +298,7 @@ async def test_dispute_window(client, merchant):
 @pytest.mark.parametrize("value", ["a week", "-1", -1, 1.5, True, "86400.0", 10**12, ""])
 async def test_bad_dispute_window_is_400(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": value}),
         headers=merchant.headers,
     )
@@ -345,11 +344,11 @@ async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
 )
 async def test_bad_dvp_fields_are_400(client, merchant, field, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+        intents_url(), json=intent_body(**{field: value}), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param=field)
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "DELIVERY_PROOF", field: value}),
         headers=merchant.headers,
     )
@@ -370,7 +369,7 @@ async def test_dvp_only_fields_on_a_conditional_intent_are_400(client, make_merc
     m = await make_merchant()
     for type_ in ("CONDITIONAL", "CONSENTED_PULL"):
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             json=intent_body(type=type_, metadata={}, **{field: value}),
             headers=m.headers,
         )
@@ -381,7 +380,7 @@ async def test_dvp_only_fields_on_a_conditional_intent_are_400(client, make_merc
             f"{field} is only valid for DELIVERY_VS_PAYMENT intents",
             param=field,
         )
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert listed.json()["data"] == []  # a rejected request stores nothing
 
 
@@ -394,7 +393,7 @@ async def test_metadata_key_count_limit(client, merchant):
     intent = await create_intent(client, merchant, metadata=fifty)
     assert intent["metadata"] == fifty
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata=fifty | {"extra": 1}),
         headers=merchant.headers,
     )
@@ -406,15 +405,11 @@ async def test_metadata_size_limit(client, merchant):
     intent = await create_intent(client, merchant, metadata=ok)
     assert intent["metadata"]["blob"] == "x" * 8000
     big = {"releaseType": "MILESTONE_LOCKED", "blob": "x" * 8200}
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=big), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=big), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
     # multi-byte characters count as bytes: 3000 x 3 bytes > 8 KB
     wide = {"releaseType": "MILESTONE_LOCKED", "blob": "語" * 3000}
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=wide), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=wide), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
 
 
@@ -432,7 +427,7 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
         )
     )
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=raw,
         headers={**m.headers, "Content-Type": "application/json"},
     )
@@ -450,15 +445,13 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
     }
     assert r.json()["metadata"] == expected
     assert r.json()["data"]["metadata"] == expected
-    got = await client.get(f"/v1/payment-intents/{r.json()['id']}", headers=m.headers)
+    got = await client.get(intent_url(r.json()["id"]), headers=m.headers)
     assert got.json()["data"]["metadata"] == expected
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert [i["id"] for i in listed.json()["data"]] == [r.json()["id"]]
 
 
 @pytest.mark.parametrize("value", [[1, 2], "text", 5, True])
 async def test_metadata_must_be_an_object(client, merchant, value):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=value), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=value), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")

@@ -12,9 +12,14 @@ from tests.support.driver import (
     ISO_Z_RE,
     PREFIXES,
     assert_error,
+    cancel_url,
     create_intent,
     escrow,
+    intent_url,
+    intents_url,
+    order_url,
     post_milestone,
+    public_intent_url,
 )
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -33,7 +38,7 @@ def assert_recent(ts: object) -> None:
 @pytest.mark.parametrize("prefix", PREFIXES)
 async def test_get_returns_the_intent(client, merchant, prefix):
     intent = await create_intent(client, merchant, amount="42.5")
-    r = await client.get(f"{prefix}/payment-intents/{intent['id']}", headers=merchant.headers)
+    r = await client.get(intent_url(intent["id"], prefix=prefix), headers=merchant.headers)
     assert r.status_code == 200, r.text
     env = r.json()
     assert {"id", "object", "status", "data", "created", "updated"} <= set(env)
@@ -43,7 +48,7 @@ async def test_get_returns_the_intent(client, merchant, prefix):
 
 
 async def test_get_unknown_intent_is_404(client, merchant):
-    r = await client.get("/v1/payment-intents/intent_doesnotexist", headers=merchant.headers)
+    r = await client.get(intent_url("intent_doesnotexist"), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", "Payment intent not found: intent_doesnotexist")
 
 
@@ -60,12 +65,12 @@ async def test_list_pagination_and_filters(client, make_merchant):
             await create_intent(client, m, type=type_, metadata=metadata, amount=f"{i + 1}.00")
         )
     canceled = created[1]["id"]
-    r = await client.post(f"/v1/payment-intents/{canceled}/cancel", headers=m.headers)
+    r = await client.post(cancel_url(canceled), headers=m.headers)
     assert r.status_code == 200, r.text
     newest_first = [c["id"] for c in reversed(created)]
 
     async def page(query: str) -> dict:
-        r = await client.get(f"/v1/payment-intents?{query}", headers=m.headers)
+        r = await client.get(f"{intents_url()}?{query}", headers=m.headers)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["object"] == "list"
@@ -115,13 +120,13 @@ async def test_list_default_limit_is_ten(client, make_merchant):
     m = await make_merchant()
     for _ in range(11):
         await create_intent(client, m)
-    r = await client.get("/api/v1/payment-intents", headers=m.headers)
+    r = await client.get(intents_url(prefix="/api/v1"), headers=m.headers)
     assert len(r.json()["data"]) == 10 and r.json()["hasMore"] is True
 
 
 async def test_list_rejects_both_cursors(client, merchant):
     r = await client.get(
-        "/v1/payment-intents?starting_after=intent_a&ending_before=intent_b",
+        f"{intents_url()}?starting_after=intent_a&ending_before=intent_b",
         headers=merchant.headers,
     )
     assert_error(r, 400, "invalid_request", param="ending_before")
@@ -147,7 +152,7 @@ async def test_public_get_shows_only_what_a_payment_page_needs(client, make_merc
         {"milestoneIndex": 0, "amount": "300.00", "description": "Sketches"},
     )
     assert r.status_code == 201
-    r = await client.get(f"{prefix}/payment-intents/public/{intent['id']}")
+    r = await client.get(public_intent_url(intent["id"], prefix=prefix))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["id"] == intent["id"] and body["status"] == "INITIATED"
@@ -183,7 +188,7 @@ async def test_public_get_shows_only_what_a_payment_page_needs(client, make_merc
 
 
 async def test_public_get_of_unknown_intent_is_404(client):
-    r = await client.get("/v1/payment-intents/public/intent_nope")
+    r = await client.get(public_intent_url("intent_nope"))
     assert_error(r, 404, "resource_missing", "Payment intent not found: intent_nope")
 
 
@@ -197,21 +202,17 @@ async def test_cancel_initiated_intent(client, merchant, prefix):
         client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
     )
     assert ok.status_code == 201
-    r = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
-    )
+    r = await client.post(cancel_url(intent["id"], prefix=prefix), headers=merchant.headers)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELED"
     assert r.json()["data"]["status"] == "CANCELED"
 
-    again = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
-    )
+    again = await client.post(cancel_url(intent["id"], prefix=prefix), headers=merchant.headers)
     assert_error(
         again, 400, "invalid_state_transition", "Cannot transition from CANCELED to CANCELED"
     )
 
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["status"] == "CANCELED"
     order = await escrow(client, merchant, intent["id"])
     assert order["orderStatus"] == "CANCELLED"
@@ -227,12 +228,12 @@ async def test_cancel_initiated_intent(client, merchant, prefix):
 
 async def test_cancel_conditional_intent(client, merchant):
     intent = await create_intent(client, merchant, type="CONDITIONAL", metadata={})
-    r = await client.post(f"/v1/payment-intents/{intent['id']}/cancel", headers=merchant.headers)
+    r = await client.post(cancel_url(intent["id"]), headers=merchant.headers)
     assert r.status_code == 200 and r.json()["status"] == "CANCELED"
 
 
 async def test_cancel_unknown_intent_is_404(client, merchant):
-    r = await client.post("/v1/payment-intents/intent_unknown1/cancel", headers=merchant.headers)
+    r = await client.post(cancel_url("intent_unknown1"), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", "Payment intent not found: intent_unknown1")
 
 
@@ -286,5 +287,5 @@ async def test_escrow_of_a_conditional_intent_is_400(client, merchant):
 
 
 async def test_escrow_of_unknown_intent_is_404(client, merchant):
-    r = await client.get("/v1/payment-intents/intent_zzz/escrow", headers=merchant.headers)
+    r = await client.get(order_url("intent_zzz"), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", "Payment intent not found: intent_zzz")

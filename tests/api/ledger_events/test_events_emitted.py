@@ -13,15 +13,23 @@ from eth_account import Account
 from tests.support.driver import (
     DISPUTE,
     PROOF,
+    approve_url,
     assert_error,
     audit_clean,
+    delivery_proof_url,
+    dispute_url,
     dvp,
     escrow,
+    event_url,
     events,
+    intent_url,
+    intents_url,
     make_operator,
     milestones_url,
     pay_by_card,
     post_milestone,
+    refund_url,
+    resolve_url,
     sign,
 )
 
@@ -43,7 +51,7 @@ async def assert_event_readable(client, m, event: dict[str, Any]) -> None:
     """The type filter and GET /events/:id agree with the list."""
     listed = await events(client, m, type=event["type"])
     assert event["id"] in [e["id"] for e in listed]
-    r = await client.get(f"/v1/events/{event['id']}", headers=m.headers)
+    r = await client.get(event_url(event["id"]), headers=m.headers)
     assert r.status_code == 200, r.text
     assert r.json() == event
     assert event["object"] == "event" and event["id"].startswith("evt_")
@@ -58,9 +66,7 @@ async def test_delivery_proof_submitted(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     proof = r.json()
     added = await new_events(client, m, before)
@@ -79,9 +85,7 @@ async def test_escrow_order_released_by_auto_release_proof(client, app, make_mer
     iid = await dvp(client, m, "AUTO_RELEASE")
     order_id = (await escrow(client, m, iid))["id"]
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     proof_event = only(added, "delivery_proof.submitted")
@@ -106,14 +110,12 @@ async def test_escrow_order_released_by_payer_approval(client, app, make_merchan
     m = await make_merchant()
     payer = Account.create()
     iid = await dvp(client, m, payer=payer)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     order = await escrow(client, m, iid)
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
+        approve_url(iid),
         json={"signature": sign(order["approvalTypedData"], payer)},
         headers=m.headers,
     )
@@ -132,14 +134,12 @@ async def test_dispute_resolved_buyer_won(client, app, make_merchant):
     one refund.created; nothing released."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     dispute_id = r.json()["id"]
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -164,13 +164,11 @@ async def test_dispute_resolved_merchant_won_by_operator(client, app, make_merch
     m = await make_merchant()
     operator = await make_operator(app)
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     dispute_id = r.json()["id"]
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "MERCHANT_WON"},
         headers=operator,
     )
@@ -197,16 +195,12 @@ async def test_milestone_cancelled_by_a_refund(client, app, make_merchant):
         mids.append(r.json()["id"])
     before = await events(client, m)
     # 100.00 not covered by milestones goes first: nothing cancelled.
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "100.00"}, headers=m.headers
-    )
+    r = await client.post(refund_url(iid), json={"amount": "100.00"}, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     assert [e["type"] for e in added] == ["refund.created"]
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "0.01"}, headers=m.headers
-    )
+    r = await client.post(refund_url(iid), json={"amount": "0.01"}, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     cancelled = only(added, "milestone.cancelled")
@@ -228,13 +222,11 @@ async def test_milestone_cancelled_by_partial_refund_resolution(client, app, mak
     for index, amount in enumerate(["300.00", "400.00"]):
         r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
         mids.append(r.json()["id"])
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "PARTIAL_REFUND", "refundAmount": "250.00"},
         headers=operator,
     )
@@ -275,7 +267,7 @@ def fail_after(monkeypatch, module: Any, event_type: str) -> list[str]:
 
 
 async def state(client, m, iid):
-    intent = (await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)).json()
+    intent = (await client.get(intent_url(iid), headers=m.headers)).json()
     return intent, await escrow(client, m, iid), [e["id"] for e in await events(client, m)]
 
 
@@ -289,19 +281,15 @@ async def test_delivery_proof_event_rolls_back_with_the_proof(
     iid = await dvp(client, m)
     before = await state(client, m, iid)
     written = fail_after(monkeypatch, delivery, "delivery_proof.submitted")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await fragile_client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
     assert await state(client, m, iid) == before
-    r = await client.get(f"/v1/events/{written[0]}", headers=m.headers)
+    r = await client.get(event_url(written[0]), headers=m.headers)
     assert_error(r, 404, "resource_missing", "Event not found")
     # Without the fault the same request succeeds and writes its one event.
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     assert len(await events(client, m, type="delivery_proof.submitted")) == 1
     await audit_clean(app)
@@ -317,9 +305,7 @@ async def test_escrow_order_released_event_rolls_back_with_the_release(
     iid = await dvp(client, m, "AUTO_RELEASE")
     before = await state(client, m, iid)
     written = fail_after(monkeypatch, release, "escrow_order.released")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await fragile_client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
@@ -337,14 +323,12 @@ async def test_dispute_resolved_event_rolls_back_with_the_resolution(
 
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     before = await state(client, m, iid)
     written = fail_after(monkeypatch, disputes, "dispute.resolved")
     r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -370,9 +354,7 @@ async def test_milestone_cancelled_event_rolls_back_with_the_refund(
         assert r.status_code == 201, r.text
     before = await state(client, m, iid)
     written = fail_after(monkeypatch, release, "milestone.cancelled")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "1.00"}, headers=m.headers
-    )
+    r = await fragile_client.post(refund_url(iid), json={"amount": "1.00"}, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
@@ -397,7 +379,7 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
     assert r.status_code == 201, r.text
     mid = r.json()["id"]
     before = [e["id"] for e in await events(client, m)]
-    base = f"/v1/payment-intents/{iid}"
+    base = intent_url(iid)
     refused = [
         (f"{base}/escrow/delivery-proof", PROOF, 400),  # hash mismatch
         (f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}, 400),  # not delivered
@@ -409,7 +391,7 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
         (milestones_url(mil), {"milestoneIndex": 1, "amount": "400.01"}, 400),  # total
         (f"{milestones_url(mil)}/{mid}/approve", {"signature": "0x" + "11" * 65}, 400),
         (f"{milestones_url(mil)}/milestone_nope/complete", {"completedBy": "x"}, 404),
-        (f"/v1/payment-intents/{mil}/escrow/dispute/resolve", {"resolution": "MERCHANT_WON"}, 403),
+        (resolve_url(mil), {"resolution": "MERCHANT_WON"}, 403),
     ]
     for path, body, status in refused:
         r = await client.post(path, json=body, headers=m.headers)
@@ -417,7 +399,7 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
         after = [e["id"] for e in await events(client, m)]
         assert after == before, path
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json={
             "amount": "0",
             "currency": "USDC",

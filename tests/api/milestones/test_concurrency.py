@@ -11,12 +11,7 @@ import asyncio
 from collections import Counter
 from decimal import Decimal
 
-from tests.support.driver import (
-    EXCEED,
-    create_intent,
-    escrow,
-    milestones_url,
-)
+from tests.support.driver import EXCEED, create_intent, escrow, milestones_url
 
 DOCUMENTED_400 = {"code": "invalid_request", "type": "invalid_request_error"}
 

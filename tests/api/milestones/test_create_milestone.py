@@ -15,6 +15,7 @@ from tests.support.driver import (
     assert_error,
     create_intent,
     escrow,
+    intent_url,
     milestones_url,
     pay_by_card,
     post_milestone,
@@ -66,7 +67,7 @@ async def test_the_documented_request_gets_the_documented_response(client, merch
     order = await escrow(client, merchant, intent["id"])
     before = int(time.time())
     r = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/escrow/milestones",
+        milestones_url(intent["id"], prefix=prefix),
         content=json.dumps(DOC_BODY).encode(),
         headers={"X-API-Key": merchant.key, "Content-Type": "application/json"},
     )
@@ -509,7 +510,7 @@ async def test_milestones_may_be_created_before_funding(client, merchant):
     assert order["fundedAt"] is None and order["heldAmount"] == "0.00"
     r = await post_milestone(client, merchant, intent["id"], SEED_PLAN[0])
     assert r.status_code == 201, r.text
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["status"] == "INITIATED"  # creating a milestone funds nothing
 
 

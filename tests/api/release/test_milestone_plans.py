@@ -8,11 +8,15 @@ from decimal import Decimal
 from eth_account import Account
 
 from tests.support.driver import (
+    advance_clock_url,
     assert_error,
     audit_clean,
     balance,
     create_intent,
     escrow,
+    intent_url,
+    milestone_url,
+    milestones_url,
     pay_by_card,
     post_complete,
     run_worker,
@@ -30,7 +34,7 @@ async def make_plan(client, m, intent_id):
     ids = []
     for index, description, amount, pct in PLAN:
         r = await client.post(
-            f"/v1/payment-intents/{intent_id}/escrow/milestones",
+            milestones_url(intent_id),
             json={
                 "milestoneIndex": index,
                 "description": description,
@@ -73,7 +77,7 @@ async def test_auto_release_plan_end_to_end(client, app, make_merchant):
     order = await escrow(client, m, iid)
     assert order["orderStatus"] == "COMPLETED"
     assert order["releasedAmount"] == "1000.00" and order["heldAmount"] == "0.00"
-    r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+    r = await client.get(intent_url(iid), headers=m.headers)
     assert r.json()["status"] == "SETTLED"
     assert r.json()["data"]["settlementStatus"] == "COMPLETED"
 
@@ -105,20 +109,18 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
 
     # Milestone 0: completed, then approved by the payer -> released.
     assert (await post_complete(client, m, iid, ids[0])).status_code == 200
-    ms = (
-        await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}", headers=m.headers)
-    ).json()["data"]
+    ms = (await client.get(milestone_url(iid, ids[0]), headers=m.headers)).json()["data"]
     assert ms["status"] == "COMPLETED"
     stranger = Account.create()
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], stranger)},
         headers=m.headers,
     )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     assert (await escrow(client, m, iid))["releasedAmount"] == "0.00"
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], payer)},
         headers=m.headers,
     )
@@ -127,7 +129,7 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     assert r.json()["data"]["releasedBy"] == "payer_approval"
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], payer)},
         headers=m.headers,
     )
@@ -138,7 +140,7 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     await run_worker(app)
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": 604_800},
         headers=m.headers,
     )

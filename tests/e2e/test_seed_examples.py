@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Deployment
-from tests.support.driver import milestones_url
+from tests.support.driver import API, intents_url, milestones_url, order_url
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def deployment() -> Iterator[tuple[Deployment, str]]:
 
 def create_milestone_locked_intent(base: str, key: str) -> str:
     r = httpx.post(
-        f"{base}/v1/payment-intents",
+        f"{base}{intents_url()}",
         headers={"X-API-Key": key, "Content-Type": "application/json"},
         json={
             "amount": "1000.00",
@@ -79,9 +79,7 @@ def create_milestone_locked_intent(base: str, key: str) -> str:
 def assert_final_escrow(
     base: str, key: str, intent_id: str, printed: list[tuple[int, str]]
 ) -> None:
-    r = httpx.get(
-        f"{base}/v1/payment-intents/{intent_id}/escrow", headers={"X-API-Key": key}, timeout=10
-    )
+    r = httpx.get(f"{base}{order_url(intent_id)}", headers={"X-API-Key": key}, timeout=10)
     assert r.status_code == 200, r.text
     order = r.json()["data"]
     assert order["releaseType"] == "MILESTONE_LOCKED"
@@ -111,7 +109,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     d, key = deployment
     intent_id = create_milestone_locked_intent(d.base_url, key)
     monkeypatch.setenv("FINTERNET_API_KEY", key)
-    api = d.base_url + "/v1"
+    api = d.base_url + API
     statuses = []
 
     # --- the page's Python example (requests -> httpx, host -> the server) ---
@@ -215,7 +213,7 @@ def test_the_javascript_example_creates_the_three_milestones(deployment):
     d, key = deployment
     intent_id = create_milestone_locked_intent(d.base_url, key)
     script = Path(tempfile.mkdtemp(prefix="escrowgate-js-")) / "create_milestones.mjs"
-    script.write_text(JS_EXAMPLE.replace("__API__", d.base_url + "/v1"))
+    script.write_text(JS_EXAMPLE.replace("__API__", d.base_url + API))
     done = subprocess.run(
         [node, str(script)],
         capture_output=True,

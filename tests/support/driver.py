@@ -72,8 +72,10 @@ __all__ = [
 # `spelling` is "escrow" or its alias "conditional-payment".
 
 API = "/v1"
-PREFIXES = ["/v1", "/api/v1"]
-SPELLINGS = ["escrow", "conditional-payment"]
+API_ALIAS = "/api/v1"
+PREFIXES = [API, API_ALIAS]
+ORDER_ALIAS = "conditional-payment"  # the order's other spelling
+SPELLINGS = ["escrow", ORDER_ALIAS]
 
 
 def intents_url(prefix: str = API) -> str:

@@ -7,8 +7,11 @@ import json
 import pytest
 
 from tests.support.driver import (
+    API_ALIAS,
     AUTH,
     FORBIDDEN,
+    ORDER_ALIAS,
+    PREFIXES,
     assert_error,
     cancel_url,
     create_intent,
@@ -61,7 +64,7 @@ async def test_both_headers_reach_the_same_objects(client, merchant):
     intent = await create_intent(client, merchant)
     a = await client.get(intent_url(intent["id"]), headers={"X-API-Key": merchant.key})
     b = await client.get(
-        intent_url(intent["id"], prefix="/api/v1"),
+        intent_url(intent["id"], prefix=API_ALIAS),
         headers={"Authorization": f"Bearer {merchant.key}"},
     )
     assert a.status_code == b.status_code == 200
@@ -76,10 +79,10 @@ async def test_both_headers_reach_the_same_objects(client, merchant):
     [
         ("POST", intents_url()),
         ("GET", intents_url()),
-        ("GET", intent_url("intent_abc", prefix="/api/v1")),
+        ("GET", intent_url("intent_abc", prefix=API_ALIAS)),
         ("POST", milestones_url("intent_abc")),
         ("GET", order_url("intent_abc")),
-        ("GET", order_url("intent_abc", spelling="conditional-payment")),
+        ("GET", order_url("intent_abc", spelling=ORDER_ALIAS)),
         ("POST", cancel_url("intent_abc")),
     ],
 )
@@ -219,7 +222,7 @@ async def test_another_merchants_intent_is_403_and_leaks_nothing(
         client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
     )
     assert r0.status_code == 201, r0.text
-    for prefix in ("/v1", "/api/v1"):
+    for prefix in PREFIXES:
         r = await client.request(
             method,
             intent_url(intent["id"], suffix, prefix=prefix),

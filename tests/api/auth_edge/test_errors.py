@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.support.driver import (
+    API_ALIAS,
     assert_error,
     cancel_url,
     create_intent,
@@ -72,7 +73,7 @@ async def test_unknown_route_is_404_in_the_envelope(client, merchant, path):
     [
         ("DELETE", intents_url()),
         ("PUT", intents_url()),
-        ("PATCH", intents_url(prefix="/api/v1")),
+        ("PATCH", intents_url(prefix=API_ALIAS)),
         ("GET", cancel_url("intent_abc")),
         ("DELETE", milestones_url("intent_abc")),
     ],

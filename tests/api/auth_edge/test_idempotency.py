@@ -10,7 +10,16 @@ from sqlalchemy import func, select, text, update
 
 from escrowgate.api import idempotency
 from escrowgate.models import IdempotencyRecord, PaymentIntent
-from tests.support.driver import assert_error, intent_body, intents_url, pay_by_card
+from tests.support.driver import (
+    API_ALIAS,
+    ORDER_ALIAS,
+    assert_error,
+    dispute_url,
+    intent_body,
+    intents_url,
+    pay_by_card,
+    public_intent_url,
+)
 
 
 async def count_intents(app, merchant_id):
@@ -76,16 +85,16 @@ async def test_retry_through_an_alias_path_replays(client, app, merchant):
     client retrying through the other spelling gets the first answer, not a 400."""
     headers = {**merchant.headers, "Idempotency-Key": "k-alias"}
     first = await client.post(intents_url(), json=intent_body(), headers=headers)
-    again = await client.post(intents_url(prefix="/api/v1"), json=intent_body(), headers=headers)
+    again = await client.post(intents_url(prefix=API_ALIAS), json=intent_body(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
     assert await count_intents(app, merchant.id) == 1
     assert (await pay_by_card(client, first.json()["id"])).status_code == 200
     body = {"reason": "late", "raisedBy": "payer"}
-    path = f"/payment-intents/{first.json()['id']}"
+    iid = first.json()["id"]
     headers = {**merchant.headers, "Idempotency-Key": "k-alias-2"}
-    a = await client.post(f"/v1{path}/conditional-payment/dispute", json=body, headers=headers)
-    b = await client.post(f"/api/v1{path}/escrow/dispute", json=body, headers=headers)
+    a = await client.post(dispute_url(iid, spelling=ORDER_ALIAS), json=body, headers=headers)
+    b = await client.post(dispute_url(iid, prefix=API_ALIAS), json=body, headers=headers)
     assert a.status_code == b.status_code == 200, a.text
     assert b.headers["idempotent-replayed"] == "true" and b.json() == a.json()
     assert idempotency.canonical_path("/api/v1/x/conditional-payment/y") == "/v1/x/escrow/y"
@@ -237,12 +246,12 @@ async def test_public_posts_accept_keys(client, merchant, path_tail):
         else {"transactionHash": "0x" + "ab" * 32}
     )
     first = await client.post(
-        f"/v1/payment-intents/public/{iid}/{path_tail}",
+        public_intent_url(iid, f"/{path_tail}"),
         json=body,
         headers={"Idempotency-Key": "pub-1"},
     )
     again = await client.post(
-        f"/v1/payment-intents/public/{iid}/{path_tail}",
+        public_intent_url(iid, f"/{path_tail}"),
         json=body,
         headers={"Idempotency-Key": "pub-1"},
     )

@@ -11,9 +11,12 @@ import pytest
 from eth_account import Account
 
 from tests.support.driver import (
+    API_ALIAS,
     AUTH,
     DISPUTE,
     FORBIDDEN,
+    ORDER_ALIAS,
+    PREFIXES,
     approve_url,
     assert_error,
     audit_clean,
@@ -28,6 +31,8 @@ from tests.support.driver import (
     intent_url,
     ledger_entries,
     list_all,
+    milestone_url,
+    milestones_url,
     post_milestone,
     refund_url,
     resolve_url,
@@ -74,21 +79,26 @@ async def test_alias_and_api_v1_routes_forbid_another_merchant(client, app, make
     b = await make_merchant(name="Intruder Inc")
     before = await snapshot(client, a, [delivered, milestone_order])
     b_before = await snapshot(client, b, [])
-    d = f"payment-intents/{delivered}"
-    ms = f"payment-intents/{milestone_order}/escrow/milestones"
+    d, mo = delivered, milestone_order
     attempts = [
-        (f"/v1/{d}/conditional-payment/approve", {"signature": signature}),
-        (f"/v1/{d}/conditional-payment/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{d}/conditional-payment/approve", {"signature": signature}),
-        (f"/api/v1/{d}/conditional-payment/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{d}/escrow/approve", {"signature": signature}),
-        (f"/api/v1/{d}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{ms}", {"milestoneIndex": 1, "amount": "100.00"}),
-        (f"/api/v1/{ms}/{mid}/complete", {"completedBy": "intruder"}),
-        (dispute_url(milestone_order, prefix="/api/v1"), DISPUTE),
-        (dispute_url(milestone_order, spelling="conditional-payment", prefix="/api/v1"), DISPUTE),
-        (refund_url(milestone_order, prefix="/api/v1"), {"amount": "1.00"}),
-        (cancel_url(milestone_order, prefix="/api/v1"), None),
+        (approve_url(d, spelling=ORDER_ALIAS), {"signature": signature}),
+        (resolve_url(d, spelling=ORDER_ALIAS), {"resolution": "BUYER_WON"}),
+        (
+            approve_url(d, spelling=ORDER_ALIAS, prefix=API_ALIAS),
+            {"signature": signature},
+        ),
+        (
+            resolve_url(d, spelling=ORDER_ALIAS, prefix=API_ALIAS),
+            {"resolution": "BUYER_WON"},
+        ),
+        (approve_url(d, prefix=API_ALIAS), {"signature": signature}),
+        (resolve_url(d, prefix=API_ALIAS), {"resolution": "BUYER_WON"}),
+        (milestones_url(mo, prefix=API_ALIAS), {"milestoneIndex": 1, "amount": "100.00"}),
+        (milestone_url(mo, mid, "complete", prefix=API_ALIAS), {"completedBy": "intruder"}),
+        (dispute_url(mo, prefix=API_ALIAS), DISPUTE),
+        (dispute_url(mo, spelling=ORDER_ALIAS, prefix=API_ALIAS), DISPUTE),
+        (refund_url(mo, prefix=API_ALIAS), {"amount": "1.00"}),
+        (cancel_url(mo, prefix=API_ALIAS), None),
     ]
     for path, body in attempts:
         r = await client.post(path, json=body, headers=b.headers)
@@ -114,7 +124,7 @@ async def test_another_merchants_event_is_not_found(client, make_merchant, victi
     mine = await list_all(client, a, events_url())
     assert {"dispute.raised", "delivery_proof.submitted"} <= {e["type"] for e in mine}
     for event in mine[:3]:
-        for prefix in ("/v1", "/api/v1"):
+        for prefix in PREFIXES:
             r = await client.get(event_url(event["id"], prefix=prefix), headers=b.headers)
             err = assert_error(r, 404, "resource_missing", "Event not found", param="eventId")
             assert set(err) == {"code", "message", "type", "param"}
@@ -135,7 +145,7 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
     iid = await dvp(client, m, payer=payer)
     typed = (await deliver(client, m, iid))["approvalTypedData"]
     r = await client.post(
-        approve_url(iid, spelling="conditional-payment"),
+        approve_url(iid, spelling=ORDER_ALIAS),
         json={"signature": sign(typed, payer)},
         headers=m.headers,
     )
@@ -154,7 +164,7 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
     await audit_clean(app)
 
 
-@pytest.mark.parametrize("prefix", ["/v1", "/api/v1"])
+@pytest.mark.parametrize("prefix", PREFIXES)
 async def test_owner_uses_the_conditional_payment_resolve_alias(client, app, make_merchant, prefix):
     """POST .../conditional-payment/dispute/resolve with BUYER_WON by the owner refunds
     everything held and closes the dispute."""
@@ -164,7 +174,7 @@ async def test_owner_uses_the_conditional_payment_resolve_alias(client, app, mak
     assert r.status_code == 200, r.text
     dispute_id = r.json()["id"]
     r = await client.post(
-        resolve_url(iid, spelling="conditional-payment", prefix=prefix),
+        resolve_url(iid, spelling=ORDER_ALIAS, prefix=prefix),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )

@@ -31,6 +31,7 @@ from tests.support.driver import (
     kinds,
     ledger_entries,
     list_all,
+    order_url,
     pay_by_card,
     run_worker,
     sign,
@@ -585,7 +586,7 @@ async def test_conditional_intent_pays_the_merchant_directly(client, app, make_m
         ("SUCCEEDED", "SETTLED"),
     ]
     for path in ("escrow", "conditional-payment"):
-        r = await client.get(f"/v1/payment-intents/{iid}/{path}", headers=m.headers)
+        r = await client.get(order_url(iid, spelling=path), headers=m.headers)
         assert_error(r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT")
     r = await pay_by_card(client, iid)
     assert_error(r, 400, "invalid_state_transition", "Cannot transition from SETTLED to PROCESSING")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.support.driver import (
+    API_ALIAS,
     ISO_Z_RE,
     PREFIXES,
     assert_error,
@@ -120,7 +121,7 @@ async def test_list_default_limit_is_ten(client, make_merchant):
     m = await make_merchant()
     for _ in range(11):
         await create_intent(client, m)
-    r = await client.get(intents_url(prefix="/api/v1"), headers=m.headers)
+    r = await client.get(intents_url(prefix=API_ALIAS), headers=m.headers)
     assert len(r.json()["data"]) == 10 and r.json()["hasMore"] is True
 
 
@@ -250,7 +251,7 @@ async def test_escrow_and_conditional_payment_return_the_same_order(client, merc
     for prefix in PREFIXES:
         for path in ("escrow", "conditional-payment"):
             r = await client.get(
-                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
+                intent_url(intent["id"], f"/{path}", prefix=prefix), headers=merchant.headers
             )
             assert r.status_code == 200, r.text
             bodies.append(r.json())
@@ -279,7 +280,7 @@ async def test_escrow_of_a_conditional_intent_is_400(client, merchant):
     for prefix in PREFIXES:
         for path in ("escrow", "conditional-payment", "escrow/milestones"):
             r = await client.get(
-                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
+                intent_url(intent["id"], f"/{path}", prefix=prefix), headers=merchant.headers
             )
             assert_error(
                 r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT"

@@ -16,6 +16,7 @@ from tests.support.driver import (
     approve_url,
     assert_error,
     audit_clean,
+    cancel_url,
     delivery_proof_url,
     dispute_url,
     dvp,
@@ -25,6 +26,7 @@ from tests.support.driver import (
     intent_url,
     intents_url,
     make_operator,
+    milestone_url,
     milestones_url,
     pay_by_card,
     post_milestone,
@@ -379,17 +381,16 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
     assert r.status_code == 201, r.text
     mid = r.json()["id"]
     before = [e["id"] for e in await events(client, m)]
-    base = intent_url(iid)
     refused = [
-        (f"{base}/escrow/delivery-proof", PROOF, 400),  # hash mismatch
-        (f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}, 400),  # not delivered
-        (f"{base}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}, 400),  # no dispute
-        (f"{base}/escrow/dispute", {"reason": "x"}, 400),  # raisedBy missing
-        (f"{base}/refund", {"amount": "1000.01"}, 400),  # more than held
-        (f"{base}/cancel", None, 400),  # funded
+        (delivery_proof_url(iid), PROOF, 400),  # hash mismatch
+        (approve_url(iid), {"signature": "0x" + "11" * 65}, 400),  # not delivered
+        (resolve_url(iid), {"resolution": "BUYER_WON"}, 400),  # no dispute
+        (dispute_url(iid), {"reason": "x"}, 400),  # raisedBy missing
+        (refund_url(iid), {"amount": "1000.01"}, 400),  # more than held
+        (cancel_url(iid), None, 400),  # funded
         (milestones_url(iid), {"milestoneIndex": 0, "amount": "1.00"}, 400),  # release type
         (milestones_url(mil), {"milestoneIndex": 1, "amount": "400.01"}, 400),  # total
-        (f"{milestones_url(mil)}/{mid}/approve", {"signature": "0x" + "11" * 65}, 400),
+        (milestone_url(mil, mid, "approve"), {"signature": "0x" + "11" * 65}, 400),
         (f"{milestones_url(mil)}/milestone_nope/complete", {"completedBy": "x"}, 404),
         (resolve_url(mil), {"resolution": "MERCHANT_WON"}, 403),
     ]

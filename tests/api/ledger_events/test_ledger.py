@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.support.driver import (
+    API_ALIAS,
     ZERO,
     add_milestone,
     assert_error,
@@ -64,7 +65,7 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     for path in (
         balance_url(),
         "/v1/payment-intents/account/balance",
-        balance_url(prefix="/api/v1"),
+        balance_url(prefix=API_ALIAS),
     ):
         r = await client.get(path, headers=m.headers)
         assert r.status_code == 200, r.text
@@ -321,7 +322,7 @@ async def test_events_of_a_flow_newest_first(client, app, make_merchant):
         assert r.json() == e
     r = await client.get(event_url("evt_doesnotexist"), headers=m.headers)
     assert_error(r, 404, "resource_missing", "Event not found", param="eventId")
-    r = await client.get(event_url(events[0]["id"], prefix="/api/v1"), headers=m.headers)
+    r = await client.get(event_url(events[0]["id"], prefix=API_ALIAS), headers=m.headers)
     assert r.json() == events[0]
 
 

@@ -12,6 +12,7 @@ import pytest
 from tests.support.driver import (
     EXCEED,
     ISO_Z_RE,
+    PREFIXES,
     assert_error,
     create_intent,
     escrow,
@@ -60,7 +61,7 @@ async def listed(client, m, intent_id):  # type: ignore[no-untyped-def]
 # --- Endpoint, 201, response ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["/v1", "/api/v1"])
+@pytest.mark.parametrize("prefix", PREFIXES)
 async def test_the_documented_request_gets_the_documented_response(client, merchant, prefix):
     """POST /v1/payment-intents/:intentId/escrow/milestones with the page's exact curl body."""
     intent = await create_intent(client, merchant, amount="1000.00")
@@ -464,7 +465,7 @@ async def test_list_is_ordered_by_index_and_get_returns_one(client, merchant):
         )
         assert r.status_code == 201, r.text
         created[index] = r.json()
-    for prefix in ("/v1", "/api/v1"):
+    for prefix in PREFIXES:
         r = await client.get(milestones_url(intent["id"], prefix), headers=merchant.headers)
         assert r.status_code == 200
         body = r.json()

@@ -10,6 +10,7 @@ from eth_account import Account
 
 from tests.support.driver import (
     DAY,
+    ORDER_ALIAS,
     PROOF_WITH_URI,
     advance,
     approve_url,
@@ -170,7 +171,7 @@ async def test_dispute_freezes_time_lock_and_buyer_wins_on_timeout(client, app, 
     until = int(time.time()) + DAY
     iid = await dvp(client, m, "TIME_LOCKED", metadata={"timeLockUntil": str(until)})
     r = await client.post(
-        dispute_url(iid, spelling="conditional-payment"),
+        dispute_url(iid, spelling=ORDER_ALIAS),
         json={
             "reason": "Not as described",
             "raisedBy": "0x" + "ef" * 20,

@@ -1,4 +1,4 @@
-"""Tenancy on the route spellings tests/api/test_tenancy.py does not walk: the
+"""Tenancy on the route spellings test_tenancy.py does not walk: the
 /conditional-payment approve and dispute/resolve aliases, the /api/v1 prefix, and
 GET /events/:id. Another merchant's key gets the documented answer and changes
 nothing; the owner's key works on the aliases."""

@@ -4,83 +4,73 @@ changed nothing (the intent, its order, the events, the ledger and the balance).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, intent_body, milestones_url, post_milestone
-from tests.money_helpers import (
+from tests.support.driver import (
+    AUTH,
+    DISPUTE,
     GOOD_CARD,
+    PROOF,
+    SIG,
+    SPELLINGS,
+    add_milestones,
+    advance_clock_url,
+    approve_url,
+    assert_error,
     audit_clean,
     balance,
+    cancel_url,
+    complete,
+    confirm_url,
+    create_intent,
+    deliver,
+    delivery_proof_url,
+    dispute_url,
+    dvp,
     escrow,
+    events_url,
+    intent_body,
+    intent_url,
+    intents_url,
     ledger_entries,
     list_all,
     make_operator,
-    pay_by_card,
+    milestone,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    post_milestone,
+    raise_dispute,
+    refund_url,
+    resolve_url,
     sign,
 )
 
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-SIG = "0x" + "11" * 65
-AUTH = "authentication_error"
-
-
 # --- helpers --------------------------------------------------------------------------
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, fund=True, **kw):
-    """A DELIVERY_VS_PAYMENT intent of 1000.00 USDC, funded by card unless fund=False."""
-    meta = {"releaseType": release_type, **kw.pop("metadata", {})}
-    iid = (await create_intent(client, m, metadata=meta, **kw))["id"]
-    if fund:
-        r = await pay_by_card(client, iid, payer=payer)
-        assert r.status_code == 200, r.text
-    return iid
 
 
 async def snapshot(client, m, iid: str | None = None) -> dict[str, Any]:
     """Everything a refused request must leave as it was."""
     state: dict[str, Any] = {
-        "intents": [i["id"] for i in await list_all(client, m, "/v1/payment-intents")],
-        "events": [e["id"] for e in await list_all(client, m, "/v1/events")],
+        "intents": [i["id"] for i in await list_all(client, m, intents_url())],
+        "events": [e["id"] for e in await list_all(client, m, events_url())],
         "ledger": [e["id"] for e in await ledger_entries(client, m)],
         "balance": await balance(client, m),
     }
     if iid is not None:
-        r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+        r = await client.get(intent_url(iid), headers=m.headers)
         assert r.status_code == 200, r.text
         state["intent"] = r.json()
         if r.json()["data"]["type"] == "DELIVERY_VS_PAYMENT":
             state["order"] = await escrow(client, m, iid)
     return state
-
-
-async def add_milestones(client, m, iid, amounts):
-    ids = []
-    for index, amount in enumerate(amounts):
-        r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    return ids
-
-
-async def complete(client, m, iid, mid):
-    r = await client.post(
-        f"{milestones_url(iid)}/{mid}/complete", json={"completedBy": "dev"}, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-async def raise_dispute(client, m, iid):
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def no_param(err: dict[str, Any]) -> None:
@@ -104,7 +94,7 @@ async def test_text_field_messages(client, make_merchant, value, message):
     m = await make_merchant()
     before = await snapshot(client, m)
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(settlementDestination=value), headers=m.headers
+        intents_url(), json=intent_body(settlementDestination=value), headers=m.headers
     )
     assert_error(r, 400, "invalid_request", message, param="settlementDestination")
     assert await snapshot(client, m) == before
@@ -124,7 +114,7 @@ async def test_amount_messages(client, make_merchant, amount, message):
     """The documented amount messages, with param "amount"; nothing is created."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.post("/v1/payment-intents", json=intent_body(amount=amount), headers=m.headers)
+    r = await client.post(intents_url(), json=intent_body(amount=amount), headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param="amount")
     assert await snapshot(client, m) == before
 
@@ -239,7 +229,7 @@ async def test_create_intent_messages(client, make_merchant, overrides, message,
     """Each documented create error, with its param; no intent and no event is created."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.post("/v1/payment-intents", json=intent_body(**overrides), headers=m.headers)
+    r = await client.post(intents_url(), json=intent_body(**overrides), headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param=param)
     assert await snapshot(client, m) == before
 
@@ -255,7 +245,7 @@ async def test_metadata_number_out_of_double_range(client, make_merchant):
             b' "metadata": {"n": ' + raw + b"}}"
         )
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             content=body,
             headers={**m.headers, "Content-Type": "application/json"},
         )
@@ -276,7 +266,7 @@ async def test_wrong_method_message_and_allow_header(client, make_merchant):
     """405 names the method and the path exactly and lists the allowed methods."""
     m = await make_merchant()
     before = await snapshot(client, m)
-    r = await client.delete("/v1/payment-intents", headers=m.headers)
+    r = await client.delete(intents_url(), headers=m.headers)
     err = assert_error(
         r, 405, "method_not_allowed", "Method DELETE is not allowed for /v1/payment-intents"
     )
@@ -290,7 +280,7 @@ async def test_both_cursors_at_once(client, make_merchant):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     r = await client.get(
-        "/v1/payment-intents",
+        intents_url(),
         params={"starting_after": iid, "ending_before": iid},
         headers=m.headers,
     )
@@ -307,9 +297,9 @@ async def test_both_cursors_at_once_on_events(client, make_merchant):
     """The same rule on the event list."""
     m = await make_merchant()
     await create_intent(client, m)
-    eid = (await list_all(client, m, "/v1/events"))[0]["id"]
+    eid = (await list_all(client, m, events_url()))[0]["id"]
     r = await client.get(
-        "/v1/events", params={"starting_after": eid, "ending_before": eid}, headers=m.headers
+        events_url(), params={"starting_after": eid, "ending_before": eid}, headers=m.headers
     )
     assert_error(r, 400, "invalid_request", "Use only one of starting_after and ending_before")
 
@@ -321,12 +311,12 @@ async def test_operator_key_on_merchant_routes(client, app, make_merchant):
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
     for method, path, body in [
-        ("GET", "/v1/payment-intents", None),
-        ("POST", "/v1/payment-intents", intent_body()),
-        ("GET", f"/v1/payment-intents/{iid}", None),
-        ("POST", f"/v1/payment-intents/{iid}/escrow/dispute", DISPUTE),
-        ("POST", f"/v1/payment-intents/{iid}/refund", {"amount": "1.00"}),
-        ("POST", f"/v1/payment-intents/{iid}/escrow/delivery-proof", PROOF),
+        ("GET", intents_url(), None),
+        ("POST", intents_url(), intent_body()),
+        ("GET", intent_url(iid), None),
+        ("POST", dispute_url(iid), DISPUTE),
+        ("POST", refund_url(iid), {"amount": "1.00"}),
+        ("POST", delivery_proof_url(iid), PROOF),
     ]:
         r = await client.request(method, path, json=body, headers=operator)
         err = assert_error(r, 403, "forbidden", "This endpoint needs a merchant key", type_=AUTH)
@@ -339,8 +329,8 @@ async def test_unknown_intent_names_param_intent_id(client, make_merchant):
     """The 404 for an unknown intent carries param "intentId"."""
     m = await make_merchant()
     for method, path in [
-        ("GET", "/v1/payment-intents/intent_nothere"),
-        ("GET", "/v1/payment-intents/intent_nothere/escrow"),
+        ("GET", intent_url("intent_nothere")),
+        ("GET", order_url("intent_nothere")),
     ]:
         r = await client.request(method, path, headers=m.headers)
         assert_error(
@@ -367,7 +357,7 @@ async def test_advance_clock_seconds_message(client, app, make_merchant, seconds
     iid = await dvp(client, m, deliveryPeriod=3600)
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": seconds},
         headers=m.headers,
     )
@@ -405,7 +395,7 @@ async def test_card_payment_messages(client, app, make_merchant, body, message, 
     m = await make_merchant()
     iid = await dvp(client, m, fund=False)
     before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/public/{iid}/payment", json=body)
+    r = await client.post(payment_url(iid), json=body)
     assert_error(r, 400, "invalid_request", message, param=param)
     after = await snapshot(client, m, iid)
     assert after == before
@@ -434,80 +424,293 @@ async def test_confirm_format_messages(client, make_merchant, body, message, par
     m = await make_merchant()
     iid = await dvp(client, m, fund=False)
     before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/{iid}/confirm", json=body, headers=m.headers)
+    r = await client.post(confirm_url(iid), json=body, headers=m.headers)
     assert_error(r, 400, "invalid_request", message, param=param)
     assert await snapshot(client, m, iid) == before
 
 
-# --- cancel ------------------------------------------------------------------------------------
+# --- refused on the order's state: one row a documented message -----------------------------
+# Each row: the scenario that sets the order up, the refused request(s), the documented
+# status, code, exact message and param, and what the (unchanged) state shows.
 
 
-async def test_cancel_a_funded_intent(client, app, make_merchant):
-    """Cancel after funding is refused with the documented hint to refund instead."""
-    m = await make_merchant()
-    iid = await dvp(client, m)
-    before = await snapshot(client, m, iid)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
-    assert_error(
-        r, 400, "invalid_request", "Cannot cancel a funded payment intent; refund it instead"
-    )
-    after = await snapshot(client, m, iid)
-    assert after == before
-    assert after["intent"]["status"] == "SUCCEEDED"
-    assert after["order"]["heldAmount"] == "1000.00"
-    await audit_clean(app)
+@dataclass
+class Row:
+    setup: Callable[..., Awaitable[SimpleNamespace]]  # (client, m) -> the scenario
+    request: Callable[..., list[Awaitable[Any]]]  # (client, m, s) -> the refused request(s)
+    status: int
+    code: str
+    message: str
+    param: str | None = None
+    no_param: bool = False  # the error must carry no param at all
+    state: dict[str, Any] = field(default_factory=dict)  # path in the snapshot -> value
 
 
-# --- create milestone --------------------------------------------------------------------------
+def at(snap: dict[str, Any], path: str) -> Any:
+    """snap["order"]["milestones"][0]["status"] for "order.milestones.0.status"; "*" maps."""
+    head, _, rest = path.partition(".")
+    if head == "*":
+        return [at(x, rest) if rest else x for x in snap]
+    value = snap[int(head)] if isinstance(snap, list) else snap[head]
+    return at(value, rest) if rest else value
 
 
-async def test_milestone_on_a_cancelled_order(client, make_merchant):
-    """A canceled intent's order takes no milestone: 400 invalid_status, no param."""
-    m = await make_merchant()
-    iid = await dvp(client, m, "MILESTONE_LOCKED", fund=False)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+# Scenarios ---------------------------------------------------------------------------------
+
+
+async def funded(client, m, **kw):
+    return SimpleNamespace(iid=await dvp(client, m, **kw))
+
+
+async def cancelled(client, m, release_type="DELIVERY_PROOF"):
+    iid = await dvp(client, m, release_type, fund=False)
+    r = await client.post(cancel_url(iid), headers=m.headers)
     assert r.status_code == 200, r.text
-    before = await snapshot(client, m, iid)
-    r = await post_milestone(client, m, iid, {"milestoneIndex": 0, "amount": "100.00"})
-    err = assert_error(
-        r, 400, "invalid_status", "Cannot create milestone for order with status: CANCELLED"
-    )
-    no_param(err)
-    assert await snapshot(client, m, iid) == before
+    return SimpleNamespace(iid=iid)
 
 
-async def test_milestone_on_a_disputed_order(client, app, make_merchant):
-    """A dispute freezes milestone creation."""
-    m = await make_merchant()
+async def disputed_with_a_milestone(client, m):
     iid = await dvp(client, m, "MILESTONE_LOCKED")
     await add_milestones(client, m, iid, ["300.00"])
     await raise_dispute(client, m, iid)
-    before = await snapshot(client, m, iid)
-    r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "100.00"})
-    err = assert_error(
-        r, 400, "invalid_status", "Cannot create milestone for order with status: DISPUTED"
-    )
-    no_param(err)
-    assert await snapshot(client, m, iid) == before
-    assert before["order"]["orderStatus"] == "DISPUTED"
-    await audit_clean(app)
+    return SimpleNamespace(iid=iid)
 
 
-async def test_milestone_on_a_completed_order(client, app, make_merchant):
-    """Once everything is released the order is COMPLETED and takes no milestone."""
-    m = await make_merchant()
+async def all_released(client, m):
     iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
     (mid,) = await add_milestones(client, m, iid, ["1000.00"])
-    assert (await complete(client, m, iid, mid))["status"] == "RELEASED"
-    before = await snapshot(client, m, iid)
-    assert before["order"]["orderStatus"] == "COMPLETED"
-    r = await post_milestone(client, m, iid, {"milestoneIndex": 1, "amount": "0.01"})
-    err = assert_error(
-        r, 400, "invalid_status", "Cannot create milestone for order with status: COMPLETED"
-    )
-    no_param(err)
-    assert await snapshot(client, m, iid) == before
+    assert (await complete(client, m, iid, mid))["data"]["status"] == "RELEASED"
+    return SimpleNamespace(iid=iid)
+
+
+async def milestone_5_completed(client, m):
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    r = await post_milestone(client, m, iid, {"milestoneIndex": 5, "amount": "100.00"})
+    assert r.status_code == 201, r.text
+    await complete(client, m, iid, r.json()["id"])
+    return SimpleNamespace(iid=iid)
+
+
+async def second_milestone_refunded(client, m):
+    iid = await dvp(client, m, "MILESTONE_LOCKED")
+    mids = await add_milestones(client, m, iid, ["500.00", "500.00"])
+    r = await client.post(refund_url(iid), json={"amount": "500.00"}, headers=m.headers)
+    assert r.status_code == 200, r.text
+    await complete(client, m, iid, mids[0])
+    return SimpleNamespace(iid=iid, mid=mids[1])
+
+
+async def pending_milestone(client, m):
+    payer = Account.create()
+    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
+    (mid,) = await add_milestones(client, m, iid, ["300.00"])
+    typed = (await milestone(client, m, iid, mid))["approvalTypedData"]
+    return SimpleNamespace(iid=iid, mid=mid, signature=sign(typed, payer))
+
+
+async def completed_milestone(client, m, *, payer=None, dispute=False):
+    """A completed milestone; its approval signed by the payer (a stranger without one)."""
+    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
+    (mid,) = await add_milestones(client, m, iid, ["300.00"])
+    typed = (await complete(client, m, iid, mid))["data"]["approvalTypedData"]
+    if dispute:
+        await raise_dispute(client, m, iid)
+    return SimpleNamespace(iid=iid, mid=mid, signature=sign(typed, payer or Account.create()))
+
+
+async def delivered(client, m, *, payer=None, dispute=False):
+    """A delivered order; its approval signed by the payer (a stranger without one)."""
+    iid = await dvp(client, m, payer=payer)
+    typed = (await deliver(client, m, iid))["approvalTypedData"]
+    if dispute:
+        await raise_dispute(client, m, iid)
+    return SimpleNamespace(iid=iid, signature=sign(typed, payer or Account.create()))
+
+
+async def fully_refunded(client, m):
+    iid = await dvp(client, m)
+    assert (await client.post(refund_url(iid), headers=m.headers)).is_success
+    return SimpleNamespace(iid=iid)
+
+
+# Requests ----------------------------------------------------------------------------------
+
+
+def new_milestone(index, amount):
+    return lambda c, m, s: [
+        post_milestone(c, m, s.iid, {"milestoneIndex": index, "amount": amount})
+    ]
+
+
+def approve_milestone(c, m, s):
+    return [
+        c.post(
+            milestone_url(s.iid, s.mid, "approve"),
+            json={"signature": s.signature},
+            headers=m.headers,
+        )
+    ]
+
+
+def complete_milestone(c, m, s):
+    url = milestone_url(s.iid, s.mid, "complete")
+    return [c.post(url, json={"completedBy": "dev"}, headers=m.headers)]
+
+
+def approve_order(c, m, s):
+    return [c.post(approve_url(s.iid), json={"signature": s.signature}, headers=m.headers)]
+
+
+NO_MILESTONE_ON = "Cannot create milestone for order with status: {}"
+DISPUTE_OPEN = "Cannot release funds while a dispute is open"
+NO_PAYER = "This order has no payer address to approve with"
+NOT_DELIVERED = "Cannot approve release: order status is PENDING, must be DELIVERED"
+DISPUTE_CANCELLED = "Cannot raise dispute: order is cancelled"
+
+REFUSED_ON_STATE = {
+    # cancel
+    "cancel_a_funded_intent": Row(
+        funded,
+        lambda c, m, s: [c.post(cancel_url(s.iid), headers=m.headers)],
+        400,
+        "invalid_request",
+        "Cannot cancel a funded payment intent; refund it instead",
+        state={"intent.status": "SUCCEEDED", "order.heldAmount": "1000.00"},
+    ),
+    # create milestone
+    "milestone_on_a_cancelled_order": Row(
+        lambda c, m: cancelled(c, m, "MILESTONE_LOCKED"),
+        new_milestone(0, "100.00"),
+        400,
+        "invalid_status",
+        NO_MILESTONE_ON.format("CANCELLED"),
+        no_param=True,
+    ),
+    "milestone_on_a_disputed_order": Row(
+        disputed_with_a_milestone,
+        new_milestone(1, "100.00"),
+        400,
+        "invalid_status",
+        NO_MILESTONE_ON.format("DISPUTED"),
+        no_param=True,
+        state={"order.orderStatus": "DISPUTED"},
+    ),
+    "milestone_on_a_completed_order": Row(
+        all_released,
+        new_milestone(1, "0.01"),
+        400,
+        "invalid_status",
+        NO_MILESTONE_ON.format("COMPLETED"),
+        no_param=True,
+        state={"order.orderStatus": "COMPLETED"},
+    ),
+    "index_below_a_completed_milestone_message": Row(
+        milestone_5_completed,
+        new_milestone(4, "100.00"),
+        400,
+        "invalid_request",
+        "Milestone index 4 is below already completed milestone index 5",
+        param="milestoneIndex",
+    ),
+    # complete and approve milestones
+    "completing_a_cancelled_milestone": Row(
+        second_milestone_refunded,
+        complete_milestone,
+        400,
+        "invalid_status",
+        "Milestone is cancelled",
+        state={"order.milestones.*.status": ["COMPLETED", "CANCELLED"]},
+    ),
+    "approving_a_pending_milestone": Row(
+        pending_milestone,
+        approve_milestone,
+        400,
+        "invalid_status",
+        "Milestone must be COMPLETED to approve (status: PENDING)",
+    ),
+    "approving_a_milestone_during_a_dispute": Row(
+        lambda c, m: completed_milestone(c, m, payer=Account.create(), dispute=True),
+        approve_milestone,
+        400,
+        "invalid_status",
+        DISPUTE_OPEN,
+        state={"order.releasedAmount": "0.00", "order.milestones.0.status": "COMPLETED"},
+    ),
+    "approving_a_milestone_without_payer_address": Row(
+        completed_milestone,
+        approve_milestone,
+        400,
+        "invalid_status",
+        NO_PAYER,
+    ),
+    # delivered-order approval
+    "approving_an_undelivered_order": Row(
+        lambda c, m: funded(c, m, payer=Account.create()),
+        lambda c, m, s: [
+            c.post(approve_url(s.iid, spelling=sp), json={"signature": SIG}, headers=m.headers)
+            for sp in SPELLINGS
+        ],
+        400,
+        "invalid_status",
+        NOT_DELIVERED,
+        state={"order.releasedAmount": "0.00"},
+    ),
+    "approving_a_delivered_order_during_a_dispute": Row(
+        lambda c, m: delivered(c, m, payer=Account.create(), dispute=True),
+        approve_order,
+        400,
+        "invalid_status",
+        DISPUTE_OPEN,
+        state={"order.orderStatus": "DISPUTED", "order.heldAmount": "1000.00"},
+    ),
+    "approving_a_delivered_order_without_payer_address": Row(
+        delivered,
+        approve_order,
+        400,
+        "invalid_status",
+        NO_PAYER,
+    ),
+    # disputes
+    "dispute_on_a_cancelled_order": Row(
+        cancelled,
+        lambda c, m, s: [
+            c.post(dispute_url(s.iid, spelling=sp), json=DISPUTE, headers=m.headers)
+            for sp in SPELLINGS
+        ],
+        400,
+        "invalid_status",
+        DISPUTE_CANCELLED,
+    ),
+    "dispute_on_a_fully_refunded_order": Row(
+        fully_refunded,
+        lambda c, m, s: [c.post(dispute_url(s.iid), json=DISPUTE, headers=m.headers)],
+        400,
+        "invalid_status",
+        DISPUTE_CANCELLED,
+        state={"order.orderStatus": "CANCELLED"},
+    ),
+}
+
+
+@pytest.mark.parametrize("row", REFUSED_ON_STATE.values(), ids=REFUSED_ON_STATE.keys())
+async def test_refused_on_the_order_state(client, app, make_merchant, row):
+    """The documented status, code, exact message and param; the refused request changed
+    nothing (intent, order, events, ledger, balance) and the books balance."""
+    m = await make_merchant()
+    s = await row.setup(client, m)
+    before = await snapshot(client, m, s.iid)
+    for request in row.request(client, m, s):
+        err = assert_error(await request, row.status, row.code, row.message, param=row.param)
+        if row.no_param:
+            no_param(err)
+    after = await snapshot(client, m, s.iid)
+    assert after == before
+    for path, value in row.state.items():
+        assert at(after, path) == value, path
     await audit_clean(app)
+
+
+# --- create milestone: field messages ------------------------------------------------------
 
 
 async def test_at_most_100_milestones_message(client, make_merchant):
@@ -528,26 +731,6 @@ async def test_at_most_100_milestones_message(client, make_merchant):
     )
     assert await snapshot(client, m, iid) == before
     assert len(before["order"]["milestones"]) == 100
-
-
-async def test_index_below_a_completed_milestone_message(client, app, make_merchant):
-    """A milestone that could never be processed in order is refused with both indexes."""
-    m = await make_merchant()
-    iid = await dvp(client, m, "MILESTONE_LOCKED")
-    r = await post_milestone(client, m, iid, {"milestoneIndex": 5, "amount": "100.00"})
-    assert r.status_code == 201, r.text
-    await complete(client, m, iid, r.json()["id"])
-    before = await snapshot(client, m, iid)
-    r = await post_milestone(client, m, iid, {"milestoneIndex": 4, "amount": "100.00"})
-    assert_error(
-        r,
-        400,
-        "invalid_request",
-        "Milestone index 4 is below already completed milestone index 5",
-        param="milestoneIndex",
-    )
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
 
 
 @pytest.mark.parametrize(
@@ -635,89 +818,7 @@ async def test_duplicate_index_and_total_name_their_params(client, make_merchant
     assert await snapshot(client, m, iid) == before
 
 
-# --- complete and approve milestones ------------------------------------------------------
-
-
-async def test_completing_a_cancelled_milestone(client, app, make_merchant):
-    """A milestone whose money was refunded is CANCELLED and cannot be completed."""
-    m = await make_merchant()
-    iid = await dvp(client, m, "MILESTONE_LOCKED")
-    mids = await add_milestones(client, m, iid, ["500.00", "500.00"])
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "500.00"}, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    await complete(client, m, iid, mids[0])
-    before = await snapshot(client, m, iid)
-    assert [x["status"] for x in before["order"]["milestones"]] == ["COMPLETED", "CANCELLED"]
-    r = await client.post(
-        f"{milestones_url(iid)}/{mids[1]}/complete", json={"completedBy": "dev"}, headers=m.headers
-    )
-    assert_error(r, 400, "invalid_status", "Milestone is cancelled")
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
-
-
-async def test_approving_a_pending_milestone(client, app, make_merchant):
-    """The payer can only approve a COMPLETED milestone; the status is named."""
-    m = await make_merchant()
-    payer = Account.create()
-    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
-    (mid,) = await add_milestones(client, m, iid, ["300.00"])
-    ms = (await client.get(f"{milestones_url(iid)}/{mid}", headers=m.headers)).json()["data"]
-    before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"{milestones_url(iid)}/{mid}/approve",
-        json={"signature": sign(ms["approvalTypedData"], payer)},
-        headers=m.headers,
-    )
-    assert_error(
-        r, 400, "invalid_status", "Milestone must be COMPLETED to approve (status: PENDING)"
-    )
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
-
-
-async def test_approving_a_milestone_during_a_dispute(client, app, make_merchant):
-    """A valid payer signature releases nothing while a dispute is open."""
-    m = await make_merchant()
-    payer = Account.create()
-    iid = await dvp(client, m, "MILESTONE_LOCKED", payer=payer)
-    (mid,) = await add_milestones(client, m, iid, ["300.00"])
-    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
-    await raise_dispute(client, m, iid)
-    before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"{milestones_url(iid)}/{mid}/approve",
-        json={"signature": sign(typed, payer)},
-        headers=m.headers,
-    )
-    assert_error(r, 400, "invalid_status", "Cannot release funds while a dispute is open")
-    after = await snapshot(client, m, iid)
-    assert after == before
-    assert after["order"]["releasedAmount"] == "0.00"
-    assert after["order"]["milestones"][0]["status"] == "COMPLETED"
-    await audit_clean(app)
-
-
-async def test_approving_a_milestone_without_payer_address(client, app, make_merchant):
-    """An order funded by a card without payerAddress cannot be approved."""
-    m = await make_merchant()
-    iid = await dvp(client, m, "MILESTONE_LOCKED")
-    (mid,) = await add_milestones(client, m, iid, ["300.00"])
-    typed = (await complete(client, m, iid, mid))["approvalTypedData"]
-    before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"{milestones_url(iid)}/{mid}/approve",
-        json={"signature": sign(typed, Account.create())},
-        headers=m.headers,
-    )
-    assert_error(r, 400, "invalid_status", "This order has no payer address to approve with")
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
-
-
-# --- delivery proof and delivered-order approval --------------------------------------------
+# --- delivery proof ----------------------------------------------------------------------
 
 
 async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchant):
@@ -726,9 +827,7 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
     expected = "0x" + "ab" * 32
     iid = await dvp(client, m, expectedDeliveryHash=expected)
     before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(
         r,
         400,
@@ -741,7 +840,7 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
     assert after["order"]["orderStatus"] == "PENDING" and after["order"]["deliveryProofs"] == []
     # The expected hash, in upper case, is accepted.
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof",
+        delivery_proof_url(iid),
         json=dict(PROOF, proofHash="0x" + "AB" * 32),
         headers=m.headers,
     )
@@ -749,106 +848,7 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
     await audit_clean(app)
 
 
-async def test_approving_an_undelivered_order(client, app, make_merchant):
-    """Approve before any delivery proof: the order status is named; nothing released."""
-    m = await make_merchant()
-    payer = Account.create()
-    iid = await dvp(client, m, payer=payer)
-    before = await snapshot(client, m, iid)
-    for spelling in ("escrow", "conditional-payment"):
-        r = await client.post(
-            f"/v1/payment-intents/{iid}/{spelling}/approve",
-            json={"signature": SIG},
-            headers=m.headers,
-        )
-        assert_error(
-            r,
-            400,
-            "invalid_status",
-            "Cannot approve release: order status is PENDING, must be DELIVERED",
-        )
-    after = await snapshot(client, m, iid)
-    assert after == before
-    assert after["order"]["releasedAmount"] == "0.00"
-    await audit_clean(app)
-
-
-async def test_approving_a_delivered_order_during_a_dispute(client, app, make_merchant):
-    """The payer's valid approval of a delivered order releases nothing while disputed."""
-    m = await make_merchant()
-    payer = Account.create()
-    iid = await dvp(client, m, payer=payer)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    typed = (await escrow(client, m, iid))["approvalTypedData"]
-    await raise_dispute(client, m, iid)
-    before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
-        json={"signature": sign(typed, payer)},
-        headers=m.headers,
-    )
-    assert_error(r, 400, "invalid_status", "Cannot release funds while a dispute is open")
-    after = await snapshot(client, m, iid)
-    assert after == before
-    assert after["order"]["orderStatus"] == "DISPUTED"
-    assert after["order"]["heldAmount"] == "1000.00"
-    await audit_clean(app)
-
-
-async def test_approving_a_delivered_order_without_payer_address(client, app, make_merchant):
-    """A delivered order funded without a payer address cannot be approved."""
-    m = await make_merchant()
-    iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    typed = (await escrow(client, m, iid))["approvalTypedData"]
-    before = await snapshot(client, m, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
-        json={"signature": sign(typed, Account.create())},
-        headers=m.headers,
-    )
-    assert_error(r, 400, "invalid_status", "This order has no payer address to approve with")
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
-
-
-# --- disputes -------------------------------------------------------------------------------
-
-
-async def test_dispute_on_a_cancelled_order(client, make_merchant):
-    """A canceled intent's order cannot be disputed."""
-    m = await make_merchant()
-    iid = await dvp(client, m, fund=False)
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
-    assert r.status_code == 200, r.text
-    before = await snapshot(client, m, iid)
-    for spelling in ("escrow", "conditional-payment"):
-        r = await client.post(
-            f"/v1/payment-intents/{iid}/{spelling}/dispute", json=DISPUTE, headers=m.headers
-        )
-        assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
-    assert await snapshot(client, m, iid) == before
-
-
-async def test_dispute_on_a_fully_refunded_order(client, app, make_merchant):
-    """Everything refunded: the order is CANCELLED and cannot be disputed either."""
-    m = await make_merchant()
-    iid = await dvp(client, m)
-    assert (await client.post(f"/v1/payment-intents/{iid}/refund", headers=m.headers)).is_success
-    before = await snapshot(client, m, iid)
-    assert before["order"]["orderStatus"] == "CANCELLED"
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
-    assert_error(r, 400, "invalid_status", "Cannot raise dispute: order is cancelled")
-    assert await snapshot(client, m, iid) == before
-    await audit_clean(app)
+# --- disputes ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("window", ["0", 0, "315360001", 315360001, "7 days", -5])
@@ -858,7 +858,7 @@ async def test_dispute_window_message(client, app, make_merchant, window):
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute",
+        dispute_url(iid),
         json={**DISPUTE, "disputeWindow": window},
         headers=m.headers,
     )
@@ -885,9 +885,7 @@ async def disputed(client, app, make_merchant):
 
 
 async def resolve(client, iid, body, headers):
-    return await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve", json=body, headers=headers
-    )
+    return await client.post(resolve_url(iid), json=body, headers=headers)
 
 
 async def assert_still_disputed(client, app, m, iid, before):

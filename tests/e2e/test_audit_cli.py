@@ -14,8 +14,14 @@ import httpx
 import pytest
 
 from escrowgate.config import Settings
-from tests.conftest import create_intent
-from tests.money_helpers import audit_clean, pay_by_card
+from tests.support.driver import (
+    audit_clean,
+    create_intent,
+    milestone_url,
+    milestones_url,
+    order_url,
+    pay_by_card,
+)
 
 _REPO_CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "escrowgate"
 CLI = _REPO_CLI if _REPO_CLI.exists() else Path(sys.executable).parent / "escrowgate"
@@ -96,7 +102,7 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
     from escrowgate.app import create_app
     from escrowgate.auth.keys import create_key
     from escrowgate.merchants import create_merchant
-    from tests.conftest import Merchant
+    from tests.support.driver import Merchant
 
     db_path = fast_db_path
     settings = Settings(
@@ -120,7 +126,7 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
         ) as client:
             iid = (await create_intent(client, m, autoRelease=True))["id"]
             r = await client.post(
-                f"/v1/payment-intents/{iid}/escrow/milestones",
+                milestones_url(iid),
                 json={"milestoneIndex": 0, "amount": "300.00"},
                 headers=m.headers,
             )
@@ -128,14 +134,12 @@ async def test_audit_checks_every_orders_held_amount(fast_db_path):
             mid = r.json()["id"]
             assert (await pay_by_card(client, iid)).status_code == 200
             r = await client.post(
-                f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+                milestone_url(iid, mid, "complete"),
                 json={"completedBy": "merchant"},
                 headers=m.headers,
             )
             assert r.status_code == 200 and r.json()["data"]["status"] == "RELEASED", r.text
-            order_id = (
-                await client.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)
-            ).json()["id"]
+            order_id = (await client.get(order_url(iid), headers=m.headers)).json()["id"]
         await audit_clean(app)  # the CLI's "audit ok" is covered above; same check
     finally:
         await app.state.engine.dispose()

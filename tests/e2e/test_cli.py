@@ -14,7 +14,7 @@ import pytest
 
 from escrowgate.app import create_app
 from escrowgate.config import Settings
-from tests.conftest import assert_error
+from tests.support.driver import assert_error, intents_url
 
 pytestmark = pytest.mark.e2e
 
@@ -72,11 +72,11 @@ async def test_keys_create_and_revoke_take_effect_at_once(db):
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            r = await c.get("/v1/payment-intents", headers={"X-API-Key": raw})
+            r = await c.get(intents_url(), headers={"X-API-Key": raw})
             assert r.status_code == 200 and r.json()["data"] == []
             revoked = cli(db, "keys", "revoke", key_id)
             assert revoked.returncode == 0 and revoked.stdout.strip() == f"revoked {key_id}"
-            r = await c.get("/v1/payment-intents", headers={"X-API-Key": raw})
+            r = await c.get(intents_url(), headers={"X-API-Key": raw})
             assert_error(r, 401, "invalid_api_key", type_="authentication_error")
     finally:
         await app.state.engine.dispose()

@@ -13,9 +13,18 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import intent_body
 from tests.e2e.live_server import LiveServer
-from tests.money_helpers import GOOD_CARD, audit_clean
+from tests.support.driver import (
+    GOOD_CARD,
+    audit_clean,
+    intent_body,
+    intents_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    refund_url,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,21 +42,21 @@ class Flow:
     def steps(self) -> list[tuple[str, str, Any, bool]]:
         iid, mid = self.intent_id, self.milestone_id
         return [
-            ("create", "/v1/payment-intents", intent_body(autoRelease=True), True),
+            ("create", intents_url(), intent_body(autoRelease=True), True),
             (
                 "milestone",
-                f"/v1/payment-intents/{iid}/escrow/milestones",
+                milestones_url(iid),
                 {"milestoneIndex": 0, "amount": "600.00"},
                 True,
             ),
-            ("pay", f"/v1/payment-intents/public/{iid}/payment", {"card": GOOD_CARD}, False),
+            ("pay", payment_url(iid), {"card": GOOD_CARD}, False),
             (
                 "complete",
-                f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
+                milestone_url(iid, mid, "complete"),
                 {"completedBy": "dev"},
                 True,
             ),
-            ("refund", f"/v1/payment-intents/{iid}/refund", {"amount": "100.00"}, True),
+            ("refund", refund_url(iid), {"amount": "100.00"}, True),
         ]
 
 
@@ -128,9 +137,7 @@ async def check_outcome(m, flows, server, base, app) -> None:
     assert by_kind == {"FUND": 12, "RELEASE": 12, "SETTLE": 12, "REFUND": 12}
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
         for f in flows:
-            order = (
-                await c.get(f"/v1/payment-intents/{f.intent_id}/escrow", headers=m.headers)
-            ).json()["data"]
+            order = (await c.get(order_url(f.intent_id), headers=m.headers)).json()["data"]
             assert (
                 order["fundedAmount"],
                 order["releasedAmount"],
@@ -139,7 +146,7 @@ async def check_outcome(m, flows, server, base, app) -> None:
             ) == ("1000.00", "600.00", "100.00", "300.00")
             # A replay after the crash answers exactly what the first answer said.
             r = await c.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(autoRelease=True),
                 headers={**m.headers, "Idempotency-Key": f"flow-{f.n}-create-{base['run']}"},
             )

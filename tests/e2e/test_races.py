@@ -12,9 +12,21 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.conftest import intent_body
 from tests.e2e.live_server import LiveServer
-from tests.money_helpers import GOOD_CARD, audit_clean, sign
+from tests.support.driver import (
+    GOOD_CARD,
+    advance_clock_url,
+    audit_clean,
+    intent_body,
+    intents_url,
+    ledger_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    refund_url,
+    sign,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +40,13 @@ def server(db_url):
 async def funded_milestone_order(
     c: httpx.AsyncClient, headers, *, auto: bool, payer=None, amounts=("300.00", "400.00", "300.00")
 ):
-    r = await c.post("/v1/payment-intents", headers=headers, json=intent_body(autoRelease=auto))
+    r = await c.post(intents_url(), headers=headers, json=intent_body(autoRelease=auto))
     assert r.status_code == 201, r.text
     iid = r.json()["id"]
     mids = []
     for i, amount in enumerate(amounts):
         r = await c.post(
-            f"/v1/payment-intents/{iid}/escrow/milestones",
+            milestones_url(iid),
             headers=headers,
             json={"milestoneIndex": i, "amount": amount},
         )
@@ -43,14 +55,14 @@ async def funded_milestone_order(
     body = {"card": GOOD_CARD}
     if payer is not None:
         body["payerAddress"] = payer.address
-    r = await c.post(f"/v1/payment-intents/public/{iid}/payment", json=body)
+    r = await c.post(payment_url(iid), json=body)
     assert r.status_code == 200, r.text
     return iid, mids
 
 
 async def release_legs(c: httpx.AsyncClient, headers, iid: str) -> int:
     r = await c.get(
-        f"/v1/account/ledger-entries?paymentIntentId={iid}&transactionType=RELEASE&limit=100",
+        f"{ledger_url()}?paymentIntentId={iid}&transactionType=RELEASE&limit=100",
         headers=headers,
     )
     return len(r.json()["data"])
@@ -63,7 +75,7 @@ async def test_parallel_completes_release_once(server, app, make_merchant):
         results = await asyncio.gather(
             *[
                 c.post(
-                    f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+                    milestone_url(iid, mids[0], "complete"),
                     json={"completedBy": f"worker-{i}"},
                     headers=m.headers,
                 )
@@ -77,7 +89,7 @@ async def test_parallel_completes_release_once(server, app, make_merchant):
             "Milestone already completed",
             "Milestone already released",
         }
-        order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
+        order = (await c.get(order_url(iid), headers=m.headers)).json()["data"]
         assert order["releasedAmount"] == "300.00"
         assert await release_legs(c, m.headers, iid) == 2  # one transaction, two legs
     await audit_clean(app)
@@ -89,7 +101,7 @@ async def test_parallel_approvals_release_once(server, app, make_merchant):
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         iid, mids = await funded_milestone_order(c, m.headers, auto=False, payer=payer)
         r = await c.post(
-            f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+            milestone_url(iid, mids[0], "complete"),
             json={"completedBy": "dev"},
             headers=m.headers,
         )
@@ -98,7 +110,7 @@ async def test_parallel_approvals_release_once(server, app, make_merchant):
         results = await asyncio.gather(
             *[
                 c.post(
-                    f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/approve",
+                    milestone_url(iid, mids[0], "approve"),
                     json={"signature": signature},
                     headers=m.headers,
                 )
@@ -107,7 +119,7 @@ async def test_parallel_approvals_release_once(server, app, make_merchant):
         )
         codes = Counter(r.status_code for r in results)
         assert codes[200] == 1 and codes[400] == 14, codes
-        order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
+        order = (await c.get(order_url(iid), headers=m.headers)).json()["data"]
         assert order["releasedAmount"] == "300.00"
     await audit_clean(app)
 
@@ -144,14 +156,14 @@ async def test_approvals_and_worker_releases_race_release_once(server, app, make
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
         iid, mids = await funded_milestone_order(c, m.headers, auto=False, payer=payer)
         r = await c.post(
-            f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/complete",
+            milestone_url(iid, mids[0], "complete"),
             json={"completedBy": "dev"},
             headers=m.headers,
         )
         assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
         signature = sign(r.json()["data"]["approvalTypedData"], payer)
-        approve = f"/v1/payment-intents/{iid}/escrow/milestones/{mids[0]}/approve"
-        advance = f"/v1/test_helpers/payment-intents/{iid}/advance_clock"
+        approve = milestone_url(iid, mids[0], "approve")
+        advance = advance_clock_url(iid)
         window = 7 * 24 * 3600
         results = await asyncio.gather(
             *[c.post(approve, json={"signature": signature}, headers=m.headers) for _ in range(8)],
@@ -165,7 +177,7 @@ async def test_approvals_and_worker_releases_race_release_once(server, app, make
         assert {r.json()["error"]["message"] for r in approvals if r.status_code == 400} <= {
             "Milestone already released"
         }
-        order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
+        order = (await c.get(order_url(iid), headers=m.headers)).json()["data"]
         assert order["milestones"][0]["status"] == "RELEASED"
         assert order["releasedAmount"] == "300.00" and order["heldAmount"] == "700.00"
         assert await release_legs(c, m.headers, iid) == 2  # one transaction, two legs
@@ -180,7 +192,7 @@ async def test_parallel_refunds_and_releases_never_exceed_held(server, app, make
         for i in range(12):
             calls.append(
                 c.post(
-                    f"/v1/payment-intents/{iid}/refund",
+                    refund_url(iid),
                     json={"amount": "150.00"},
                     headers=m.headers,
                 )
@@ -188,14 +200,14 @@ async def test_parallel_refunds_and_releases_never_exceed_held(server, app, make
             if i < 3:
                 calls.append(
                     c.post(
-                        f"/v1/payment-intents/{iid}/escrow/milestones/{mids[i]}/complete",
+                        milestone_url(iid, mids[i], "complete"),
                         json={"completedBy": "dev"},
                         headers=m.headers,
                     )
                 )
         results = await asyncio.gather(*calls)
         assert all(r.status_code in (200, 400) for r in results), [r.text for r in results]
-        order = (await c.get(f"/v1/payment-intents/{iid}/escrow", headers=m.headers)).json()["data"]
+        order = (await c.get(order_url(iid), headers=m.headers)).json()["data"]
         from decimal import Decimal
 
         released, refunded = Decimal(order["releasedAmount"]), Decimal(order["refundedAmount"])
@@ -211,12 +223,12 @@ async def test_parallel_refunds_and_releases_never_exceed_held(server, app, make
 async def test_parallel_milestone_creates_never_exceed_order(server, app, make_merchant):
     m = await make_merchant()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-        r = await c.post("/v1/payment-intents", headers=m.headers, json=intent_body())
+        r = await c.post(intents_url(), headers=m.headers, json=intent_body())
         iid = r.json()["id"]
         results = await asyncio.gather(
             *[
                 c.post(
-                    f"/v1/payment-intents/{iid}/escrow/milestones",
+                    milestones_url(iid),
                     headers=m.headers,
                     json={"milestoneIndex": i, "amount": "70.00"},
                 )

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.live_server import LiveServer
+from tests.support.driver import intents_url
 
 pytestmark = pytest.mark.e2e
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -33,6 +34,6 @@ async def test_two_processes_enforce_one_limit(db_url, make_merchant):
         codes = []
         for i in range(10):
             server = a if i % 2 == 0 else b
-            r = httpx.get(server.url + "/v1/payment-intents", headers=m.headers, timeout=10)
+            r = httpx.get(server.url + intents_url(), headers=m.headers, timeout=10)
             codes.append(r.status_code)
         assert codes == [200] * 6 + [429] * 4, codes

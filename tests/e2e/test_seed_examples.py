@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Deployment
+from tests.support.driver import API, intents_url, milestones_url, order_url
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def deployment() -> Iterator[tuple[Deployment, str]]:
 
 def create_milestone_locked_intent(base: str, key: str) -> str:
     r = httpx.post(
-        f"{base}/v1/payment-intents",
+        f"{base}{intents_url()}",
         headers={"X-API-Key": key, "Content-Type": "application/json"},
         json={
             "amount": "1000.00",
@@ -78,9 +79,7 @@ def create_milestone_locked_intent(base: str, key: str) -> str:
 def assert_final_escrow(
     base: str, key: str, intent_id: str, printed: list[tuple[int, str]]
 ) -> None:
-    r = httpx.get(
-        f"{base}/v1/payment-intents/{intent_id}/escrow", headers={"X-API-Key": key}, timeout=10
-    )
+    r = httpx.get(f"{base}{order_url(intent_id)}", headers={"X-API-Key": key}, timeout=10)
     assert r.status_code == 200, r.text
     order = r.json()["data"]
     assert order["releaseType"] == "MILESTONE_LOCKED"
@@ -110,7 +109,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     d, key = deployment
     intent_id = create_milestone_locked_intent(d.base_url, key)
     monkeypatch.setenv("FINTERNET_API_KEY", key)
-    api = d.base_url + "/v1"
+    api = d.base_url + API
     statuses = []
 
     # --- the page's Python example (requests -> httpx, host -> the server) ---
@@ -118,7 +117,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     with httpx.Client(timeout=10) as requests:
         for milestone in milestones:
             response = requests.post(
-                f"{api}/payment-intents/{intent_id}/escrow/milestones",
+                milestones_url(intent_id, prefix=api),
                 headers={
                     "X-API-Key": os.environ["FINTERNET_API_KEY"],
                     "Content-Type": "application/json",
@@ -140,7 +139,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
 
     # and the page's documented errors, on the real server
     again = httpx.post(
-        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        milestones_url(intent_id, prefix=api),
         headers={"X-API-Key": key},
         json=SEED_MILESTONES[0],
         timeout=10,
@@ -148,7 +147,7 @@ def test_the_python_example_creates_the_three_milestones(deployment, capsys, mon
     assert again.status_code == 400
     assert again.json()["error"]["message"] == "Milestone with index 0 already exists"
     over = httpx.post(
-        f"{api}/payment-intents/{intent_id}/escrow/milestones",
+        milestones_url(intent_id, prefix=api),
         headers={"X-API-Key": key},
         json={"milestoneIndex": 3, "amount": "0.01"},
         timeout=10,
@@ -214,7 +213,7 @@ def test_the_javascript_example_creates_the_three_milestones(deployment):
     d, key = deployment
     intent_id = create_milestone_locked_intent(d.base_url, key)
     script = Path(tempfile.mkdtemp(prefix="escrowgate-js-")) / "create_milestones.mjs"
-    script.write_text(JS_EXAMPLE.replace("__API__", d.base_url + "/v1"))
+    script.write_text(JS_EXAMPLE.replace("__API__", d.base_url + API))
     done = subprocess.run(
         [node, str(script)],
         capture_output=True,

@@ -7,8 +7,21 @@ from decimal import Decimal
 
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import audit_clean, balance, escrow, pay_by_card, run_worker, sign
+from tests.support.driver import (
+    advance_clock_url,
+    assert_error,
+    audit_clean,
+    balance,
+    create_intent,
+    escrow,
+    intent_url,
+    milestone_url,
+    milestones_url,
+    pay_by_card,
+    post_complete,
+    run_worker,
+    sign,
+)
 
 PLAN = [
     (0, "Project start", "300.00", 30),
@@ -21,7 +34,7 @@ async def make_plan(client, m, intent_id):
     ids = []
     for index, description, amount, pct in PLAN:
         r = await client.post(
-            f"/v1/payment-intents/{intent_id}/escrow/milestones",
+            milestones_url(intent_id),
             json={
                 "milestoneIndex": index,
                 "description": description,
@@ -33,14 +46,6 @@ async def make_plan(client, m, intent_id):
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     return ids
-
-
-async def complete(client, m, intent_id, mid):
-    return await client.post(
-        f"/v1/payment-intents/{intent_id}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
 
 
 async def test_auto_release_plan_end_to_end(client, app, make_merchant):
@@ -59,7 +64,7 @@ async def test_auto_release_plan_end_to_end(client, app, make_merchant):
 
     released = Decimal("0")
     for mid, (_, _, amount, _) in zip(ids, PLAN, strict=True):
-        r = await complete(client, m, iid, mid)
+        r = await post_complete(client, m, iid, mid)
         assert r.status_code == 200, r.text
         assert r.json()["object"] == "milestone" and r.json()["status"] == "completed"
         assert r.json()["data"]["status"] == "RELEASED"
@@ -72,7 +77,7 @@ async def test_auto_release_plan_end_to_end(client, app, make_merchant):
     order = await escrow(client, m, iid)
     assert order["orderStatus"] == "COMPLETED"
     assert order["releasedAmount"] == "1000.00" and order["heldAmount"] == "0.00"
-    r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+    r = await client.get(intent_url(iid), headers=m.headers)
     assert r.json()["status"] == "SETTLED"
     assert r.json()["data"]["settlementStatus"] == "COMPLETED"
 
@@ -81,15 +86,15 @@ async def test_out_of_order_completion_refused(client, app, make_merchant):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     ids = await make_plan(client, m, iid)
-    r = await complete(client, m, iid, ids[0])
+    r = await post_complete(client, m, iid, ids[0])
     assert_error(r, 400, "invalid_status", "Conditional payment is not funded yet")
     assert (await pay_by_card(client, iid)).status_code == 200
-    r = await complete(client, m, iid, ids[1])
+    r = await post_complete(client, m, iid, ids[1])
     assert_error(r, 400, "invalid_request", "Previous milestone (index 0) must be completed first")
-    assert (await complete(client, m, iid, ids[0])).status_code == 200
-    r = await complete(client, m, iid, ids[0])
+    assert (await post_complete(client, m, iid, ids[0])).status_code == 200
+    r = await post_complete(client, m, iid, ids[0])
     assert_error(r, 400, "invalid_request", "Milestone already completed")
-    r = await complete(client, m, iid, "milestone_doesnotexist")
+    r = await post_complete(client, m, iid, "milestone_doesnotexist")
     assert_error(r, 404, "resource_missing", "Milestone not found")
 
 
@@ -103,21 +108,19 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     assert order["buyerAddress"] == payer.address
 
     # Milestone 0: completed, then approved by the payer -> released.
-    assert (await complete(client, m, iid, ids[0])).status_code == 200
-    ms = (
-        await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}", headers=m.headers)
-    ).json()["data"]
+    assert (await post_complete(client, m, iid, ids[0])).status_code == 200
+    ms = (await client.get(milestone_url(iid, ids[0]), headers=m.headers)).json()["data"]
     assert ms["status"] == "COMPLETED"
     stranger = Account.create()
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], stranger)},
         headers=m.headers,
     )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     assert (await escrow(client, m, iid))["releasedAmount"] == "0.00"
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], payer)},
         headers=m.headers,
     )
@@ -126,18 +129,18 @@ async def test_payer_approval_and_dispute_window_paths(client, app, make_merchan
     assert r.json()["data"]["releasedBy"] == "payer_approval"
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{ids[0]}/approve",
+        milestone_url(iid, ids[0], "approve"),
         json={"signature": sign(ms["approvalTypedData"], payer)},
         headers=m.headers,
     )
     assert_error(r, 400, "invalid_request", "Milestone already released")
 
     # Milestone 1: completed; the worker does nothing before the window ends.
-    assert (await complete(client, m, iid, ids[1])).status_code == 200
+    assert (await post_complete(client, m, iid, ids[1])).status_code == 200
     await run_worker(app)
     assert (await escrow(client, m, iid))["releasedAmount"] == "300.00"
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": 604_800},
         headers=m.headers,
     )

@@ -14,35 +14,33 @@ import pytest
 from eth_account import Account
 
 from escrowgate.config import Settings
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
-    GOOD_CARD,
+from tests.support.driver import (
+    ZERO,
+    assert_error,
     audit_clean,
     balance,
+    balance_url,
+    cancel_url,
+    card,
+    confirm_url,
+    create_intent,
     db_execute,
     escrow,
+    events_url,
+    get_intent,
     kinds,
     ledger_entries,
     list_all,
+    order_url,
     pay_by_card,
     run_worker,
     sign,
+    transaction_hash_url,
     transactions,
 )
 
-ZERO = Decimal("0")
 TX_HASH = "0x" + "ab" * 32
 OTHER_HASH = "0x" + "cd" * 32
-
-
-def card(number: str, **overrides: Any) -> dict[str, Any]:
-    return {**GOOD_CARD, "cardNumber": number, **overrides}
-
-
-async def get_intent(client: httpx.AsyncClient, m: Any, intent_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/payment-intents/{intent_id}", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
 
 
 async def assert_unfunded(client: httpx.AsyncClient, m: Any, intent_id: str, status: str) -> None:
@@ -79,7 +77,7 @@ async def status_changes(
     client: httpx.AsyncClient, m: Any, intent_id: str
 ) -> list[tuple[str, str]]:
     """(previous_status, status) of the intent's status_changed events, oldest first."""
-    events = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
+    events = await list_all(client, m, events_url(), type="payment_intent.status_changed")
     mine = [e["data"]["object"] for e in events if e["data"]["object"]["id"] == intent_id]
     return [(o["previous_status"], o["status"]) for o in reversed(mine)]
 
@@ -216,7 +214,7 @@ async def test_concurrent_payments_fund_once(client, app, make_merchant):
 async def test_canceled_or_unknown_intent_cannot_be_paid(client, app, make_merchant):
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
-    r = await client.post(f"/v1/payment-intents/{iid}/cancel", headers=m.headers)
+    r = await client.post(cancel_url(iid), headers=m.headers)
     assert r.status_code == 200, r.text
     r = await pay_by_card(client, iid)
     assert_error(
@@ -243,14 +241,12 @@ async def confirm(
         "payerAddress": payer_address or signer.address,
         **extra,
     }
-    return await client.post(
-        f"/v1/payment-intents/{intent['id']}/confirm", json=body, headers=m.headers
-    )
+    return await client.post(confirm_url(intent["id"]), json=body, headers=m.headers)
 
 
 async def submit_hash(client: httpx.AsyncClient, intent_id: str, tx_hash: Any) -> httpx.Response:
     return await client.post(
-        f"/v1/payment-intents/public/{intent_id}/transaction-hash",
+        transaction_hash_url(intent_id),
         json={"transactionHash": tx_hash},
     )
 
@@ -318,14 +314,14 @@ async def test_wrong_signer_is_refused(client, app, make_merchant):
     # Signed by the payer, but over other data (another intent's typed data).
     other = await create_intent(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/confirm",
+        confirm_url(iid),
         headers=m.headers,
         json={"signature": sign(other["data"]["typedData"], payer), "payerAddress": payer.address},
     )
     assert_error(r, 400, "signature_verification_failed", "Signature verification failed")
     # Well-formed but unrecoverable bytes.
     r = await client.post(
-        f"/v1/payment-intents/{iid}/confirm",
+        confirm_url(iid),
         headers=m.headers,
         json={"signature": "0x" + "00" * 65, "payerAddress": payer.address},
     )
@@ -352,7 +348,7 @@ async def test_confirm_needs_the_owner_key(client, app, make_merchant):
         type_="authentication_error",
     )
     r = await client.post(
-        f"/v1/payment-intents/{intent['id']}/confirm",
+        confirm_url(intent["id"]),
         json={"signature": sign(intent["data"]["typedData"], payer), "payerAddress": payer.address},
     )
     assert_error(
@@ -399,7 +395,7 @@ async def test_transaction_hash_is_set_once(client, app, make_merchant):
     r = await submit_hash(client, iid, TX_HASH)
     assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
     first = r.json()
-    events_before = await list_all(client, m, "/v1/events")
+    events_before = await list_all(client, m, events_url())
 
     r = await submit_hash(client, iid, OTHER_HASH)
     assert_error(
@@ -415,7 +411,7 @@ async def test_transaction_hash_is_set_once(client, app, make_merchant):
     assert r.json()["status"] == "SUCCEEDED"
     assert r.json()["data"]["transactionHash"] == TX_HASH
     assert r.json()["updated"] == first["updated"]
-    assert await list_all(client, m, "/v1/events") == events_before
+    assert await list_all(client, m, events_url()) == events_before
     await assert_funded_once(client, m, iid)
     await audit_clean(app)
 
@@ -537,7 +533,7 @@ async def test_live_mode_refuses_the_sandbox_rails(client, app, make_merchant):
     assert intent_now["status"] == "INITIATED"
     assert intent_now["data"]["transactionHash"] is None
     assert await ledger_entries(client, m) == []
-    r = await client.get("/v1/account/balance", headers=m.headers)
+    r = await client.get(balance_url(), headers=m.headers)
     assert r.status_code == 200 and r.json()["livemode"] is True and r.json()["data"] == []
 
 
@@ -589,7 +585,7 @@ async def test_conditional_intent_pays_the_merchant_directly(client, app, make_m
         ("SUCCEEDED", "SETTLED"),
     ]
     for path in ("escrow", "conditional-payment"):
-        r = await client.get(f"/v1/payment-intents/{iid}/{path}", headers=m.headers)
+        r = await client.get(order_url(iid, spelling=path), headers=m.headers)
         assert_error(r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT")
     r = await pay_by_card(client, iid)
     assert_error(r, 400, "invalid_state_transition", "Cannot transition from SETTLED to PROCESSING")

@@ -9,14 +9,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import (
+from tests.support.driver import (
+    EXCEED,
     ISO_Z_RE,
+    PREFIXES,
     assert_error,
     create_intent,
+    escrow,
+    intent_url,
     milestones_url,
+    pay_by_card,
     post_milestone,
 )
-from tests.money_helpers import pay_by_card
 
 DOC_BODY = {
     "milestoneIndex": 0,
@@ -44,7 +48,6 @@ SEED_PLAN = [
         "percentage": 30,
     },
 ]
-EXCEED = "Total milestone amounts exceed escrow order amount"
 
 
 async def listed(client, m, intent_id):  # type: ignore[no-untyped-def]
@@ -55,23 +58,17 @@ async def listed(client, m, intent_id):  # type: ignore[no-untyped-def]
     return body["data"]
 
 
-async def order_of(client, m, intent_id):  # type: ignore[no-untyped-def]
-    r = await client.get(f"/v1/payment-intents/{intent_id}/escrow", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
 # --- Endpoint, 201, response ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["/v1", "/api/v1"])
+@pytest.mark.parametrize("prefix", PREFIXES)
 async def test_the_documented_request_gets_the_documented_response(client, merchant, prefix):
     """POST /v1/payment-intents/:intentId/escrow/milestones with the page's exact curl body."""
     intent = await create_intent(client, merchant, amount="1000.00")
-    order = await order_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     before = int(time.time())
     r = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/escrow/milestones",
+        milestones_url(intent["id"], prefix=prefix),
         content=json.dumps(DOC_BODY).encode(),
         headers={"X-API-Key": merchant.key, "Content-Type": "application/json"},
     )
@@ -160,7 +157,7 @@ async def test_invalid_release_type_is_the_documented_400(client, merchant, meta
         f"Cannot create milestone for order with release type: {release_type}",
     )
     assert err["type"] == "invalid_request_error"
-    assert (await order_of(client, merchant, intent["id"]))["milestones"] == []
+    assert (await escrow(client, merchant, intent["id"]))["milestones"] == []
 
 
 # --- unique index ------------------------------------------------------------------------
@@ -253,7 +250,7 @@ async def test_seed_20_50_30_plan(client, merchant):
     rows = await listed(client, merchant, intent["id"])
     assert [m["id"] for m in rows] == ids
     assert [m["status"] for m in rows] == ["PENDING"] * 3
-    order = await order_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert [(m["milestoneIndex"], m["amount"], m["percentage"]) for m in order["milestones"]] == [
         (0, "200.00", 20),
         (1, "500.00", 50),
@@ -468,7 +465,7 @@ async def test_list_is_ordered_by_index_and_get_returns_one(client, merchant):
         )
         assert r.status_code == 201, r.text
         created[index] = r.json()
-    for prefix in ("/v1", "/api/v1"):
+    for prefix in PREFIXES:
         r = await client.get(milestones_url(intent["id"], prefix), headers=merchant.headers)
         assert r.status_code == 200
         body = r.json()
@@ -510,11 +507,11 @@ async def test_list_of_unknown_intent_is_404(client, merchant):
 
 async def test_milestones_may_be_created_before_funding(client, merchant):
     intent = await create_intent(client, merchant, amount="1000.00")
-    order = await order_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["fundedAt"] is None and order["heldAmount"] == "0.00"
     r = await post_milestone(client, merchant, intent["id"], SEED_PLAN[0])
     assert r.status_code == 201, r.text
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["status"] == "INITIATED"  # creating a milestone funds nothing
 
 
@@ -523,7 +520,7 @@ async def test_milestones_may_also_be_created_after_funding(client, merchant):
     assert (await post_milestone(client, merchant, intent["id"], SEED_PLAN[0])).status_code == 201
     paid = await pay_by_card(client, intent["id"])
     assert paid.status_code == 200, paid.text
-    order = await order_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["heldAmount"] == "1000.00"
     for body in SEED_PLAN[1:]:
         r = await post_milestone(client, merchant, intent["id"], body)

@@ -10,23 +10,33 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, milestones_url, post_milestone
-from tests.money_helpers import audit_clean, escrow, list_all, make_operator, pay_by_card, sign
-
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None, **kw):
-    meta = {"releaseType": release_type, **kw.pop("metadata", {})}
-    iid = (await create_intent(client, m, metadata=meta, **kw))["id"]
-    r = await pay_by_card(client, iid, payer=payer)
-    assert r.status_code == 200, r.text
-    return iid
-
-
-async def events(client, m, **params: Any) -> list[dict[str, Any]]:
-    return await list_all(client, m, "/v1/events", **params)
+from tests.support.driver import (
+    DISPUTE,
+    PROOF,
+    approve_url,
+    assert_error,
+    audit_clean,
+    cancel_url,
+    delivery_proof_url,
+    delivery_service,
+    dispute_url,
+    disputes_service,
+    dvp,
+    escrow,
+    event_url,
+    events,
+    intent_url,
+    intents_url,
+    lifecycle,
+    make_operator,
+    milestone_url,
+    milestones_url,
+    pay_by_card,
+    post_milestone,
+    refund_url,
+    resolve_url,
+    sign,
+)
 
 
 async def new_events(client, m, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,7 +56,7 @@ async def assert_event_readable(client, m, event: dict[str, Any]) -> None:
     """The type filter and GET /events/:id agree with the list."""
     listed = await events(client, m, type=event["type"])
     assert event["id"] in [e["id"] for e in listed]
-    r = await client.get(f"/v1/events/{event['id']}", headers=m.headers)
+    r = await client.get(event_url(event["id"]), headers=m.headers)
     assert r.status_code == 200, r.text
     assert r.json() == event
     assert event["object"] == "event" and event["id"].startswith("evt_")
@@ -61,9 +71,7 @@ async def test_delivery_proof_submitted(client, app, make_merchant):
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     proof = r.json()
     added = await new_events(client, m, before)
@@ -82,9 +90,7 @@ async def test_escrow_order_released_by_auto_release_proof(client, app, make_mer
     iid = await dvp(client, m, "AUTO_RELEASE")
     order_id = (await escrow(client, m, iid))["id"]
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     proof_event = only(added, "delivery_proof.submitted")
@@ -109,14 +115,12 @@ async def test_escrow_order_released_by_payer_approval(client, app, make_merchan
     m = await make_merchant()
     payer = Account.create()
     iid = await dvp(client, m, payer=payer)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     order = await escrow(client, m, iid)
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/approve",
+        approve_url(iid),
         json={"signature": sign(order["approvalTypedData"], payer)},
         headers=m.headers,
     )
@@ -135,14 +139,12 @@ async def test_dispute_resolved_buyer_won(client, app, make_merchant):
     one refund.created; nothing released."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     dispute_id = r.json()["id"]
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -167,13 +169,11 @@ async def test_dispute_resolved_merchant_won_by_operator(client, app, make_merch
     m = await make_merchant()
     operator = await make_operator(app)
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     dispute_id = r.json()["id"]
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "MERCHANT_WON"},
         headers=operator,
     )
@@ -200,16 +200,12 @@ async def test_milestone_cancelled_by_a_refund(client, app, make_merchant):
         mids.append(r.json()["id"])
     before = await events(client, m)
     # 100.00 not covered by milestones goes first: nothing cancelled.
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "100.00"}, headers=m.headers
-    )
+    r = await client.post(refund_url(iid), json={"amount": "100.00"}, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     assert [e["type"] for e in added] == ["refund.created"]
     before = await events(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "0.01"}, headers=m.headers
-    )
+    r = await client.post(refund_url(iid), json={"amount": "0.01"}, headers=m.headers)
     assert r.status_code == 200, r.text
     added = await new_events(client, m, before)
     cancelled = only(added, "milestone.cancelled")
@@ -231,13 +227,11 @@ async def test_milestone_cancelled_by_partial_refund_resolution(client, app, mak
     for index, amount in enumerate(["300.00", "400.00"]):
         r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
         mids.append(r.json()["id"])
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     before = await events(client, m)
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "PARTIAL_REFUND", "refundAmount": "250.00"},
         headers=operator,
     )
@@ -278,7 +272,7 @@ def fail_after(monkeypatch, module: Any, event_type: str) -> list[str]:
 
 
 async def state(client, m, iid):
-    intent = (await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)).json()
+    intent = (await client.get(intent_url(iid), headers=m.headers)).json()
     return intent, await escrow(client, m, iid), [e["id"] for e in await events(client, m)]
 
 
@@ -286,25 +280,19 @@ async def test_delivery_proof_event_rolls_back_with_the_proof(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """delivery_proof.submitted is in the proof's transaction: a later fault keeps neither."""
-    import escrowgate.payments.delivery as delivery
-
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await state(client, m, iid)
-    written = fail_after(monkeypatch, delivery, "delivery_proof.submitted")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    written = fail_after(monkeypatch, delivery_service, "delivery_proof.submitted")
+    r = await fragile_client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
     assert await state(client, m, iid) == before
-    r = await client.get(f"/v1/events/{written[0]}", headers=m.headers)
+    r = await client.get(event_url(written[0]), headers=m.headers)
     assert_error(r, 404, "resource_missing", "Event not found")
     # Without the fault the same request succeeds and writes its one event.
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert r.status_code == 200, r.text
     assert len(await events(client, m, type="delivery_proof.submitted")) == 1
     await audit_clean(app)
@@ -314,15 +302,11 @@ async def test_escrow_order_released_event_rolls_back_with_the_release(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """escrow_order.released and the RELEASE posting commit together or not at all."""
-    import escrowgate.payments.lifecycle as release  # emit_order_event writes it
-
     m = await make_merchant()
     iid = await dvp(client, m, "AUTO_RELEASE")
     before = await state(client, m, iid)
-    written = fail_after(monkeypatch, release, "escrow_order.released")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    written = fail_after(monkeypatch, lifecycle, "escrow_order.released")
+    r = await fragile_client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
@@ -336,18 +320,14 @@ async def test_dispute_resolved_event_rolls_back_with_the_resolution(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """dispute.resolved, the refund and its event commit together or not at all."""
-    import escrowgate.payments.disputes as disputes
-
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     before = await state(client, m, iid)
-    written = fail_after(monkeypatch, disputes, "dispute.resolved")
+    written = fail_after(monkeypatch, disputes_service, "dispute.resolved")
     r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve",
+        resolve_url(iid),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -364,18 +344,14 @@ async def test_milestone_cancelled_event_rolls_back_with_the_refund(
     client, fragile_client, app, make_merchant, monkeypatch
 ):
     """milestone.cancelled, the cancellation and the refund commit together or not at all."""
-    import escrowgate.payments.lifecycle as release
-
     m = await make_merchant()
     iid = await dvp(client, m, "MILESTONE_LOCKED")
     for index, amount in enumerate(["500.00", "500.00"]):
         r = await post_milestone(client, m, iid, {"milestoneIndex": index, "amount": amount})
         assert r.status_code == 201, r.text
     before = await state(client, m, iid)
-    written = fail_after(monkeypatch, release, "milestone.cancelled")
-    r = await fragile_client.post(
-        f"/v1/payment-intents/{iid}/refund", json={"amount": "1.00"}, headers=m.headers
-    )
+    written = fail_after(monkeypatch, lifecycle, "milestone.cancelled")
+    r = await fragile_client.post(refund_url(iid), json={"amount": "1.00"}, headers=m.headers)
     assert_error(r, 500, "internal_error", type_="api_error")
     assert len(written) == 1
     monkeypatch.undo()
@@ -400,19 +376,18 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
     assert r.status_code == 201, r.text
     mid = r.json()["id"]
     before = [e["id"] for e in await events(client, m)]
-    base = f"/v1/payment-intents/{iid}"
     refused = [
-        (f"{base}/escrow/delivery-proof", PROOF, 400),  # hash mismatch
-        (f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}, 400),  # not delivered
-        (f"{base}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}, 400),  # no dispute
-        (f"{base}/escrow/dispute", {"reason": "x"}, 400),  # raisedBy missing
-        (f"{base}/refund", {"amount": "1000.01"}, 400),  # more than held
-        (f"{base}/cancel", None, 400),  # funded
+        (delivery_proof_url(iid), PROOF, 400),  # hash mismatch
+        (approve_url(iid), {"signature": "0x" + "11" * 65}, 400),  # not delivered
+        (resolve_url(iid), {"resolution": "BUYER_WON"}, 400),  # no dispute
+        (dispute_url(iid), {"reason": "x"}, 400),  # raisedBy missing
+        (refund_url(iid), {"amount": "1000.01"}, 400),  # more than held
+        (cancel_url(iid), None, 400),  # funded
         (milestones_url(iid), {"milestoneIndex": 0, "amount": "1.00"}, 400),  # release type
         (milestones_url(mil), {"milestoneIndex": 1, "amount": "400.01"}, 400),  # total
-        (f"{milestones_url(mil)}/{mid}/approve", {"signature": "0x" + "11" * 65}, 400),
+        (milestone_url(mil, mid, "approve"), {"signature": "0x" + "11" * 65}, 400),
         (f"{milestones_url(mil)}/milestone_nope/complete", {"completedBy": "x"}, 404),
-        (f"/v1/payment-intents/{mil}/escrow/dispute/resolve", {"resolution": "MERCHANT_WON"}, 403),
+        (resolve_url(mil), {"resolution": "MERCHANT_WON"}, 403),
     ]
     for path, body, status in refused:
         r = await client.post(path, json=body, headers=m.headers)
@@ -420,7 +395,7 @@ async def test_refused_requests_emit_no_event(client, app, make_merchant):
         after = [e["id"] for e in await events(client, m)]
         assert after == before, path
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json={
             "amount": "0",
             "currency": "USDC",

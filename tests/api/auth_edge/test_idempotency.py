@@ -10,8 +10,17 @@ from sqlalchemy import func, select, text, update
 
 from escrowgate.api import idempotency
 from escrowgate.models import IdempotencyRecord, PaymentIntent
-from tests.conftest import assert_error, intent_body
-from tests.money_helpers import pay_by_card
+from tests.support.driver import (
+    API_ALIAS,
+    ORDER_ALIAS,
+    assert_error,
+    dispute_url,
+    intent_body,
+    intents_url,
+    pay_by_card,
+    public_intent_url,
+    purge_idempotency_records,
+)
 
 
 async def count_intents(app, merchant_id):
@@ -27,9 +36,9 @@ async def count_intents(app, merchant_id):
 
 async def test_replay_returns_first_answer_without_new_effect(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "order-42"}
-    first = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    first = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers
-    second = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    second = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert second.status_code == 201
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json() == first.json()
@@ -39,9 +48,9 @@ async def test_replay_returns_first_answer_without_new_effect(client, app, merch
 async def test_same_key_other_body_is_rejected(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-reuse"}
     assert (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+        await client.post(intents_url(), json=intent_body(), headers=headers)
     ).status_code == 201
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="5.00"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="5.00"), headers=headers)
     assert_error(
         r,
         400,
@@ -63,9 +72,9 @@ async def test_same_json_in_another_layout_is_the_same_body(client, merchant):
     import json
 
     body = intent_body()
-    a = await client.post("/v1/payment-intents", content=json.dumps(body), headers=headers)
+    a = await client.post(intents_url(), content=json.dumps(body), headers=headers)
     b = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=json.dumps(dict(reversed(body.items())), indent=2),
         headers=headers,
     )
@@ -76,17 +85,17 @@ async def test_retry_through_an_alias_path_replays(client, app, merchant):
     """/api/v1 and /v1 (and /conditional-payment and /escrow) are one operation: a
     client retrying through the other spelling gets the first answer, not a 400."""
     headers = {**merchant.headers, "Idempotency-Key": "k-alias"}
-    first = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-    again = await client.post("/api/v1/payment-intents", json=intent_body(), headers=headers)
+    first = await client.post(intents_url(), json=intent_body(), headers=headers)
+    again = await client.post(intents_url(prefix=API_ALIAS), json=intent_body(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
     assert await count_intents(app, merchant.id) == 1
     assert (await pay_by_card(client, first.json()["id"])).status_code == 200
     body = {"reason": "late", "raisedBy": "payer"}
-    path = f"/payment-intents/{first.json()['id']}"
+    iid = first.json()["id"]
     headers = {**merchant.headers, "Idempotency-Key": "k-alias-2"}
-    a = await client.post(f"/v1{path}/conditional-payment/dispute", json=body, headers=headers)
-    b = await client.post(f"/api/v1{path}/escrow/dispute", json=body, headers=headers)
+    a = await client.post(dispute_url(iid, spelling=ORDER_ALIAS), json=body, headers=headers)
+    b = await client.post(dispute_url(iid, prefix=API_ALIAS), json=body, headers=headers)
     assert a.status_code == b.status_code == 200, a.text
     assert b.headers["idempotent-replayed"] == "true" and b.json() == a.json()
     assert idempotency.canonical_path("/api/v1/x/conditional-payment/y") == "/v1/x/escrow/y"
@@ -94,9 +103,9 @@ async def test_retry_through_an_alias_path_replays(client, app, merchant):
 
 async def test_validation_failure_stores_nothing(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-invalid"}
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="-1"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="-1"), headers=headers)
     assert_error(r, 400, "invalid_request", param="amount")
-    r = await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(), headers=headers)
     assert r.status_code == 201 and "idempotent-replayed" not in r.headers
     async with app.state.session_factory() as s:
         rows = (
@@ -116,7 +125,7 @@ async def test_scope_is_merchant_and_mode(client, app, make_merchant):
     live = await make_merchant(mode="live")
     for m in (a, b, live):
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             json=intent_body(),
             headers={**m.headers, "Idempotency-Key": "shared-key"},
         )
@@ -126,7 +135,7 @@ async def test_scope_is_merchant_and_mode(client, app, make_merchant):
 
 async def test_key_too_long(client, merchant):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={**merchant.headers, "Idempotency-Key": "x" * 256},
     )
@@ -147,7 +156,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
         idempotency._in_flight.add((merchant.id, "test", key))
         try:
             r = await client.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(),
                 headers={**merchant.headers, "Idempotency-Key": key},
             )
@@ -160,7 +169,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
                 {"k": idempotency._lock_id(merchant.id, "test", key)},
             )
             r = await client.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(),
                 headers={**merchant.headers, "Idempotency-Key": key},
             )
@@ -173,7 +182,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
         type_="idempotency_error",
     )
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={**merchant.headers, "Idempotency-Key": key},
     )
@@ -184,10 +193,7 @@ async def test_key_in_use_is_409(client, app, settings, merchant):
 async def test_parallel_same_key_makes_one_effect(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-parallel"}
     results = await asyncio.gather(
-        *[
-            client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-            for _ in range(12)
-        ]
+        *[client.post(intents_url(), json=intent_body(), headers=headers) for _ in range(12)]
     )
     codes = Counter(r.status_code for r in results)
     assert set(codes) <= {201, 409}, codes
@@ -198,7 +204,7 @@ async def test_parallel_same_key_makes_one_effect(client, app, merchant):
 async def test_expired_records_are_purged_and_key_is_free_again(client, app, merchant):
     headers = {**merchant.headers, "Idempotency-Key": "k-old"}
     assert (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
+        await client.post(intents_url(), json=intent_body(), headers=headers)
     ).status_code == 201
     async with app.state.session_factory() as s:
         await s.execute(
@@ -207,7 +213,7 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
             .values(created_at=IdempotencyRecord.created_at - 25 * 3600)
         )
         await s.commit()
-    r = await client.post("/v1/payment-intents", json=intent_body(amount="7.00"), headers=headers)
+    r = await client.post(intents_url(), json=intent_body(amount="7.00"), headers=headers)
     assert r.status_code == 201 and "idempotent-replayed" not in r.headers
     async with app.state.session_factory() as s:
         await s.execute(
@@ -216,10 +222,7 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
             .values(created_at=IdempotencyRecord.created_at - 25 * 3600)
         )
         await s.commit()
-    from escrowgate.api.idempotency import purge_expired
-    from escrowgate.worker.runner import run_housekeeping
-
-    assert await run_housekeeping(app.state.session_factory, [purge_expired]) >= 1
+    assert await purge_idempotency_records(app) >= 1
     async with app.state.session_factory() as s:
         left = (
             await s.execute(
@@ -233,21 +236,21 @@ async def test_expired_records_are_purged_and_key_is_free_again(client, app, mer
 
 @pytest.mark.parametrize("path_tail", ["payment", "transaction-hash"])
 async def test_public_posts_accept_keys(client, merchant, path_tail):
-    iid = (
-        await client.post("/v1/payment-intents", json=intent_body(), headers=merchant.headers)
-    ).json()["id"]
+    iid = (await client.post(intents_url(), json=intent_body(), headers=merchant.headers)).json()[
+        "id"
+    ]
     body = (
         {"card": {"cardNumber": "4242424242424242", "expiry": "12/39", "cvv": "123", "name": "P"}}
         if path_tail == "payment"
         else {"transactionHash": "0x" + "ab" * 32}
     )
     first = await client.post(
-        f"/v1/payment-intents/public/{iid}/{path_tail}",
+        public_intent_url(iid, f"/{path_tail}"),
         json=body,
         headers={"Idempotency-Key": "pub-1"},
     )
     again = await client.post(
-        f"/v1/payment-intents/public/{iid}/{path_tail}",
+        public_intent_url(iid, f"/{path_tail}"),
         json=body,
         headers={"Idempotency-Key": "pub-1"},
     )

@@ -6,16 +6,23 @@ import json
 
 import pytest
 
-from tests.conftest import (
+from tests.support.driver import (
+    API_ALIAS,
+    AUTH,
+    FORBIDDEN,
+    ORDER_ALIAS,
+    PREFIXES,
     assert_error,
+    cancel_url,
     create_intent,
     intent_body,
+    intent_url,
+    intents_url,
     milestones_url,
+    order_url,
     post_milestone,
+    public_intent_url,
 )
-
-AUTH = "authentication_error"
-FORBIDDEN_INTENT = "You do not have access to this payment intent"
 
 
 def assert_missing_key(r) -> None:  # type: ignore[no-untyped-def]
@@ -32,9 +39,7 @@ def assert_invalid_key(r) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_x_api_key_header_authenticates(client, merchant):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(), headers={"X-API-Key": merchant.key}
-    )
+    r = await client.post(intents_url(), json=intent_body(), headers={"X-API-Key": merchant.key})
     assert r.status_code == 201, r.text
     assert r.json()["data"]["merchantId"] == merchant.id
 
@@ -42,14 +47,14 @@ async def test_x_api_key_header_authenticates(client, merchant):
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 async def test_authorization_bearer_authenticates(client, merchant, scheme):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={"Authorization": f"{scheme} {merchant.key}"},
     )
     assert r.status_code == 201, r.text
     intent_id = r.json()["id"]
     got = await client.get(
-        f"/v1/payment-intents/{intent_id}", headers={"Authorization": f"Bearer {merchant.key}"}
+        intent_url(intent_id), headers={"Authorization": f"Bearer {merchant.key}"}
     )
     assert got.status_code == 200, got.text
     assert got.json()["data"]["merchantId"] == merchant.id
@@ -57,9 +62,9 @@ async def test_authorization_bearer_authenticates(client, merchant, scheme):
 
 async def test_both_headers_reach_the_same_objects(client, merchant):
     intent = await create_intent(client, merchant)
-    a = await client.get(f"/v1/payment-intents/{intent['id']}", headers={"X-API-Key": merchant.key})
+    a = await client.get(intent_url(intent["id"]), headers={"X-API-Key": merchant.key})
     b = await client.get(
-        f"/api/v1/payment-intents/{intent['id']}",
+        intent_url(intent["id"], prefix=API_ALIAS),
         headers={"Authorization": f"Bearer {merchant.key}"},
     )
     assert a.status_code == b.status_code == 200
@@ -72,13 +77,13 @@ async def test_both_headers_reach_the_same_objects(client, merchant):
 @pytest.mark.parametrize(
     "method, path",
     [
-        ("POST", "/v1/payment-intents"),
-        ("GET", "/v1/payment-intents"),
-        ("GET", "/api/v1/payment-intents/intent_abc"),
-        ("POST", "/v1/payment-intents/intent_abc/escrow/milestones"),
-        ("GET", "/v1/payment-intents/intent_abc/escrow"),
-        ("GET", "/v1/payment-intents/intent_abc/conditional-payment"),
-        ("POST", "/v1/payment-intents/intent_abc/cancel"),
+        ("POST", intents_url()),
+        ("GET", intents_url()),
+        ("GET", intent_url("intent_abc", prefix=API_ALIAS)),
+        ("POST", milestones_url("intent_abc")),
+        ("GET", order_url("intent_abc")),
+        ("GET", order_url("intent_abc", spelling=ORDER_ALIAS)),
+        ("POST", cancel_url("intent_abc")),
     ],
 )
 async def test_missing_key_is_401_authentication_required(client, method, path):
@@ -90,9 +95,7 @@ async def test_missing_key_is_401_authentication_required(client, method, path):
 
 @pytest.mark.parametrize("headers", [{"X-API-Key": ""}, {}])
 async def test_empty_key_header_is_missing(client, headers):
-    assert_missing_key(
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-    )
+    assert_missing_key(await client.post(intents_url(), json=intent_body(), headers=headers))
 
 
 @pytest.mark.parametrize(
@@ -112,24 +115,22 @@ async def test_empty_key_header_is_missing(client, headers):
     ],
 )
 async def test_malformed_or_unknown_key_is_401_invalid_api_key(client, headers):
-    assert_invalid_key(
-        await client.post("/v1/payment-intents", json=intent_body(), headers=headers)
-    )
-    assert_invalid_key(await client.get("/v1/payment-intents", headers=headers))
+    assert_invalid_key(await client.post(intents_url(), json=intent_body(), headers=headers))
+    assert_invalid_key(await client.get(intents_url(), headers=headers))
 
 
 async def test_a_real_key_with_one_character_changed_is_invalid(client, merchant):
     last = merchant.key[-1]
     tampered = merchant.key[:-1] + ("0" if last != "0" else "1")
-    assert_invalid_key(await client.get("/v1/payment-intents", headers={"X-API-Key": tampered}))
+    assert_invalid_key(await client.get(intents_url(), headers={"X-API-Key": tampered}))
     # the same key in the other mode's prefix is another (unknown) key
     other_mode = merchant.key.replace("sk_test_", "sk_live_", 1)
-    assert_invalid_key(await client.get("/v1/payment-intents", headers={"X-API-Key": other_mode}))
+    assert_invalid_key(await client.get(intents_url(), headers={"X-API-Key": other_mode}))
 
 
 async def test_invalid_key_is_rejected_before_the_body_is_looked_at(client):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=b"{not json",
         headers={"X-API-Key": "sk_test_" + "c" * 48, "Content-Type": "application/json"},
     )
@@ -144,10 +145,10 @@ async def test_revoked_key_is_invalid_at_once(client, app, make_merchant):
     async with app.state.session_factory() as session:
         assert await revoke_key(session, m.key_id) is True
         await session.commit()
-    assert_invalid_key(await client.get(f"/v1/payment-intents/{intent['id']}", headers=m.headers))
+    assert_invalid_key(await client.get(intent_url(intent["id"]), headers=m.headers))
     assert_invalid_key(
         await client.post(
-            "/v1/payment-intents", json=intent_body(), headers={"Authorization": f"Bearer {m.key}"}
+            intents_url(), json=intent_body(), headers={"Authorization": f"Bearer {m.key}"}
         )
     )
     assert_invalid_key(
@@ -165,14 +166,14 @@ async def test_a_revoked_key_does_not_affect_the_merchants_other_keys(
     async with app.state.session_factory() as session:
         await revoke_key(session, merchant.key_id)
         await session.commit()
-    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=second.headers)
+    r = await client.get(intent_url(intent["id"]), headers=second.headers)
     assert r.status_code == 200, r.text
 
 
 async def test_public_intent_needs_no_key_even_a_bad_one(client, merchant):
     intent = await create_intent(client, merchant)
     for headers in ({}, {"X-API-Key": "garbage"}):
-        r = await client.get(f"/v1/payment-intents/public/{intent['id']}", headers=headers)
+        r = await client.get(public_intent_url(intent["id"]), headers=headers)
         assert r.status_code == 200, r.text
         assert r.json()["id"] == intent["id"]
 
@@ -181,7 +182,7 @@ async def test_public_intent_needs_no_key_even_a_bad_one(client, merchant):
 
 
 def assert_forbidden_without_leak(r, intent: dict) -> None:  # type: ignore[no-untyped-def]
-    err = assert_error(r, 403, "forbidden", FORBIDDEN_INTENT, type_=AUTH)
+    err = assert_error(r, 403, "forbidden", FORBIDDEN, type_=AUTH)
     assert set(err) == {"code", "message", "type"}
     assert set(r.json()) == {"error"}
     text = r.text
@@ -221,20 +222,20 @@ async def test_another_merchants_intent_is_403_and_leaks_nothing(
         client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
     )
     assert r0.status_code == 201, r0.text
-    for prefix in ("/v1", "/api/v1"):
+    for prefix in PREFIXES:
         r = await client.request(
             method,
-            f"{prefix}/payment-intents/{intent['id']}{suffix}",
+            intent_url(intent["id"], suffix, prefix=prefix),
             json=body,
             headers=other_merchant.headers,
         )
         assert_forbidden_without_leak(r, intent)
     # nothing changed for the owner
-    owner = await client.get(f"/v1/payment-intents/{intent['id']}/escrow", headers=merchant.headers)
+    owner = await client.get(order_url(intent["id"]), headers=merchant.headers)
     assert owner.status_code == 200
     assert owner.json()["data"]["orderStatus"] == "PENDING"
     assert [m["milestoneIndex"] for m in owner.json()["data"]["milestones"]] == [0]
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["status"] == "INITIATED"
 
 
@@ -253,7 +254,7 @@ async def test_another_merchants_intents_are_not_listed(client, make_merchant):
     a = await make_merchant("A")
     b = await make_merchant("B")
     mine = await create_intent(client, a)
-    r = await client.get("/v1/payment-intents?limit=100", headers=b.headers)
+    r = await client.get(f"{intents_url()}?limit=100", headers=b.headers)
     assert r.status_code == 200
     assert r.json()["data"] == []
     assert mine["id"] not in r.text
@@ -271,14 +272,10 @@ async def test_test_key_cannot_see_live_objects_and_vice_versa(client, merchant,
     assert test_intent["data"]["livemode"] is False
 
     for suffix in ("", "/escrow", "/escrow/milestones"):
-        r = await client.get(
-            f"/v1/payment-intents/{live_intent['id']}{suffix}", headers=merchant.headers
-        )
+        r = await client.get(intent_url(live_intent["id"], suffix), headers=merchant.headers)
         err = assert_error(r, 404, "resource_missing")
         assert err["message"] == f"Payment intent not found: {live_intent['id']}"
-        r = await client.get(
-            f"/v1/payment-intents/{test_intent['id']}{suffix}", headers=live.headers
-        )
+        r = await client.get(intent_url(test_intent["id"], suffix), headers=live.headers)
         assert_error(r, 404, "resource_missing", f"Payment intent not found: {test_intent['id']}")
 
     r = await post_milestone(
@@ -286,12 +283,12 @@ async def test_test_key_cannot_see_live_objects_and_vice_versa(client, merchant,
     )
     assert_error(r, 404, "resource_missing")
 
-    listed_test = await client.get("/v1/payment-intents?limit=100", headers=merchant.headers)
-    listed_live = await client.get("/v1/payment-intents?limit=100", headers=live.headers)
+    listed_test = await client.get(f"{intents_url()}?limit=100", headers=merchant.headers)
+    listed_live = await client.get(f"{intents_url()}?limit=100", headers=live.headers)
     assert [i["id"] for i in listed_test.json()["data"]] == [test_intent["id"]]
     assert [i["id"] for i in listed_live.json()["data"]] == [live_intent["id"]]
 
-    own = await client.get(f"/v1/payment-intents/{live_intent['id']}", headers=live.headers)
+    own = await client.get(intent_url(live_intent["id"]), headers=live.headers)
     assert own.status_code == 200 and own.json()["data"]["livemode"] is True
 
 
@@ -302,15 +299,15 @@ async def test_request_id_header_on_every_answer(client, merchant):
     intent = await create_intent(client, merchant)
     cases = [
         ("GET", "/health", {}, None),
-        ("GET", "/v1/payment-intents", merchant.headers, None),  # 200
-        ("POST", "/v1/payment-intents", merchant.headers, intent_body()),  # 201
-        ("GET", f"/v1/payment-intents/public/{intent['id']}", {}, None),  # public 200
-        ("GET", "/v1/payment-intents", {}, None),  # 401
-        ("GET", "/v1/payment-intents", {"X-API-Key": "nope"}, None),  # 401
-        ("GET", "/v1/payment-intents/intent_missing", merchant.headers, None),  # 404
+        ("GET", intents_url(), merchant.headers, None),  # 200
+        ("POST", intents_url(), merchant.headers, intent_body()),  # 201
+        ("GET", public_intent_url(intent["id"]), {}, None),  # public 200
+        ("GET", intents_url(), {}, None),  # 401
+        ("GET", intents_url(), {"X-API-Key": "nope"}, None),  # 401
+        ("GET", intent_url("intent_missing"), merchant.headers, None),  # 404
         ("GET", "/v1/no-such-route", merchant.headers, None),  # 404
-        ("DELETE", "/v1/payment-intents", merchant.headers, None),  # 405
-        ("POST", "/v1/payment-intents", merchant.headers, {"amount": 1}),  # 400
+        ("DELETE", intents_url(), merchant.headers, None),  # 405
+        ("POST", intents_url(), merchant.headers, {"amount": 1}),  # 400
     ]
     seen = set()
     for method, path, headers, body in cases:
@@ -319,7 +316,7 @@ async def test_request_id_header_on_every_answer(client, merchant):
         assert rid.startswith("req_") and len(rid) > 8, (method, path, r.status_code)
         seen.add(rid)
     big = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=b"x" * (65 * 1024),
         headers={**merchant.headers, "Content-Type": "application/json"},
     )
@@ -329,7 +326,7 @@ async def test_request_id_header_on_every_answer(client, merchant):
 
 
 async def test_error_bodies_are_json_objects_with_only_the_envelope(client):
-    r = await client.get("/v1/payment-intents")
+    r = await client.get(intents_url())
     assert r.headers["content-type"].startswith("application/json")
     assert json.loads(r.text) == {
         "error": {

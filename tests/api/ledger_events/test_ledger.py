@@ -7,40 +7,30 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
+    API_ALIAS,
+    ZERO,
+    add_milestone,
+    assert_error,
     audit_clean,
     balance,
+    balance_url,
+    cancel_url,
+    complete,
+    create_intent,
+    event_url,
+    events_url,
+    intents_url,
     kinds,
     ledger_entries,
+    ledger_url,
     list_all,
+    milestone_url,
+    order_url,
     pay_by_card,
+    sign,
     transactions,
 )
-
-ZERO = Decimal("0")
-
-
-async def add_milestone(
-    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
-) -> str:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
-        headers=m.headers,
-        json={"milestoneIndex": index, "description": f"Step {index}", "amount": amount},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
-    assert r.status_code == 200, r.text
-    return dict(r.json())
 
 
 async def money_flow(client: httpx.AsyncClient, m: Any) -> dict[str, Any]:
@@ -73,9 +63,9 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
 
     answers = []
     for path in (
-        "/v1/account/balance",
+        balance_url(),
         "/v1/payment-intents/account/balance",
-        "/api/v1/account/balance",
+        balance_url(prefix=API_ALIAS),
     ):
         r = await client.get(path, headers=m.headers)
         assert r.status_code == 200, r.text
@@ -153,20 +143,16 @@ async def test_ledger_filters(client, app, make_merchant):
     assert await ledger_entries(client, m, transactionType="REFUND") == []
     assert await ledger_entries(client, m, paymentIntentId="intent_unknown") == []
 
-    r = await client.get(
-        "/v1/account/ledger-entries", params={"transactionType": "CREDIT"}, headers=m.headers
-    )
+    r = await client.get(ledger_url(), params={"transactionType": "CREDIT"}, headers=m.headers)
     assert_error(r, 400, "invalid_request", param="transactionType")
     for limit in (0, 101, "ten"):
-        r = await client.get(
-            "/v1/account/ledger-entries", params={"limit": limit}, headers=m.headers
-        )
+        r = await client.get(ledger_url(), params={"limit": limit}, headers=m.headers)
         assert_error(r, 400, "invalid_request", param="limit")
-    r = await client.get("/v1/account/ledger-entries")
+    r = await client.get(ledger_url())
     assert_error(
         r, 401, "authentication_required", "API key is required", type_="authentication_error"
     )
-    r = await client.get("/v1/account/balance")
+    r = await client.get(balance_url())
     assert_error(
         r, 401, "authentication_required", "API key is required", type_="authentication_error"
     )
@@ -178,7 +164,7 @@ async def test_ledger_cursors(client, app, make_merchant):
     everything = [e["id"] for e in await ledger_entries(client, m)]
     assert len(everything) == 10
 
-    r = await client.get("/v1/account/ledger-entries", headers=m.headers)
+    r = await client.get(ledger_url(), headers=m.headers)
     assert len(r.json()["data"]) == 10 and r.json()["hasMore"] is False  # default limit 10
 
     pages: list[list[str]] = []
@@ -187,7 +173,7 @@ async def test_ledger_cursors(client, app, make_merchant):
         params: dict[str, Any] = {"limit": 3}
         if cursor:
             params["starting_after"] = cursor
-        r = await client.get("/v1/account/ledger-entries", params=params, headers=m.headers)
+        r = await client.get(ledger_url(), params=params, headers=m.headers)
         assert r.status_code == 200, r.text
         page = r.json()
         pages.append([e["id"] for e in page["data"]])
@@ -199,7 +185,7 @@ async def test_ledger_cursors(client, app, make_merchant):
 
     # ending_before walks back: the page before the second page is the first page.
     r = await client.get(
-        "/v1/account/ledger-entries",
+        ledger_url(),
         headers=m.headers,
         params={"limit": 3, "ending_before": pages[1][0]},
     )
@@ -207,7 +193,7 @@ async def test_ledger_cursors(client, app, make_merchant):
     assert [e["id"] for e in r.json()["data"]] == pages[0]
     assert r.json()["hasMore"] is False
     r = await client.get(
-        "/v1/account/ledger-entries",
+        ledger_url(),
         headers=m.headers,
         params={"limit": 2, "ending_before": pages[2][0]},
     )
@@ -215,7 +201,7 @@ async def test_ledger_cursors(client, app, make_merchant):
     assert r.json()["hasMore"] is True
     # Cursor and filter together.
     r = await client.get(
-        "/v1/account/ledger-entries",
+        ledger_url(),
         headers=m.headers,
         params={"transactionType": "FUND", "starting_after": everything[0], "limit": 100},
     )
@@ -228,14 +214,14 @@ async def test_another_merchant_sees_nothing(client, app, make_merchant):
     flow = await money_flow(client, m)
     assert await ledger_entries(client, other) == []
     assert await ledger_entries(client, other, paymentIntentId=flow["a"]) == []
-    r = await client.get("/v1/account/balance", headers=other.headers)
+    r = await client.get(balance_url(), headers=other.headers)
     assert r.status_code == 200 and r.json()["data"] == []
     b = await balance(client, other)
     assert b["totalBalance"] == ZERO
     # A live key of a merchant sees none of the test-mode money either.
     live = await make_merchant("Live Shop", mode="live")
     assert await ledger_entries(client, live) == []
-    r = await client.get("/v1/account/balance", headers=live.headers)
+    r = await client.get(balance_url(), headers=live.headers)
     assert r.json() == {"object": "balance", "livemode": True, "data": []}
 
 
@@ -261,7 +247,7 @@ async def test_events_of_a_flow_newest_first(client, app, make_merchant):
     await complete(client, m, a, m0)
     await complete(client, m, a, m1)
 
-    events = await list_all(client, m, "/v1/events")
+    events = await list_all(client, m, events_url())
     for e in events:
         assert e["object"] == "event" and e["id"].startswith("evt_")
         assert e["livemode"] is False and isinstance(e["created"], int)
@@ -320,33 +306,33 @@ async def test_events_of_a_flow_newest_first(client, app, make_merchant):
     assert all(o["settlementId"].startswith("settlement_") and o["settlementTxId"] for o in settled)
 
     # Type filter, newest first.
-    r = await client.get("/v1/events", params={"type": "milestone.created"}, headers=m.headers)
+    r = await client.get(events_url(), params={"type": "milestone.created"}, headers=m.headers)
     assert r.status_code == 200, r.text
     assert [e["data"]["object"]["id"] for e in r.json()["data"]] == [m1, m0]
     assert r.json()["hasMore"] is False
-    r = await client.get("/v1/events", params={"type": "dispute.raised"}, headers=m.headers)
+    r = await client.get(events_url(), params={"type": "dispute.raised"}, headers=m.headers)
     assert r.json()["data"] == []
-    r = await client.get("/v1/events", params={"type": "Not A Type!"}, headers=m.headers)
+    r = await client.get(events_url(), params={"type": "Not A Type!"}, headers=m.headers)
     assert_error(r, 400, "invalid_request", param="type")
 
     # GET one event.
     for e in events[:3] + events[-2:]:
-        r = await client.get(f"/v1/events/{e['id']}", headers=m.headers)
+        r = await client.get(event_url(e["id"]), headers=m.headers)
         assert r.status_code == 200, r.text
         assert r.json() == e
-    r = await client.get("/v1/events/evt_doesnotexist", headers=m.headers)
+    r = await client.get(event_url("evt_doesnotexist"), headers=m.headers)
     assert_error(r, 404, "resource_missing", "Event not found", param="eventId")
-    r = await client.get(f"/api/v1/events/{events[0]['id']}", headers=m.headers)
+    r = await client.get(event_url(events[0]["id"], prefix=API_ALIAS), headers=m.headers)
     assert r.json() == events[0]
 
 
 async def test_event_cursors(client, app, make_merchant):
     m = await make_merchant()
     await money_flow(client, m)
-    everything = [e["id"] for e in await list_all(client, m, "/v1/events")]
+    everything = [e["id"] for e in await list_all(client, m, events_url())]
     assert len(everything) >= 12
 
-    r = await client.get("/v1/events", headers=m.headers)
+    r = await client.get(events_url(), headers=m.headers)
     assert [e["id"] for e in r.json()["data"]] == everything[:10]  # default limit 10
     assert r.json()["hasMore"] is True
 
@@ -356,7 +342,7 @@ async def test_event_cursors(client, app, make_merchant):
         params: dict[str, Any] = {"limit": 5}
         if cursor:
             params["starting_after"] = cursor
-        page = (await client.get("/v1/events", params=params, headers=m.headers)).json()
+        page = (await client.get(events_url(), params=params, headers=m.headers)).json()
         assert len(page["data"]) <= 5
         walked += [e["id"] for e in page["data"]]
         if not page["hasMore"]:
@@ -365,18 +351,18 @@ async def test_event_cursors(client, app, make_merchant):
     assert walked == everything
 
     r = await client.get(
-        "/v1/events", headers=m.headers, params={"limit": 4, "ending_before": everything[6]}
+        events_url(), headers=m.headers, params={"limit": 4, "ending_before": everything[6]}
     )
     assert [e["id"] for e in r.json()["data"]] == everything[2:6]
     assert r.json()["hasMore"] is True
     r = await client.get(
-        "/v1/events", headers=m.headers, params={"limit": 4, "ending_before": everything[2]}
+        events_url(), headers=m.headers, params={"limit": 4, "ending_before": everything[2]}
     )
     assert [e["id"] for e in r.json()["data"]] == everything[:2]
     assert r.json()["hasMore"] is False
-    changes = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
+    changes = await list_all(client, m, events_url(), type="payment_intent.status_changed")
     r = await client.get(
-        "/v1/events",
+        events_url(),
         headers=m.headers,
         params={
             "type": "payment_intent.status_changed",
@@ -386,29 +372,29 @@ async def test_event_cursors(client, app, make_merchant):
     )
     assert [e["id"] for e in r.json()["data"]] == [e["id"] for e in changes[1:3]]
     for limit in (0, 101):
-        r = await client.get("/v1/events", params={"limit": limit}, headers=m.headers)
+        r = await client.get(events_url(), params={"limit": limit}, headers=m.headers)
         assert_error(r, 400, "invalid_request", param="limit")
 
 
 async def test_another_merchant_sees_none_of_the_events(client, app, make_merchant):
     m, other = await make_merchant(), await make_merchant("Other Shop")
     flow = await money_flow(client, m)
-    mine = await list_all(client, m, "/v1/events")
+    mine = await list_all(client, m, events_url())
     assert {e["type"] for e in mine} >= FLOW_TYPES
 
     other_intent = (await create_intent(client, other))["id"]
-    theirs = await list_all(client, other, "/v1/events")
+    theirs = await list_all(client, other, events_url())
     assert {e["type"] for e in theirs} == {"payment_intent.created", "escrow_order.created"}
     assert not {e["id"] for e in theirs} & {e["id"] for e in mine}
     assert theirs[-1]["data"]["object"]["id"] == other_intent
     for e in mine[:3]:
-        r = await client.get(f"/v1/events/{e['id']}", headers=other.headers)
+        r = await client.get(event_url(e["id"]), headers=other.headers)
         assert_error(r, 404, "resource_missing", "Event not found")
-    r = await client.get("/v1/events", params={"type": "milestone.released"}, headers=other.headers)
+    r = await client.get(events_url(), params={"type": "milestone.released"}, headers=other.headers)
     assert r.json()["data"] == []
     live = await make_merchant("Live Shop", mode="live")
-    assert await list_all(client, live, "/v1/events") == []
-    r = await client.get("/v1/events")
+    assert await list_all(client, live, events_url()) == []
+    r = await client.get(events_url())
     assert_error(
         r, 401, "authentication_required", "API key is required", type_="authentication_error"
     )
@@ -421,8 +407,6 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     its order (escrow_order.cancelled). Each event once, with its object."""
     from eth_account import Account
 
-    from tests.money_helpers import sign
-
     m = await make_merchant()
     payer = Account.create()
     a = (await create_intent(client, m))["id"]
@@ -432,21 +416,21 @@ async def test_approval_and_cancel_write_their_events(client, app, make_merchant
     await complete(client, m, a, m0)
     typed = (await complete(client, m, a, m1))["data"]["approvalTypedData"]
     r = await client.post(
-        f"/v1/payment-intents/{a}/escrow/milestones/{m1}/approve",
+        milestone_url(a, m1, "approve"),
         json={"signature": sign(typed, payer)},
         headers=m.headers,
     )
     assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
-    approved = await list_all(client, m, "/v1/events", type="milestone.approved")
+    approved = await list_all(client, m, events_url(), type="milestone.approved")
     assert [e["data"]["object"]["id"] for e in approved] == [m1]
     assert approved[0]["data"]["object"]["status"] == "COMPLETED"
-    assert await list_all(client, m, "/v1/events", type="milestone.released") == []
+    assert await list_all(client, m, events_url(), type="milestone.released") == []
 
     c = (await create_intent(client, m))["id"]
-    order_id = (await client.get(f"/v1/payment-intents/{c}/escrow", headers=m.headers)).json()["id"]
-    r = await client.post(f"/v1/payment-intents/{c}/cancel", headers=m.headers)
+    order_id = (await client.get(order_url(c), headers=m.headers)).json()["id"]
+    r = await client.post(cancel_url(c), headers=m.headers)
     assert r.status_code == 200, r.text
-    cancelled = await list_all(client, m, "/v1/events", type="escrow_order.cancelled")
+    cancelled = await list_all(client, m, events_url(), type="escrow_order.cancelled")
     assert [e["data"]["object"]["id"] for e in cancelled] == [order_id]
     assert cancelled[0]["data"]["object"]["paymentIntentId"] == c
     assert cancelled[0]["data"]["object"]["orderStatus"] == "CANCELLED"
@@ -459,7 +443,7 @@ async def test_a_cursor_must_name_an_object_of_the_list(client, app, make_mercha
     m, other = await make_merchant(), await make_merchant()
     await money_flow(client, m)
     theirs = (await create_intent(client, other))["id"]
-    for path in ("/v1/payment-intents", "/v1/events", "/v1/account/ledger-entries"):
+    for path in (intents_url(), events_url(), ledger_url()):
         for param in ("starting_after", "ending_before"):
             for cursor in ("intent_nope", theirs):
                 r = await client.get(path, params={param: cursor}, headers=m.headers)
@@ -478,10 +462,10 @@ async def test_a_cursor_must_name_an_object_of_the_list(client, app, make_mercha
             headers=m.headers,
         )
         assert r.status_code == 200 and r.json()["data"][0]["id"] < first["data"][0]["id"]
-    changes = await list_all(client, m, "/v1/events", type="payment_intent.status_changed")
-    created = await list_all(client, m, "/v1/events", type="payment_intent.created")
+    changes = await list_all(client, m, events_url(), type="payment_intent.status_changed")
+    created = await list_all(client, m, events_url(), type="payment_intent.created")
     r = await client.get(
-        "/v1/events",
+        events_url(),
         params={"type": "payment_intent.status_changed", "starting_after": created[0]["id"]},
         headers=m.headers,
     )

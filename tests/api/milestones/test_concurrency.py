@@ -11,9 +11,8 @@ import asyncio
 from collections import Counter
 from decimal import Decimal
 
-from tests.conftest import create_intent, milestones_url
+from tests.support.driver import EXCEED, create_intent, escrow, milestones_url
 
-EXCEED = "Total milestone amounts exceed escrow order amount"
 DOCUMENTED_400 = {"code": "invalid_request", "type": "invalid_request_error"}
 
 
@@ -23,12 +22,6 @@ async def fire(client, m, intent_id, bodies):  # type: ignore[no-untyped-def]
         asyncio.gather(*(client.post(url, json=b, headers=m.headers) for b in bodies)),
         timeout=60,
     )
-
-
-async def state(client, m, intent_id):  # type: ignore[no-untyped-def]
-    r = await client.get(f"/v1/payment-intents/{intent_id}/escrow", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
 
 
 async def test_parallel_creates_never_exceed_the_order_amount(client, make_merchant):
@@ -71,7 +64,7 @@ async def test_parallel_creates_never_exceed_the_order_amount(client, make_merch
     )
     assert total + cheapest_rejected > Decimal("1000.00")
 
-    order = await state(client, m, intent["id"])
+    order = await escrow(client, m, intent["id"])
     stored = {ms["id"]: Decimal(ms["amount"]) for ms in order["milestones"]}
     assert stored == created  # what was answered 201 is exactly what is stored
     indexes = [ms["milestoneIndex"] for ms in order["milestones"]]
@@ -104,7 +97,7 @@ async def test_parallel_creates_filling_the_order_exactly(client, make_merchant)
     assert [r.status_code for r in responses] == [201] * 40, [
         r.text for r in responses if r.status_code != 201
     ]
-    order = await state(client, m, intent["id"])
+    order = await escrow(client, m, intent["id"])
     assert len(order["milestones"]) == 40
     assert sum(Decimal(ms["amount"]) for ms in order["milestones"]) == Decimal("1000.00")
     extra = await client.post(
@@ -135,7 +128,7 @@ async def test_parallel_creates_of_one_index_make_exactly_one(client, make_merch
         assert err["message"] == "Milestone with index 3 already exists"
 
     winner_body, winner = ok[0]
-    order = await state(client, m, intent["id"])
+    order = await escrow(client, m, intent["id"])
     assert [(ms["id"], ms["milestoneIndex"], ms["amount"]) for ms in order["milestones"]] == [
         (winner.json()["id"], 3, winner_body["amount"])
     ]
@@ -152,7 +145,7 @@ async def test_parallel_mixed_duplicates_and_overflow(client, make_merchant):
     messages = Counter(r.json()["error"]["message"] for r in responses if r.status_code == 400)
     allowed = {EXCEED} | {f"Milestone with index {i} already exists" for i in range(10)}
     assert set(messages) <= allowed, messages
-    order = await state(client, m, intent["id"])
+    order = await escrow(client, m, intent["id"])
     indexes = [ms["milestoneIndex"] for ms in order["milestones"]]
     assert len(indexes) == len(set(indexes)) == 6  # 6 x 150.00 = 900.00 <= 1000.00 < 1050.00
     assert sum(1 for r in responses if r.status_code == 201) == 6

@@ -1,4 +1,4 @@
-"""Tenancy on the route spellings tests/api/test_tenancy.py does not walk: the
+"""Tenancy on the route spellings test_tenancy.py does not walk: the
 /conditional-payment approve and dispute/resolve aliases, the /api/v1 prefix, and
 GET /events/:id. Another merchant's key gets the documented answer and changes
 nothing; the owner's key works on the aliases."""
@@ -10,47 +10,45 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.conftest import assert_error, create_intent, post_milestone
-from tests.money_helpers import (
+from tests.support.driver import (
+    API_ALIAS,
+    AUTH,
+    DISPUTE,
+    FORBIDDEN,
+    ORDER_ALIAS,
+    PREFIXES,
+    approve_url,
+    assert_error,
     audit_clean,
     balance,
+    cancel_url,
+    deliver,
+    dispute_url,
+    dvp,
     escrow,
+    event_url,
+    events_url,
+    intent_url,
     ledger_entries,
     list_all,
-    pay_by_card,
+    milestone_url,
+    milestones_url,
+    post_milestone,
+    refund_url,
+    resolve_url,
     sign,
 )
-
-FORBIDDEN = "You do not have access to this payment intent"
-AUTH = "authentication_error"
-PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
-DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}
-
-
-async def dvp(client, m, release_type="DELIVERY_PROOF", payer=None):
-    iid = (await create_intent(client, m, metadata={"releaseType": release_type}))["id"]
-    r = await pay_by_card(client, iid, payer=payer)
-    assert r.status_code == 200, r.text
-    return iid
-
-
-async def deliver(client, m, iid):
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
-    assert r.status_code == 200, r.text
-    return await escrow(client, m, iid)
 
 
 async def snapshot(client, m, iids: list[str]) -> dict[str, Any]:
     intents = {}
     for iid in iids:
-        r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+        r = await client.get(intent_url(iid), headers=m.headers)
         assert r.status_code == 200, r.text
         intents[iid] = (r.json(), await escrow(client, m, iid))
     return {
         "intents": intents,
-        "events": [e["id"] for e in await list_all(client, m, "/v1/events")],
+        "events": [e["id"] for e in await list_all(client, m, events_url())],
         "ledger": [e["id"] for e in await ledger_entries(client, m)],
         "balance": await balance(client, m),
     }
@@ -65,9 +63,7 @@ async def victim(client, make_merchant):
     delivered = await dvp(client, a, payer=payer)
     typed = (await deliver(client, a, delivered))["approvalTypedData"]
     signature = sign(typed, payer)
-    r = await client.post(
-        f"/v1/payment-intents/{delivered}/escrow/dispute", json=DISPUTE, headers=a.headers
-    )
+    r = await client.post(dispute_url(delivered), json=DISPUTE, headers=a.headers)
     assert r.status_code == 200, r.text
     milestone_order = await dvp(client, a, "MILESTONE_LOCKED")
     r = await post_milestone(client, a, milestone_order, {"milestoneIndex": 0, "amount": "300.00"})
@@ -83,21 +79,26 @@ async def test_alias_and_api_v1_routes_forbid_another_merchant(client, app, make
     b = await make_merchant(name="Intruder Inc")
     before = await snapshot(client, a, [delivered, milestone_order])
     b_before = await snapshot(client, b, [])
-    d = f"payment-intents/{delivered}"
-    ms = f"payment-intents/{milestone_order}/escrow/milestones"
+    d, mo = delivered, milestone_order
     attempts = [
-        (f"/v1/{d}/conditional-payment/approve", {"signature": signature}),
-        (f"/v1/{d}/conditional-payment/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{d}/conditional-payment/approve", {"signature": signature}),
-        (f"/api/v1/{d}/conditional-payment/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{d}/escrow/approve", {"signature": signature}),
-        (f"/api/v1/{d}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
-        (f"/api/v1/{ms}", {"milestoneIndex": 1, "amount": "100.00"}),
-        (f"/api/v1/{ms}/{mid}/complete", {"completedBy": "intruder"}),
-        (f"/api/v1/payment-intents/{milestone_order}/escrow/dispute", DISPUTE),
-        (f"/api/v1/payment-intents/{milestone_order}/conditional-payment/dispute", DISPUTE),
-        (f"/api/v1/payment-intents/{milestone_order}/refund", {"amount": "1.00"}),
-        (f"/api/v1/payment-intents/{milestone_order}/cancel", None),
+        (approve_url(d, spelling=ORDER_ALIAS), {"signature": signature}),
+        (resolve_url(d, spelling=ORDER_ALIAS), {"resolution": "BUYER_WON"}),
+        (
+            approve_url(d, spelling=ORDER_ALIAS, prefix=API_ALIAS),
+            {"signature": signature},
+        ),
+        (
+            resolve_url(d, spelling=ORDER_ALIAS, prefix=API_ALIAS),
+            {"resolution": "BUYER_WON"},
+        ),
+        (approve_url(d, prefix=API_ALIAS), {"signature": signature}),
+        (resolve_url(d, prefix=API_ALIAS), {"resolution": "BUYER_WON"}),
+        (milestones_url(mo, prefix=API_ALIAS), {"milestoneIndex": 1, "amount": "100.00"}),
+        (milestone_url(mo, mid, "complete", prefix=API_ALIAS), {"completedBy": "intruder"}),
+        (dispute_url(mo, prefix=API_ALIAS), DISPUTE),
+        (dispute_url(mo, spelling=ORDER_ALIAS, prefix=API_ALIAS), DISPUTE),
+        (refund_url(mo, prefix=API_ALIAS), {"amount": "1.00"}),
+        (cancel_url(mo, prefix=API_ALIAS), None),
     ]
     for path, body in attempts:
         r = await client.post(path, json=body, headers=b.headers)
@@ -120,20 +121,20 @@ async def test_another_merchants_event_is_not_found(client, make_merchant, victi
     not revealed; the owner reads it."""
     a, delivered, *_ = victim
     b = await make_merchant(name="Intruder Inc")
-    mine = await list_all(client, a, "/v1/events")
+    mine = await list_all(client, a, events_url())
     assert {"dispute.raised", "delivery_proof.submitted"} <= {e["type"] for e in mine}
     for event in mine[:3]:
-        for prefix in ("/v1", "/api/v1"):
-            r = await client.get(f"{prefix}/events/{event['id']}", headers=b.headers)
+        for prefix in PREFIXES:
+            r = await client.get(event_url(event["id"], prefix=prefix), headers=b.headers)
             err = assert_error(r, 404, "resource_missing", "Event not found", param="eventId")
             assert set(err) == {"code", "message", "type", "param"}
             assert delivered not in r.text
-            r = await client.get(f"{prefix}/events/{event['id']}", headers=a.headers)
+            r = await client.get(event_url(event["id"], prefix=prefix), headers=a.headers)
             assert r.status_code == 200 and r.json() == event
-    other = await client.get(f"/v1/events/{mine[0]['id']}", headers=b.headers)
-    unknown = await client.get("/v1/events/evt_doesnotexist", headers=b.headers)
+    other = await client.get(event_url(mine[0]["id"]), headers=b.headers)
+    unknown = await client.get(event_url("evt_doesnotexist"), headers=b.headers)
     assert other.json() == unknown.json()  # indistinguishable from an unknown id
-    assert await list_all(client, b, "/v1/events") == []
+    assert await list_all(client, b, events_url()) == []
 
 
 async def test_owner_uses_the_conditional_payment_approve_alias(client, app, make_merchant):
@@ -144,7 +145,7 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
     iid = await dvp(client, m, payer=payer)
     typed = (await deliver(client, m, iid))["approvalTypedData"]
     r = await client.post(
-        f"/v1/payment-intents/{iid}/conditional-payment/approve",
+        approve_url(iid, spelling=ORDER_ALIAS),
         json={"signature": sign(typed, payer)},
         headers=m.headers,
     )
@@ -158,24 +159,22 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
         "object": "conditional_payment",
         "data": await escrow(client, m, iid),
     }
-    released = await list_all(client, m, "/v1/events", type="escrow_order.released")
+    released = await list_all(client, m, events_url(), type="escrow_order.released")
     assert [e["data"]["object"]["paymentIntentId"] for e in released] == [iid]
     await audit_clean(app)
 
 
-@pytest.mark.parametrize("prefix", ["/v1", "/api/v1"])
+@pytest.mark.parametrize("prefix", PREFIXES)
 async def test_owner_uses_the_conditional_payment_resolve_alias(client, app, make_merchant, prefix):
     """POST .../conditional-payment/dispute/resolve with BUYER_WON by the owner refunds
     everything held and closes the dispute."""
     m = await make_merchant()
     iid = await dvp(client, m)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=m.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
     assert r.status_code == 200, r.text
     dispute_id = r.json()["id"]
     r = await client.post(
-        f"{prefix}/payment-intents/{iid}/conditional-payment/dispute/resolve",
+        resolve_url(iid, spelling=ORDER_ALIAS, prefix=prefix),
         json={"resolution": "BUYER_WON"},
         headers=m.headers,
     )
@@ -206,13 +205,9 @@ async def test_foreign_resolve_is_the_ownership_403_whatever_the_resolution(
     that it has no access, never which resolutions the owner could choose."""
     owner, other = await make_merchant(), await make_merchant()
     iid = await dvp(client, owner)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute", json=DISPUTE, headers=owner.headers
-    )
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=owner.headers)
     assert r.status_code == 200, r.text
     before = await escrow(client, owner, iid)
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/dispute/resolve", json=body, headers=other.headers
-    )
+    r = await client.post(resolve_url(iid), json=body, headers=other.headers)
     assert_error(r, 403, "forbidden", FORBIDDEN, type_=AUTH)
     assert await escrow(client, owner, iid) == before

@@ -15,51 +15,30 @@ import pytest
 from eth_account import Account
 
 from escrowgate.worker import jobs as worker_jobs
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import (
+from tests.support.driver import (
+    WINDOW,
+    add_milestone,
+    advance_clock_url,
+    approve,
+    assert_error,
     audit_clean,
     balance,
+    complete,
+    create_intent,
     db_execute,
     escrow,
+    events_url,
+    intent_url,
     kinds,
     ledger_entries,
     list_all,
+    milestone,
     pay_by_card,
     run_worker,
-    sign,
     transactions,
 )
 
-WINDOW = 604_800  # default dispute window
 KIND = "milestone_release"
-
-
-async def add_milestone(
-    client: httpx.AsyncClient, m: Any, iid: str, index: int, amount: str
-) -> str:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
-        headers=m.headers,
-        json={"milestoneIndex": index, "amount": amount, "description": f"Step {index}"},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def complete(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/complete",
-        json={"completedBy": "0x" + "ab" * 20},
-        headers=m.headers,
-    )
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-async def milestone(client: httpx.AsyncClient, m: Any, iid: str, mid: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/payment-intents/{iid}/escrow/milestones/{mid}", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return dict(r.json()["data"])
 
 
 async def funded_order_with_completed_milestone(
@@ -151,7 +130,7 @@ async def test_concurrent_workers_never_double_run_a_job(
     assert len(transactions(settles)) == 10
     b = await balance(client, m)
     assert b["reservedBalance"] == Decimal("0") and b["availableBalance"] == Decimal("1000.00")
-    released_events = await list_all(client, m, "/v1/events", type="milestone.released")
+    released_events = await list_all(client, m, events_url(), type="milestone.released")
     assert sorted(e["data"]["object"]["id"] for e in released_events) == sorted(mids)
     await audit_clean(app)
 
@@ -192,7 +171,7 @@ async def test_a_worker_crash_before_commit_loses_and_duplicates_nothing(
     assert await balance(client, m) == balance_before
     order = await escrow(client, m, iid)
     assert order["releasedAmount"] == "0.00" and order["heldAmount"] == "1000.00"
-    assert await list_all(client, m, "/v1/events", type="milestone.released") == []
+    assert await list_all(client, m, events_url(), type="milestone.released") == []
     await audit_clean(app)
 
     monkeypatch.setitem(app.state.job_handlers, KIND, real_handler)
@@ -211,14 +190,14 @@ async def test_a_worker_crash_before_commit_loses_and_duplicates_nothing(
     assert b["availableBalance"] == Decimal("400.00")
     await run_worker(app)
     assert await ledger_entries(client, m) == entries
-    assert len(await list_all(client, m, "/v1/events", type="milestone.released")) == 1
+    assert len(await list_all(client, m, events_url(), type="milestone.released")) == 1
     await audit_clean(app)
 
 
 async def test_test_clock_is_404_for_a_live_key(client, app, make_merchant):
     live = await make_merchant(mode="live")
     iid = (await create_intent(client, live))["id"]
-    path = f"/v1/test_helpers/payment-intents/{iid}/advance_clock"
+    path = advance_clock_url(iid)
     r = await client.post(path, json={"seconds": WINDOW}, headers=live.headers)
     assert_error(r, 404, "resource_missing", f"Unrecognized request URL (POST: {path})")
     rows = await db_execute(
@@ -228,7 +207,7 @@ async def test_test_clock_is_404_for_a_live_key(client, app, make_merchant):
     # In test mode the same route works, and only for the owner.
     m, other = await make_merchant(), await make_merchant("Other Shop")
     test_iid = (await create_intent(client, m))["id"]
-    path = f"/v1/test_helpers/payment-intents/{test_iid}/advance_clock"
+    path = advance_clock_url(test_iid)
     r = await client.post(path, json={"seconds": 60}, headers=other.headers)
     assert_error(
         r,
@@ -245,17 +224,6 @@ async def test_test_clock_is_404_for_a_live_key(client, app, make_merchant):
         iid=test_iid,
     )
     assert [tuple(r) for r in rows] == [(60,)]
-
-
-async def approve(
-    client: httpx.AsyncClient, m: Any, iid: str, mid: str, payer: Any
-) -> httpx.Response:
-    typed = (await milestone(client, m, iid, mid))["approvalTypedData"]
-    return await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones/{mid}/approve",
-        json={"signature": sign(typed, payer)},
-        headers=m.headers,
-    )
 
 
 async def two_completed_milestones(
@@ -294,12 +262,12 @@ async def test_a_later_approval_waits_for_the_earlier_milestone(client, app, mak
     # In index order: the ledger (newest first) and the events show 0 before 1.
     releases = await ledger_entries(client, m, transactionType="RELEASE")
     assert [legs[0]["referenceId"] for legs in transactions(releases).values()] == [m1, m0]
-    events = await list_all(client, m, "/v1/events", type="milestone.released")
+    events = await list_all(client, m, events_url(), type="milestone.released")
     assert [e["data"]["object"]["id"] for e in events] == [m1, m0]
     b = await balance(client, m)
     assert b["reservedBalance"] == 0 and b["availableBalance"] == Decimal("1000.00")
     assert (await escrow(client, m, iid))["orderStatus"] == "COMPLETED"
-    r = await client.get(f"/v1/payment-intents/{iid}", headers=m.headers)
+    r = await client.get(intent_url(iid), headers=m.headers)
     assert r.json()["status"] == "SETTLED"
     await audit_clean(app)
 
@@ -312,7 +280,7 @@ async def test_an_approved_milestone_waits_for_the_earlier_ones_window(client, a
     assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED", r.text
     # Half the window: nothing moves.
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": WINDOW // 2},
         headers=m.headers,
     )
@@ -321,7 +289,7 @@ async def test_an_approved_milestone_waits_for_the_earlier_ones_window(client, a
     assert await ledger_entries(client, m, transactionType="RELEASE") == []
     # Milestone 0's window ends: 0 by the window, then 1 by its approval, in one pass.
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": WINDOW // 2},
         headers=m.headers,
     )

@@ -1,10 +1,10 @@
-from tests.conftest import create_intent
+from tests.support.driver import create_intent, milestones_url
 
 
 async def test_create_intent_and_milestone(client, merchant):
     intent = await create_intent(client, merchant)
     r = await client.post(
-        f"/v1/payment-intents/{intent['id']}/escrow/milestones",
+        milestones_url(intent["id"]),
         json={
             "milestoneIndex": 0,
             "description": "Initial payment - 30%",

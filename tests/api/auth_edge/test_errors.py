@@ -7,7 +7,22 @@ import time
 
 import pytest
 
-from tests.conftest import assert_error, create_intent, intent_body, post_milestone
+from tests.support.driver import (
+    API_ALIAS,
+    assert_error,
+    cancel_url,
+    create_intent,
+    events_url,
+    intent_body,
+    intent_url,
+    intents_url,
+    ledger_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    post_milestone,
+    public_intent_url,
+)
 
 JSON = {"Content-Type": "application/json"}
 MAX_BODY = 64 * 1024
@@ -56,11 +71,11 @@ async def test_unknown_route_is_404_in_the_envelope(client, merchant, path):
 @pytest.mark.parametrize(
     "method, path",
     [
-        ("DELETE", "/v1/payment-intents"),
-        ("PUT", "/v1/payment-intents"),
-        ("PATCH", "/api/v1/payment-intents"),
-        ("GET", "/v1/payment-intents/intent_abc/cancel"),
-        ("DELETE", "/v1/payment-intents/intent_abc/escrow/milestones"),
+        ("DELETE", intents_url()),
+        ("PUT", intents_url()),
+        ("PATCH", intents_url(prefix=API_ALIAS)),
+        ("GET", cancel_url("intent_abc")),
+        ("DELETE", milestones_url("intent_abc")),
     ],
 )
 async def test_wrong_method_is_405_in_the_envelope(client, merchant, method, path):
@@ -88,7 +103,7 @@ async def test_wrong_method_is_405_in_the_envelope(client, merchant, method, pat
     ],
 )
 async def test_malformed_json_is_400(client, merchant, raw):
-    err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", raw), 400)
+    err = assert_envelope(await raw_post(client, merchant, intents_url(), raw), 400)
     assert err["code"] == "invalid_request"
     assert err["message"] == "Request body is not valid JSON"
     assert "param" not in err
@@ -98,7 +113,7 @@ async def test_malformed_json_is_400(client, merchant, raw):
     "raw", [b"[]", b'[{"amount": "1.00"}]', b'"text"', b"123", b"null", b"true"]
 )
 async def test_body_that_is_not_an_object_is_400(client, merchant, raw):
-    for path in ("/v1/payment-intents", "/v1/payment-intents/intent_x/escrow/milestones"):
+    for path in (intents_url(), milestones_url("intent_x")):
         err = assert_envelope(await raw_post(client, merchant, path, raw), 400)
         assert err["code"] == "invalid_request"
         assert err["message"] == "Request body must be a JSON object"
@@ -106,16 +121,16 @@ async def test_body_that_is_not_an_object_is_400(client, merchant, raw):
 
 async def test_json_array_body_creates_nothing(client, make_merchant):
     m = await make_merchant()
-    r = await raw_post(client, m, "/v1/payment-intents", json.dumps([intent_body()]).encode())
+    r = await raw_post(client, m, intents_url(), json.dumps([intent_body()]).encode())
     assert_envelope(r, 400)
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert listed.json()["data"] == []
 
 
 async def test_oversized_body_is_413(client, merchant):
     big = json.dumps(intent_body(description="x" * MAX_BODY)).encode()
     assert len(big) > MAX_BODY
-    err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", big), 413)
+    err = assert_envelope(await raw_post(client, merchant, intents_url(), big), 413)
     assert err["code"] == "request_too_large"
     assert err["type"] == "invalid_request_error"
     assert err["message"] == f"Request body exceeds the maximum of {MAX_BODY} bytes"
@@ -128,9 +143,7 @@ async def test_oversized_chunked_body_without_length_is_413(client, merchant):
             yield b"y" * 4096
         yield b'"}'
 
-    r = await client.post(
-        "/v1/payment-intents", content=chunks(), headers={**merchant.headers, **JSON}
-    )
+    r = await client.post(intents_url(), content=chunks(), headers={**merchant.headers, **JSON})
     assert "content-length" not in r.request.headers
     err = assert_envelope(r, 413)
     assert err["code"] == "request_too_large"
@@ -142,7 +155,7 @@ async def test_body_at_the_limit_is_read(client, merchant):
     # pad with JSON whitespace up to exactly the limit: parsed, and created
     raw = json.dumps(body).encode() + b" " * (MAX_BODY - base)
     assert len(raw) == MAX_BODY
-    r = await raw_post(client, merchant, "/v1/payment-intents", raw)
+    r = await raw_post(client, merchant, intents_url(), raw)
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] == body["description"]
     assert r.json()["metadata"] == body["metadata"]
@@ -160,7 +173,7 @@ async def test_body_at_the_limit_is_read(client, merchant):
 )
 async def test_wrong_content_type_is_415(client, merchant, ctype):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=json.dumps(intent_body()).encode(),
         headers={**merchant.headers, "Content-Type": ctype},
     )
@@ -174,7 +187,7 @@ async def test_wrong_content_type_is_415(client, merchant, ctype):
 )
 async def test_json_content_types_are_accepted(client, merchant, ctype):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=json.dumps(intent_body()).encode(),
         headers={**merchant.headers, "Content-Type": ctype},
     )
@@ -187,11 +200,11 @@ async def test_json_content_types_are_accepted(client, merchant, ctype):
 async def test_deeply_nested_json_is_a_clean_400(client, merchant, depth):
     nested = b'{"a":' * depth + b"1" + b"}" * depth
     body = json.dumps(intent_body()).encode()[:-1] + b', "metadata": ' + nested + b"}"
-    r = await raw_post(client, merchant, "/v1/payment-intents", body)
+    r = await raw_post(client, merchant, intents_url(), body)
     err = assert_envelope(r, 400)
     assert err["code"] == "invalid_request"
     arrays = b"[" * depth + b"]" * depth
-    err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", arrays), 400)
+    err = assert_envelope(await raw_post(client, merchant, intents_url(), arrays), 400)
     assert err["code"] == "invalid_request"
 
 
@@ -210,9 +223,7 @@ async def test_moderately_nested_metadata_is_fine(client, merchant):
 
 @pytest.mark.parametrize("field", ["foo", "intentId", "merchantId", "status", "Amount"])
 async def test_unknown_field_is_rejected_by_name(client, merchant, field):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(**{field: "x"}), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(**{field: "x"}), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", f"Received unknown parameter: {field}", param=field)
 
 
@@ -225,9 +236,7 @@ async def test_unknown_milestone_field_is_rejected_by_name(client, merchant):
         {"milestoneIndex": 0, "amount": "1.00", "dueDate": "tomorrow"},
     )
     assert_error(r, 400, "invalid_request", "Received unknown parameter: dueDate", param="dueDate")
-    listed = await client.get(
-        f"/v1/payment-intents/{intent['id']}/escrow/milestones", headers=merchant.headers
-    )
+    listed = await client.get(milestones_url(intent["id"]), headers=merchant.headers)
     assert listed.json()["data"] == []
 
 
@@ -237,7 +246,7 @@ async def test_unknown_milestone_field_is_rejected_by_name(client, merchant):
 async def test_missing_required_field_is_named(client, merchant, missing):
     body = intent_body()
     del body[missing]
-    r = await client.post("/v1/payment-intents", json=body, headers=merchant.headers)
+    r = await client.post(intents_url(), json=body, headers=merchant.headers)
     assert_error(r, 400, "invalid_request", f"Missing required parameter: {missing}", param=missing)
 
 
@@ -284,9 +293,7 @@ BAD_AMOUNTS = [
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)
 async def test_bad_intent_amounts_are_400_with_param_amount(client, merchant, amount):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(amount=amount), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(amount=amount), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="amount")
 
 
@@ -314,7 +321,7 @@ async def test_bad_milestone_amounts_are_400_with_param_amount(client, merchant,
 )
 async def test_amount_as_json_number_of_any_size_is_400(client, merchant, raw):
     body = json.dumps(intent_body(amount="__A__")).encode().replace(b'"__A__"', raw)
-    r = await raw_post(client, merchant, "/v1/payment-intents", body)
+    r = await raw_post(client, merchant, intents_url(), body)
     assert_error(r, 400, "invalid_request", param="amount")
 
 
@@ -322,15 +329,11 @@ async def test_amount_as_json_number_of_any_size_is_400(client, merchant, raw):
 async def test_huge_integers_anywhere_are_a_clean_400(client, merchant, raw):
     intent = await create_intent(client, merchant)
     body = b'{"milestoneIndex": ' + raw + b', "amount": "1.00"}'
-    r = await raw_post(
-        client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones", body
-    )
+    r = await raw_post(client, merchant, milestones_url(intent["id"]), body)
     err = assert_envelope(r, 400)
     assert err["code"] == "invalid_request"
     body = b'{"milestoneIndex": 0, "amount": "1.00", "percentage": ' + raw + b"}"
-    r = await raw_post(
-        client, merchant, f"/v1/payment-intents/{intent['id']}/escrow/milestones", body
-    )
+    r = await raw_post(client, merchant, milestones_url(intent["id"]), body)
     assert_envelope(r, 400)
 
 
@@ -344,10 +347,10 @@ async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw
     m = await make_merchant()
     body = json.dumps(intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "n": "__N__"}))
     started = time.monotonic()
-    r = await raw_post(client, m, "/v1/payment-intents", body.encode().replace(b'"__N__"', raw))
+    r = await raw_post(client, m, intents_url(), body.encode().replace(b'"__N__"', raw))
     assert time.monotonic() - started < 2.0
     assert_error(r, 400, "invalid_request", param="metadata")
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert listed.json()["data"] == []
 
 
@@ -365,11 +368,9 @@ async def test_absurd_metadata_numbers_are_a_fast_400(client, make_merchant, raw
 async def test_valid_amounts_are_stored_exactly_and_rendered(client, merchant, amount, shown):
     intent = await create_intent(client, merchant, amount=amount)
     assert intent["data"]["amount"] == shown
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["data"]["amount"] == shown
-    escrow = await client.get(
-        f"/v1/payment-intents/{intent['id']}/escrow", headers=merchant.headers
-    )
+    escrow = await client.get(order_url(intent["id"]), headers=merchant.headers)
     assert escrow.json()["data"]["amount"] == shown
 
 
@@ -390,7 +391,7 @@ async def test_unicode_is_accepted_and_echoed_exactly(client, merchant):
     assert intent["data"]["settlementDestination"] == "コード-" + UNICODE[:10]
     assert intent["metadata"]["note"] == UNICODE
     assert intent["metadata"]["ключ"] == "значение"
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
     assert got.json()["data"]["description"] == UNICODE
     assert got.json()["data"]["metadata"]["ключ"] == "значение"
 
@@ -402,18 +403,16 @@ async def test_unicode_is_accepted_and_echoed_exactly(client, merchant):
     )
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] == UNICODE
-    listed = await client.get(
-        f"/v1/payment-intents/{intent['id']}/escrow/milestones", headers=merchant.headers
-    )
+    listed = await client.get(milestones_url(intent["id"]), headers=merchant.headers)
     assert listed.json()["data"][0]["description"] == UNICODE
-    public = await client.get(f"/v1/payment-intents/public/{intent['id']}")
+    public = await client.get(public_intent_url(intent["id"]))
     assert public.json()["data"]["description"] == UNICODE
 
 
 async def test_escaped_unicode_is_the_same_as_literal(client, merchant):
     raw = json.dumps(intent_body(description=UNICODE), ensure_ascii=True).encode()
     assert b"\\u" in raw
-    r = await raw_post(client, merchant, "/v1/payment-intents", raw)
+    r = await raw_post(client, merchant, intents_url(), raw)
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] == UNICODE
 
@@ -422,10 +421,10 @@ async def test_escaped_unicode_is_the_same_as_literal(client, merchant):
 async def test_lone_surrogate_escape_is_a_clean_400_not_500(client, merchant, escape):
     intent = await create_intent(client, merchant)
     for path, template in [
-        ("/v1/payment-intents", json.dumps(intent_body(description="__S__")).encode()),
-        ("/v1/payment-intents", json.dumps(intent_body(metadata={"__S__": 1})).encode()),
+        (intents_url(), json.dumps(intent_body(description="__S__")).encode()),
+        (intents_url(), json.dumps(intent_body(metadata={"__S__": 1})).encode()),
         (
-            f"/v1/payment-intents/{intent['id']}/escrow/milestones",
+            milestones_url(intent["id"]),
             json.dumps({"milestoneIndex": 0, "amount": "1.00", "description": "__S__"}).encode(),
         ),
     ]:
@@ -439,13 +438,13 @@ async def test_raw_utf8_encoded_surrogates_are_a_clean_400(client, merchant):
     raw = (
         json.dumps(intent_body(description="__S__")).encode().replace(b'"__S__"', b'"\xed\xa0\x80"')
     )
-    err = assert_envelope(await raw_post(client, merchant, "/v1/payment-intents", raw), 400)
+    err = assert_envelope(await raw_post(client, merchant, intents_url(), raw), 400)
     assert err["code"] == "invalid_request"
 
 
 async def test_nul_character_in_text_fields_is_400(client, merchant):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(description="a\x00b"), headers=merchant.headers
+        intents_url(), json=intent_body(description="a\x00b"), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param="description")
 
@@ -468,27 +467,25 @@ async def test_nul_character_in_text_fields_is_400(client, merchant):
 )
 async def test_nul_and_odd_bytes_in_path_ids_are_404_not_500(client, merchant, bad_id):
     for suffix in ("", "/escrow", "/conditional-payment", "/escrow/milestones"):
-        r = await client.get(f"/v1/payment-intents/{bad_id}{suffix}", headers=merchant.headers)
+        r = await client.get(intent_url(bad_id, suffix), headers=merchant.headers)
         err = assert_error(r, 404, "resource_missing")
         assert "\x00" not in err["message"]
-    r = await client.get(f"/v1/payment-intents/public/{bad_id}")
+    r = await client.get(public_intent_url(bad_id))
     assert_error(r, 404, "resource_missing")
     r = await client.post(
-        f"/v1/payment-intents/{bad_id}/escrow/milestones",
+        milestones_url(bad_id),
         json={"milestoneIndex": 0, "amount": "1.00"},
         headers=merchant.headers,
     )
     assert_error(r, 404, "resource_missing")
-    r = await client.post(f"/v1/payment-intents/{bad_id}/cancel", headers=merchant.headers)
+    r = await client.post(cancel_url(bad_id), headers=merchant.headers)
     assert_error(r, 404, "resource_missing")
 
 
 @pytest.mark.parametrize("bad_id", ["milestone_%00", "x%00y", "m" * 200])
 async def test_nul_in_milestone_id_is_404(client, merchant, bad_id):
     intent = await create_intent(client, merchant)
-    r = await client.get(
-        f"/v1/payment-intents/{intent['id']}/escrow/milestones/{bad_id}", headers=merchant.headers
-    )
+    r = await client.get(milestone_url(intent["id"], bad_id), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", "Milestone not found")
 
 
@@ -505,7 +502,7 @@ async def test_nul_in_milestone_id_is_404(client, merchant, bad_id):
     ],
 )
 async def test_bad_list_parameters_are_400_naming_the_parameter(client, merchant, query):
-    r = await client.get(f"/v1/payment-intents?{query}", headers=merchant.headers)
+    r = await client.get(f"{intents_url()}?{query}", headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param=query.split("=")[0])
 
 
@@ -549,14 +546,14 @@ HUGE = "9" * 5000  # past Python's 4300-digit limit for str -> int
     ("path", "raw", "param", "message"),
     [
         (
-            "/v1/payment-intents",
+            intents_url(),
             '{"amount": HUGE, "currency": "USDC", "type": "CONSENTED_PULL", '
             '"settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "x"}',
             "amount",
             'Amount must be a decimal string, e.g. "300.00"',
         ),
         (
-            "/v1/payment-intents",
+            intents_url(),
             '{"amount": "1.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT", '
             '"settlementMethod": "OFF_RAMP_MOCK", "settlementDestination": "x", '
             '"metadata": {"n": HUGE}}',
@@ -564,7 +561,7 @@ HUGE = "9" * 5000  # past Python's 4300-digit limit for str -> int
             "metadata numbers must be between 1e-308 and 1e308 in magnitude",
         ),
         (
-            "/v1/payment-intents/intent_x/escrow/milestones",
+            milestones_url("intent_x"),
             '{"milestoneIndex": HUGE, "amount": "1.00"}',
             "milestoneIndex",
             "milestoneIndex must be an integer from 0 to 999",
@@ -581,34 +578,38 @@ async def test_integer_with_thousands_of_digits_names_the_field(
     err = assert_envelope(await raw_post(client, m, path, body), 400)
     assert err["code"] == "invalid_request"
     assert err["message"] == message and err["param"] == param
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert listed.json()["data"] == []
 
 
 @pytest.mark.parametrize(
     ("path", "param", "message"),
     [
-        ("/v1/payment-intents?limit=500", "limit", "limit must be at most 100"),
-        ("/v1/payment-intents?limit=0", "limit", "limit must be at least 1"),
-        ("/v1/payment-intents?limit=ten", "limit", "limit must be an integer"),
+        (f"{intents_url()}?limit=500", "limit", "limit must be at most 100"),
+        (f"{intents_url()}?limit=0", "limit", "limit must be at least 1"),
+        (f"{intents_url()}?limit=ten", "limit", "limit must be an integer"),
         (
-            "/v1/payment-intents?status=FOO",
+            f"{intents_url()}?status=FOO",
             "status",
             "status must be one of INITIATED, REQUIRES_SIGNATURE, PROCESSING, SUCCEEDED, "
             "SETTLED, CANCELED, REQUIRES_ACTION",
         ),
         (
-            "/v1/payment-intents?type=x",
+            f"{intents_url()}?type=x",
             "type",
             "type must be one of DELIVERY_VS_PAYMENT, CONDITIONAL",
         ),
         (
-            "/v1/account/ledger-entries?transactionType=X",
+            f"{ledger_url()}?transactionType=X",
             "transactionType",
             "transactionType must be one of FUND, RELEASE, SETTLE, REFUND",
         ),
-        ("/v1/events?type=A!", "type", "type has an invalid format"),
-        ("/v1/events?starting_after=a-b", "starting_after", "starting_after has an invalid format"),
+        (f"{events_url()}?type=A!", "type", "type has an invalid format"),
+        (
+            f"{events_url()}?starting_after=a-b",
+            "starting_after",
+            "starting_after has an invalid format",
+        ),
     ],
 )
 async def test_bad_query_values_name_the_parameter_and_the_rule(
@@ -624,14 +625,14 @@ async def test_every_error_body_is_the_same_compact_json(client, merchant):
     """Errors answered by the edge (401, 413, 415) and by the app (400, 404) are
     serialized alike, byte for byte the same style."""
     answers = [
-        await client.get("/v1/payment-intents"),  # 401 from the edge
-        await raw_post(client, merchant, "/v1/payment-intents", b"x" * (MAX_BODY + 1)),  # 413
+        await client.get(intents_url()),  # 401 from the edge
+        await raw_post(client, merchant, intents_url(), b"x" * (MAX_BODY + 1)),  # 413
         await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             content=b"{}",
             headers={**merchant.headers, "Content-Type": "text/plain"},
         ),  # 415
-        await raw_post(client, merchant, "/v1/payment-intents", b"{bad"),  # 400 from the app
+        await raw_post(client, merchant, intents_url(), b"{bad"),  # 400 from the app
         await client.get("/v1/nope", headers=merchant.headers),  # 404 from the app
     ]
     assert [r.status_code for r in answers] == [401, 413, 415, 400, 404]

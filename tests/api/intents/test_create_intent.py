@@ -1,5 +1,4 @@
-"""Payment intents: create, release configuration, get, list, public get, cancel, and the
-conditional payment behind a DELIVERY_VS_PAYMENT intent (API.md §2)."""
+"""Payment intents: create, release configuration and metadata (API.md §2)."""
 
 from __future__ import annotations
 
@@ -11,18 +10,20 @@ import pytest
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from tests.conftest import (
-    ISO_Z_RE,
+from tests.support.driver import (
+    PREFIXES,
     assert_error,
     create_intent,
+    escrow,
     intent_body,
-    post_milestone,
+    intent_url,
+    intents_url,
+    order_url,
 )
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CHAIN_ID = 11155111
 INTENT_ID_RE = re.compile(r"^intent_[A-Za-z0-9]+$")
-PREFIXES = ["/v1", "/api/v1"]
 
 
 def assert_recent(ts: object) -> None:
@@ -50,7 +51,7 @@ async def test_create_returns_the_documented_envelope(client, merchant, settings
         settlementDestination="DE89370400440532013000",
         metadata=metadata,
     )
-    r = await client.post(f"{prefix}/payment-intents", json=body, headers=merchant.headers)
+    r = await client.post(intents_url(prefix=prefix), json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     env = r.json()
     assert set(env) == {"id", "object", "status", "data", "created", "updated", "metadata"}
@@ -140,7 +141,7 @@ async def test_each_currency_is_accepted(client, merchant, currency):
 @pytest.mark.parametrize("currency", ["USD", "usdc", "ETH", "", 1])
 async def test_other_currencies_are_rejected(client, merchant, currency):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(currency=currency), headers=merchant.headers
+        intents_url(), json=intent_body(currency=currency), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param="currency")
 
@@ -165,15 +166,13 @@ async def test_each_settlement_method_is_accepted(client, merchant, method):
 )
 async def test_invalid_fields_are_named(client, merchant, field, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+        intents_url(), json=intent_body(**{field: value}), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param=field)
 
 
 async def test_invalid_type_message(client, merchant):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(type="ESCROW"), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(type="ESCROW"), headers=merchant.headers)
     assert_error(
         r,
         400,
@@ -187,7 +186,7 @@ async def test_conditional_intent_and_consented_pull_alias(client, merchant):
     for given in ("CONDITIONAL", "CONSENTED_PULL"):
         intent = await create_intent(client, merchant, type=given, metadata={"k": "v"})
         assert intent["data"]["type"] == "CONDITIONAL"
-        got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+        got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
         assert got.json()["data"]["type"] == "CONDITIONAL"
 
 
@@ -195,28 +194,20 @@ async def test_metadata_is_optional(client, merchant):
     body = intent_body()
     del body["metadata"]
     del body["description"]
-    r = await client.post("/v1/payment-intents", json=body, headers=merchant.headers)
+    r = await client.post(intents_url(), json=body, headers=merchant.headers)
     assert r.status_code == 201, r.text
     assert r.json()["data"]["description"] is None
-    escrow = await client.get(
-        f"/v1/payment-intents/{r.json()['id']}/escrow", headers=merchant.headers
-    )
-    assert escrow.json()["data"]["releaseType"] == "DELIVERY_PROOF"  # the default
+    order_r = await client.get(order_url(r.json()["id"]), headers=merchant.headers)
+    assert order_r.json()["data"]["releaseType"] == "DELIVERY_PROOF"  # the default
 
 
 # --- release configuration --------------------------------------------------------------
 
 
-async def escrow_of(client, m, intent_id):  # type: ignore[no-untyped-def]
-    r = await client.get(f"/v1/payment-intents/{intent_id}/escrow", headers=m.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
 @pytest.mark.parametrize("release_type", ["DELIVERY_PROOF", "MILESTONE_LOCKED", "AUTO_RELEASE"])
 async def test_release_types_are_stored(client, merchant, release_type):
     intent = await create_intent(client, merchant, metadata={"releaseType": release_type})
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["releaseType"] == release_type
     assert order["autoRelease"] is (release_type == "AUTO_RELEASE")
     assert order["disputeWindow"] == "604800"
@@ -229,11 +220,11 @@ async def test_time_locked_needs_and_keeps_time_lock_until(client, merchant):
         intent = await create_intent(
             client, merchant, metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value}
         )
-        order = await escrow_of(client, merchant, intent["id"])
+        order = await escrow(client, merchant, intent["id"])
         assert order["releaseType"] == "TIME_LOCKED"
         assert order["timeLockUntil"] == "1893456000"
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "TIME_LOCKED"}),
         headers=merchant.headers,
     )
@@ -243,7 +234,7 @@ async def test_time_locked_needs_and_keeps_time_lock_until(client, merchant):
 @pytest.mark.parametrize("value", ["tomorrow", "-5", -5, True, 1.5, "1e9", "", None])
 async def test_bad_time_lock_until_is_400(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "TIME_LOCKED", "timeLockUntil": value}),
         headers=merchant.headers,
     )
@@ -255,10 +246,10 @@ async def test_unknown_release_type_is_400(client, merchant, value):
     if value is None:
         # null means "not given": the default applies
         intent = await create_intent(client, merchant, metadata={"releaseType": None})
-        assert (await escrow_of(client, merchant, intent["id"]))["releaseType"] == "DELIVERY_PROOF"
+        assert (await escrow(client, merchant, intent["id"]))["releaseType"] == "DELIVERY_PROOF"
         return
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": value}),
         headers=merchant.headers,
     )
@@ -267,26 +258,26 @@ async def test_unknown_release_type_is_400(client, merchant, value):
 
 async def test_auto_release_default_and_flags(client, merchant):
     intent = await create_intent(client, merchant, metadata={}, autoRelease=True)
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["releaseType"] == "AUTO_RELEASE" and order["autoRelease"] is True
     intent = await create_intent(client, merchant, metadata={"autoRelease": True})
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["releaseType"] == "AUTO_RELEASE"
     intent = await create_intent(
         client, merchant, autoRelease=True, metadata={"releaseType": "MILESTONE_LOCKED"}
     )
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["releaseType"] == "MILESTONE_LOCKED" and order["autoRelease"] is True
 
 
 @pytest.mark.parametrize("value", ["yes", 1, "true"])
 async def test_auto_release_must_be_boolean(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(autoRelease=value), headers=merchant.headers
+        intents_url(), json=intent_body(autoRelease=value), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param="autoRelease")
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"autoRelease": value}),
         headers=merchant.headers,
     )
@@ -297,17 +288,17 @@ async def test_dispute_window(client, merchant):
     intent = await create_intent(
         client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": "86400"}
     )
-    assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "86400"
+    assert (await escrow(client, merchant, intent["id"]))["disputeWindow"] == "86400"
     intent = await create_intent(
         client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": 3600}
     )
-    assert (await escrow_of(client, merchant, intent["id"]))["disputeWindow"] == "3600"
+    assert (await escrow(client, merchant, intent["id"]))["disputeWindow"] == "3600"
 
 
 @pytest.mark.parametrize("value", ["a week", "-1", -1, 1.5, True, "86400.0", 10**12, ""])
 async def test_bad_dispute_window_is_400(client, merchant, value):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": value}),
         headers=merchant.headers,
     )
@@ -320,7 +311,7 @@ async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
     intent = await create_intent(
         client, merchant, deliveryPeriod=86400, expectedDeliveryHash=h, deliveryOracle=oracle
     )
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["deliveryPeriod"] == 86400
     assert order["expectedDeliveryHash"] == h.lower()
     assert order["deliveryOracle"] == oracle
@@ -333,7 +324,7 @@ async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
             "expectedDeliveryHash": h,
         },
     )
-    order = await escrow_of(client, merchant, intent["id"])
+    order = await escrow(client, merchant, intent["id"])
     assert order["deliveryPeriod"] == 7200
     assert order["expectedDeliveryHash"] == h.lower()
 
@@ -353,11 +344,11 @@ async def test_dvp_fields_top_level_and_in_metadata(client, merchant):
 )
 async def test_bad_dvp_fields_are_400(client, merchant, field, value):
     r = await client.post(
-        "/v1/payment-intents", json=intent_body(**{field: value}), headers=merchant.headers
+        intents_url(), json=intent_body(**{field: value}), headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", param=field)
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata={"releaseType": "DELIVERY_PROOF", field: value}),
         headers=merchant.headers,
     )
@@ -378,7 +369,7 @@ async def test_dvp_only_fields_on_a_conditional_intent_are_400(client, make_merc
     m = await make_merchant()
     for type_ in ("CONDITIONAL", "CONSENTED_PULL"):
         r = await client.post(
-            "/v1/payment-intents",
+            intents_url(),
             json=intent_body(type=type_, metadata={}, **{field: value}),
             headers=m.headers,
         )
@@ -389,7 +380,7 @@ async def test_dvp_only_fields_on_a_conditional_intent_are_400(client, make_merc
             f"{field} is only valid for DELIVERY_VS_PAYMENT intents",
             param=field,
         )
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert listed.json()["data"] == []  # a rejected request stores nothing
 
 
@@ -402,7 +393,7 @@ async def test_metadata_key_count_limit(client, merchant):
     intent = await create_intent(client, merchant, metadata=fifty)
     assert intent["metadata"] == fifty
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(metadata=fifty | {"extra": 1}),
         headers=merchant.headers,
     )
@@ -414,15 +405,11 @@ async def test_metadata_size_limit(client, merchant):
     intent = await create_intent(client, merchant, metadata=ok)
     assert intent["metadata"]["blob"] == "x" * 8000
     big = {"releaseType": "MILESTONE_LOCKED", "blob": "x" * 8200}
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=big), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=big), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
     # multi-byte characters count as bytes: 3000 x 3 bytes > 8 KB
     wide = {"releaseType": "MILESTONE_LOCKED", "blob": "語" * 3000}
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=wide), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=wide), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
 
 
@@ -440,7 +427,7 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
         )
     )
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         content=raw,
         headers={**m.headers, "Content-Type": "application/json"},
     )
@@ -458,278 +445,13 @@ async def test_metadata_numbers_of_every_json_form_are_kept_and_echoed(client, m
     }
     assert r.json()["metadata"] == expected
     assert r.json()["data"]["metadata"] == expected
-    got = await client.get(f"/v1/payment-intents/{r.json()['id']}", headers=m.headers)
+    got = await client.get(intent_url(r.json()["id"]), headers=m.headers)
     assert got.json()["data"]["metadata"] == expected
-    listed = await client.get("/v1/payment-intents", headers=m.headers)
+    listed = await client.get(intents_url(), headers=m.headers)
     assert [i["id"] for i in listed.json()["data"]] == [r.json()["id"]]
 
 
 @pytest.mark.parametrize("value", [[1, 2], "text", 5, True])
 async def test_metadata_must_be_an_object(client, merchant, value):
-    r = await client.post(
-        "/v1/payment-intents", json=intent_body(metadata=value), headers=merchant.headers
-    )
+    r = await client.post(intents_url(), json=intent_body(metadata=value), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", param="metadata")
-
-
-# --- get --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("prefix", PREFIXES)
-async def test_get_returns_the_intent(client, merchant, prefix):
-    intent = await create_intent(client, merchant, amount="42.5")
-    r = await client.get(f"{prefix}/payment-intents/{intent['id']}", headers=merchant.headers)
-    assert r.status_code == 200, r.text
-    env = r.json()
-    assert {"id", "object", "status", "data", "created", "updated"} <= set(env)
-    assert env["id"] == intent["id"] and env["object"] == "payment_intent"
-    assert env["data"] == intent["data"]
-    assert env["data"]["amount"] == "42.50"
-
-
-async def test_get_unknown_intent_is_404(client, merchant):
-    r = await client.get("/v1/payment-intents/intent_doesnotexist", headers=merchant.headers)
-    assert_error(r, 404, "resource_missing", "Payment intent not found: intent_doesnotexist")
-
-
-# --- list -------------------------------------------------------------------------------
-
-
-async def test_list_pagination_and_filters(client, make_merchant):
-    m = await make_merchant()
-    created = []
-    for i in range(7):
-        type_ = "CONDITIONAL" if i % 3 == 0 else "DELIVERY_VS_PAYMENT"
-        metadata = {} if type_ == "CONDITIONAL" else {"releaseType": "MILESTONE_LOCKED"}
-        created.append(
-            await create_intent(client, m, type=type_, metadata=metadata, amount=f"{i + 1}.00")
-        )
-    canceled = created[1]["id"]
-    r = await client.post(f"/v1/payment-intents/{canceled}/cancel", headers=m.headers)
-    assert r.status_code == 200, r.text
-    newest_first = [c["id"] for c in reversed(created)]
-
-    async def page(query: str) -> dict:
-        r = await client.get(f"/v1/payment-intents?{query}", headers=m.headers)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["object"] == "list"
-        return body
-
-    body = await page("")
-    assert [i["id"] for i in body["data"]] == newest_first
-    assert body["hasMore"] is False
-    assert body["data"][0]["object"] == "payment_intent"
-    assert body["data"][0]["amount"] == "7.00"
-
-    # forward with starting_after
-    p1 = await page("limit=3")
-    assert [i["id"] for i in p1["data"]] == newest_first[:3] and p1["hasMore"] is True
-    p2 = await page(f"limit=3&starting_after={p1['data'][-1]['id']}")
-    assert [i["id"] for i in p2["data"]] == newest_first[3:6] and p2["hasMore"] is True
-    p3 = await page(f"limit=3&starting_after={p2['data'][-1]['id']}")
-    assert [i["id"] for i in p3["data"]] == newest_first[6:] and p3["hasMore"] is False
-
-    # backward with ending_before: the page just before, still newest first
-    back = await page(f"limit=2&ending_before={newest_first[5]}")
-    assert [i["id"] for i in back["data"]] == newest_first[3:5] and back["hasMore"] is True
-    back = await page(f"limit=10&ending_before={newest_first[2]}")
-    assert [i["id"] for i in back["data"]] == newest_first[:2] and back["hasMore"] is False
-    first = await page(f"ending_before={newest_first[0]}")
-    assert first["data"] == [] and first["hasMore"] is False
-
-    # filters
-    conditional = [c["id"] for c in reversed(created) if c["data"]["type"] == "CONDITIONAL"]
-    dvp = [c["id"] for c in reversed(created) if c["data"]["type"] == "DELIVERY_VS_PAYMENT"]
-    assert [i["id"] for i in (await page("type=CONDITIONAL"))["data"]] == conditional
-    assert [i["id"] for i in (await page("type=DELIVERY_VS_PAYMENT"))["data"]] == dvp
-    assert [i["id"] for i in (await page("status=CANCELED"))["data"]] == [canceled]
-    initiated = [i for i in newest_first if i != canceled]
-    assert [i["id"] for i in (await page("status=INITIATED"))["data"]] == initiated
-    both = await page("status=INITIATED&type=DELIVERY_VS_PAYMENT&limit=2")
-    assert [i["id"] for i in both["data"]] == [i for i in dvp if i != canceled][:2]
-    assert both["hasMore"] is True
-    assert (await page("status=SETTLED"))["data"] == []
-
-    # limit bounds and the default of 10
-    assert len((await page("limit=1"))["data"]) == 1
-    assert len((await page("limit=100"))["data"]) == 7
-
-
-async def test_list_default_limit_is_ten(client, make_merchant):
-    m = await make_merchant()
-    for _ in range(11):
-        await create_intent(client, m)
-    r = await client.get("/api/v1/payment-intents", headers=m.headers)
-    assert len(r.json()["data"]) == 10 and r.json()["hasMore"] is True
-
-
-async def test_list_rejects_both_cursors(client, merchant):
-    r = await client.get(
-        "/v1/payment-intents?starting_after=intent_a&ending_before=intent_b",
-        headers=merchant.headers,
-    )
-    assert_error(r, 400, "invalid_request", param="ending_before")
-
-
-# --- public get ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("prefix", PREFIXES)
-async def test_public_get_shows_only_what_a_payment_page_needs(client, make_merchant, prefix):
-    m = await make_merchant("Payee Studio")
-    intent = await create_intent(
-        client,
-        m,
-        description="Logo design",
-        settlementDestination="acct_private_123",
-        metadata={"releaseType": "MILESTONE_LOCKED", "internalNote": "secret-note-xyz"},
-    )
-    r = await post_milestone(
-        client,
-        m,
-        intent["id"],
-        {"milestoneIndex": 0, "amount": "300.00", "description": "Sketches"},
-    )
-    assert r.status_code == 201
-    r = await client.get(f"{prefix}/payment-intents/public/{intent['id']}")
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["id"] == intent["id"] and body["status"] == "INITIATED"
-    d = body["data"]
-    assert d["amount"] == "1000.00"
-    assert d["currency"] == "USDC"
-    assert d["description"] == "Logo design"
-    assert d["merchantName"] == "Payee Studio"
-    assert d["status"] == "INITIATED"
-    assert d["typedData"] == intent["data"]["typedData"]
-    assert d["milestones"] == [
-        {
-            "milestoneIndex": 0,
-            "description": "Sketches",
-            "amount": "300.00",
-            "percentage": 30,
-            "status": "PENDING",
-        }
-    ]
-    for private in (
-        "settlementDestination",
-        "metadata",
-        "merchantId",
-        "settlementMethod",
-        "signature",
-        "signerAddress",
-    ):
-        assert private not in d, private
-        assert private not in body, private
-    assert "acct_private_123" not in r.text
-    assert "secret-note-xyz" not in r.text
-    assert m.id not in r.text
-
-
-async def test_public_get_of_unknown_intent_is_404(client):
-    r = await client.get("/v1/payment-intents/public/intent_nope")
-    assert_error(r, 404, "resource_missing", "Payment intent not found: intent_nope")
-
-
-# --- cancel -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("prefix", PREFIXES)
-async def test_cancel_initiated_intent(client, merchant, prefix):
-    intent = await create_intent(client, merchant)
-    ok = await post_milestone(
-        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "100.00"}
-    )
-    assert ok.status_code == 201
-    r = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "CANCELED"
-    assert r.json()["data"]["status"] == "CANCELED"
-
-    again = await client.post(
-        f"{prefix}/payment-intents/{intent['id']}/cancel", headers=merchant.headers
-    )
-    assert_error(
-        again, 400, "invalid_state_transition", "Cannot transition from CANCELED to CANCELED"
-    )
-
-    got = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
-    assert got.json()["status"] == "CANCELED"
-    order = await escrow_of(client, merchant, intent["id"])
-    assert order["orderStatus"] == "CANCELLED"
-
-    r = await post_milestone(
-        client, merchant, intent["id"], {"milestoneIndex": 1, "amount": "100.00"}
-    )
-    err = assert_error(r, 400, "invalid_status")
-    assert "CANCELLED" in err["message"]
-    order = await escrow_of(client, merchant, intent["id"])
-    assert [ms["milestoneIndex"] for ms in order["milestones"]] == [0]
-
-
-async def test_cancel_conditional_intent(client, merchant):
-    intent = await create_intent(client, merchant, type="CONDITIONAL", metadata={})
-    r = await client.post(f"/v1/payment-intents/{intent['id']}/cancel", headers=merchant.headers)
-    assert r.status_code == 200 and r.json()["status"] == "CANCELED"
-
-
-async def test_cancel_unknown_intent_is_404(client, merchant):
-    r = await client.post("/v1/payment-intents/intent_unknown1/cancel", headers=merchant.headers)
-    assert_error(r, 404, "resource_missing", "Payment intent not found: intent_unknown1")
-
-
-# --- the conditional payment ---------------------------------------------------------
-
-
-async def test_escrow_and_conditional_payment_return_the_same_order(client, merchant):
-    intent = await create_intent(client, merchant, amount="1000.00")
-    r = await post_milestone(
-        client, merchant, intent["id"], {"milestoneIndex": 0, "amount": "250.00", "percentage": 25}
-    )
-    mid = r.json()["id"]
-    bodies = []
-    for prefix in PREFIXES:
-        for path in ("escrow", "conditional-payment"):
-            r = await client.get(
-                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
-            )
-            assert r.status_code == 200, r.text
-            bodies.append(r.json())
-    assert all(b == bodies[0] for b in bodies)
-    env = bodies[0]
-    assert set(env) == {"id", "object", "data"}
-    assert env["object"] == "conditional_payment"
-    assert env["id"].startswith("conditional_payment_")
-    d = env["data"]
-    assert d["id"] == env["id"]
-    assert d["paymentIntentId"] == intent["id"]
-    assert d["amount"] == "1000.00"
-    assert d["releasedAmount"] == "0.00"
-    assert d["refundedAmount"] == "0.00"
-    assert d["heldAmount"] == "0.00"  # nothing funded yet
-    assert d["fundedAt"] is None
-    assert d["orderStatus"] == "PENDING"
-    assert d["releaseType"] == "MILESTONE_LOCKED"
-    assert [m["id"] for m in d["milestones"]] == [mid]
-    assert d["deliveryProofs"] == []
-    assert re.fullmatch(ISO_Z_RE, d["createdAt"]) and re.fullmatch(ISO_Z_RE, d["updatedAt"])
-
-
-async def test_escrow_of_a_conditional_intent_is_400(client, merchant):
-    intent = await create_intent(client, merchant, type="CONDITIONAL", metadata={})
-    for prefix in PREFIXES:
-        for path in ("escrow", "conditional-payment", "escrow/milestones"):
-            r = await client.get(
-                f"{prefix}/payment-intents/{intent['id']}/{path}", headers=merchant.headers
-            )
-            assert_error(
-                r, 400, "invalid_request", "Payment intent is not of type DELIVERY_VS_PAYMENT"
-            )
-
-
-async def test_escrow_of_unknown_intent_is_404(client, merchant):
-    r = await client.get("/v1/payment-intents/intent_zzz/escrow", headers=merchant.headers)
-    assert_error(r, 404, "resource_missing", "Payment intent not found: intent_zzz")

@@ -6,45 +6,66 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import escrow, pay_by_card
-
-FORBIDDEN = "You do not have access to this payment intent"
+from tests.support.driver import (
+    FORBIDDEN,
+    ORDER_ALIAS,
+    advance_clock_url,
+    approve_url,
+    assert_error,
+    cancel_url,
+    confirm_url,
+    create_intent,
+    delivery_proof_url,
+    dispute_url,
+    escrow,
+    events_url,
+    intent_url,
+    intents_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    pay_by_card,
+    refund_url,
+    resolve_url,
+)
 
 
 def routes(iid: str, mid: str) -> list[tuple[str, str, dict | None]]:
-    base = f"/v1/payment-intents/{iid}"
     return [
-        ("GET", base, None),
-        ("POST", f"{base}/cancel", None),
+        ("GET", intent_url(iid), None),
+        ("POST", cancel_url(iid), None),
         (
             "POST",
-            f"{base}/confirm",
+            confirm_url(iid),
             {"signature": "0x" + "11" * 65, "payerAddress": "0x" + "22" * 20},
         ),
-        ("GET", f"{base}/escrow", None),
-        ("GET", f"{base}/conditional-payment", None),
-        ("GET", f"{base}/escrow/milestones", None),
-        ("POST", f"{base}/escrow/milestones", {"milestoneIndex": 5, "amount": "1.00"}),
-        ("GET", f"{base}/escrow/milestones/{mid}", None),
-        ("POST", f"{base}/escrow/milestones/{mid}/complete", {"completedBy": "x"}),
-        ("POST", f"{base}/escrow/milestones/{mid}/approve", {"signature": "0x" + "11" * 65}),
+        ("GET", order_url(iid), None),
+        ("GET", order_url(iid, spelling=ORDER_ALIAS), None),
+        ("GET", milestones_url(iid), None),
+        ("POST", milestones_url(iid), {"milestoneIndex": 5, "amount": "1.00"}),
+        ("GET", milestone_url(iid, mid), None),
+        ("POST", milestone_url(iid, mid, "complete"), {"completedBy": "x"}),
+        ("POST", milestone_url(iid, mid, "approve"), {"signature": "0x" + "11" * 65}),
         (
             "POST",
-            f"{base}/escrow/delivery-proof",
+            delivery_proof_url(iid),
             {"proofHash": "0x" + "1" * 64, "submittedBy": "x"},
         ),
         (
             "POST",
-            f"{base}/conditional-payment/delivery-proof",
+            delivery_proof_url(iid, spelling=ORDER_ALIAS),
             {"proofHash": "0x" + "1" * 64, "submittedBy": "x"},
         ),
-        ("POST", f"{base}/escrow/approve", {"signature": "0x" + "11" * 65}),
-        ("POST", f"{base}/escrow/dispute", {"reason": "r", "raisedBy": "x"}),
-        ("POST", f"{base}/conditional-payment/dispute", {"reason": "r", "raisedBy": "x"}),
-        ("POST", f"{base}/escrow/dispute/resolve", {"resolution": "BUYER_WON"}),
-        ("POST", f"{base}/refund", {"amount": "1.00"}),
-        ("POST", f"/v1/test_helpers/payment-intents/{iid}/advance_clock", {"seconds": 60}),
+        ("POST", approve_url(iid), {"signature": "0x" + "11" * 65}),
+        ("POST", dispute_url(iid), {"reason": "r", "raisedBy": "x"}),
+        (
+            "POST",
+            dispute_url(iid, spelling=ORDER_ALIAS),
+            {"reason": "r", "raisedBy": "x"},
+        ),
+        ("POST", resolve_url(iid), {"resolution": "BUYER_WON"}),
+        ("POST", refund_url(iid), {"amount": "1.00"}),
+        ("POST", advance_clock_url(iid), {"seconds": 60}),
     ]
 
 
@@ -53,7 +74,7 @@ async def victim(client, make_merchant):
     a = await make_merchant(name="Victim Ltd")
     iid = (await create_intent(client, a))["id"]
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
+        milestones_url(iid),
         json={"milestoneIndex": 0, "amount": "100.00"},
         headers=a.headers,
     )
@@ -63,8 +84,8 @@ async def victim(client, make_merchant):
 
 
 async def snapshot(client, a, iid):
-    intent = (await client.get(f"/v1/payment-intents/{iid}", headers=a.headers)).json()
-    events = (await client.get("/v1/events?limit=100", headers=a.headers)).json()["data"]
+    intent = (await client.get(intent_url(iid), headers=a.headers)).json()
+    events = (await client.get(f"{events_url()}?limit=100", headers=a.headers)).json()["data"]
     return intent, await escrow(client, a, iid), [e["id"] for e in events]
 
 
@@ -78,7 +99,7 @@ async def test_every_route_forbids_another_merchant(client, make_merchant, victi
         assert iid not in r.text and "Victim" not in r.text, (method, path)
         assert set(err) <= {"code", "message", "type", "param"}
     assert await snapshot(client, a, iid) == before
-    r = await client.get("/v1/payment-intents", headers=b.headers)
+    r = await client.get(intents_url(), headers=b.headers)
     assert r.json()["data"] == []
 
 
@@ -96,7 +117,7 @@ async def test_live_key_gets_404_for_the_test_clock(client, make_merchant):
     m_live = await make_merchant(mode="live")
     iid = (await create_intent(client, m_live))["id"]
     r = await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": 60},
         headers=m_live.headers,
     )
@@ -107,9 +128,9 @@ async def test_revoked_key_fails_at_once(client, app, make_merchant):
     from escrowgate.merchants import revoke_key
 
     m = await make_merchant()
-    assert (await client.get("/v1/payment-intents", headers=m.headers)).status_code == 200
+    assert (await client.get(intents_url(), headers=m.headers)).status_code == 200
     async with app.state.session_factory() as s:
         assert await revoke_key(s, m.key_id)
         await s.commit()
-    r = await client.get("/v1/payment-intents", headers=m.headers)
+    r = await client.get(intents_url(), headers=m.headers)
     assert_error(r, 401, "invalid_api_key", "Invalid API key", type_="authentication_error")

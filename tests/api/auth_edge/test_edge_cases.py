@@ -6,10 +6,19 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import assert_error, create_intent
-from tests.money_helpers import advance, escrow, pay_by_card
-
-PROOF = {"proofHash": "0x" + "2e" * 32, "submittedBy": "0x" + "cd" * 20}
+from tests.support.driver import (
+    PROOF,
+    advance,
+    assert_error,
+    cancel_url,
+    create_intent,
+    delivery_proof_url,
+    escrow,
+    intents_url,
+    pay_by_card,
+    payment_routes,
+    public_intent_url,
+)
 
 
 async def test_delivery_proof_after_the_deadline_is_refused(client, app, settings, make_merchant):
@@ -40,9 +49,7 @@ async def test_delivery_proof_after_the_deadline_is_refused(client, app, setting
             Job.__table__.update().where(Job.order_id == order.id).values(due_at=Job.due_at - 3601)
         )
         await s.commit()
-    r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/delivery-proof", json=PROOF, headers=m.headers
-    )
+    r = await client.post(delivery_proof_url(iid), json=PROOF, headers=m.headers)
     assert_error(
         r,
         400,
@@ -57,7 +64,7 @@ async def test_delivery_proof_after_the_deadline_is_refused(client, app, setting
 
 async def test_zero_dispute_window_is_rejected_at_creation(client, merchant):
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         headers=merchant.headers,
         json={
             "amount": "10.00",
@@ -95,7 +102,7 @@ async def test_public_page_shows_release_terms(client, merchant):
             metadata={"releaseType": "MILESTONE_LOCKED", "disputeWindow": "86400"},
         )
     )["id"]
-    data = (await client.get(f"/v1/payment-intents/public/{iid}")).json()["data"]
+    data = (await client.get(public_intent_url(iid))).json()["data"]
     assert data["releaseTerms"] == {
         "releaseType": "MILESTONE_LOCKED",
         "autoRelease": True,
@@ -129,14 +136,12 @@ async def fragile_client(app, monkeypatch):
 async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
     fragile_client, merchant, monkeypatch
 ):
-    import escrowgate.payments.routes as routes
-
     async def boom(*_a, **_k):
         raise RuntimeError("secret table name payment_intents_xyz")
 
-    monkeypatch.setattr(routes.intents, "create_intent", boom)
+    monkeypatch.setattr(payment_routes.intents, "create_intent", boom)
     r = await fragile_client.post(
-        "/v1/payment-intents",
+        intents_url(),
         headers=merchant.headers,
         json={
             "amount": "1.00",
@@ -151,16 +156,14 @@ async def test_an_internal_fault_is_a_500_envelope_with_nothing_internal(
 
 
 async def test_a_database_conflict_is_a_retryable_409(fragile_client, merchant, monkeypatch):
-    import escrowgate.payments.routes as routes
-
     class Deadlock(Exception):
         sqlstate = "40P01"
 
     async def conflict(*_a, **_k):
         raise OperationalError("UPDATE ...", {}, Deadlock("deadlock detected"))
 
-    monkeypatch.setattr(routes.intents, "cancel_intent", conflict)
-    r = await fragile_client.post("/v1/payment-intents/intent_x/cancel", headers=merchant.headers)
+    monkeypatch.setattr(payment_routes.intents, "cancel_intent", conflict)
+    r = await fragile_client.post(cancel_url("intent_x"), headers=merchant.headers)
     assert_error(
         r,
         409,

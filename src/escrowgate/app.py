@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rate_limiter=RateLimiter(
             test_limit=settings.rate_limit_test_per_minute,
             live_limit=settings.rate_limit_live_per_minute,
+            public_limit=settings.rate_limit_public_per_minute,
             enabled=settings.rate_limit_enabled,
             redis_url=settings.redis_url,
         ),

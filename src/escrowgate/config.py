@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Rate limits per API key and minute; 0 switches limiting off (benchmarks).
     rate_limit_test_per_minute: int = 100
     rate_limit_live_per_minute: int = 1000
+    # Keyless public routes, per client address and minute (0: unlimited).
+    rate_limit_public_per_minute: int = 120
     rate_limit_enabled: bool = True
     redis_url: str | None = None
 

@@ -306,6 +306,19 @@ def sign(typed_data: dict[str, Any], account: Any) -> str:
     return "0x" + signed.signature.hex().removeprefix("0x")
 
 
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def high_s(signature: str) -> str:
+    """The malleable twin of a signature (s' = N - s, v flipped): it recovers the same
+    signer, and EIP-2 says to refuse it."""
+    raw = bytes.fromhex(signature.removeprefix("0x"))
+    s = int.from_bytes(raw[32:64], "big")
+    v = raw[64]
+    twin = raw[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([v ^ 1])
+    return "0x" + twin.hex()
+
+
 async def pay_by_card(
     client: httpx.AsyncClient,
     intent_id: str,

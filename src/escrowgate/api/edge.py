@@ -8,6 +8,7 @@ body is parsed: a request without a valid key learns nothing else.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -49,27 +50,47 @@ def _is_public(sub_path: str) -> bool:
     return sub_path.startswith("/payment-intents/public/")
 
 
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return "ip:" + (str(client[0]) if client else "unknown")
+
+
+def _headers(scope: Scope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            try:
-                return str(value.decode("latin-1"))
-            except Exception:  # pragma: no cover - latin-1 decodes every byte
-                return None
-    return None
+    values = _headers(scope, name)
+    return values[0] if values else None
+
+
+# An incoming X-Request-Id is kept when it is well-formed (a caller's trace id).
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given is not None and _REQUEST_ID_RE.fullmatch(given):
+        return given
+    return "req_" + uuid.uuid4().hex
 
 
 def _raw_key(scope: Scope) -> str | None:
-    key = _header(scope, b"x-api-key")
-    if key:
-        return key.strip()
-    auth = _header(scope, b"authorization")
-    if auth:
+    """The one API key of the request; "" when the credentials are malformed or
+    ambiguous (two X-API-Key headers, or X-API-Key and a different Bearer key)."""
+    keys = [k.strip() for k in _headers(scope, b"x-api-key") if k.strip()]  # "" = missing
+    bearers: list[str] = []
+    for auth in _headers(scope, b"authorization"):
         scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return ""  # present but not a bearer key: treated as malformed
-    return None
+        if scheme.lower() != "bearer" or not value.strip():
+            return ""  # present but not a bearer key: treated as malformed
+        bearers.append(value.strip())
+    given = set(keys + bearers)
+    if len(keys) > 1 or len(bearers) > 1 or len(given) > 1:
+        return ""
+    if not given:
+        return None
+    return given.pop() or ""
 
 
 class EdgeMiddleware:
@@ -93,7 +114,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = "req_" + uuid.uuid4().hex
+        request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
         extra_headers: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
         state: dict[str, Any] = {"status": 500, "started": False}
@@ -111,10 +132,12 @@ class EdgeMiddleware:
             if error is None:
                 error = self._check_content_type(scope, body)
             sub_path = _api_path(scope["path"])
-            if error is None and sub_path is not None and not _is_public(sub_path):
+            if error is None and sub_path is not None and _is_public(sub_path):
+                error = await self._rate_limit(_client_address(scope), "public", extra_headers)
+            elif error is None and sub_path is not None:
                 principal, error = await self._authenticate(scope)
                 if principal is not None:
-                    error = await self._rate_limit(principal, extra_headers)
+                    error = await self._rate_limit(principal.key_id, principal.mode, extra_headers)
             if error is not None:
                 await self._send_error(send_wrapper, error)
             else:
@@ -197,9 +220,9 @@ class EdgeMiddleware:
         return principal, None
 
     async def _rate_limit(
-        self, principal: Principal, extra_headers: list[tuple[bytes, bytes]]
+        self, key: str, mode: str, extra_headers: list[tuple[bytes, bytes]]
     ) -> ApiError | None:
-        decision = await self.rate_limiter.hit(principal.key_id, principal.mode)
+        decision = await self.rate_limiter.hit(key, mode)
         if decision is None:
             return None
         extra_headers.extend(

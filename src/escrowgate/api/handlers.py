@@ -13,8 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.errors import DomainError
+from ..domain.formats import clip
 from ..errors import ApiError, from_domain, internal_error_body
 from .idempotency import Replay
+from .routing import DuplicateKey
 
 log = structlog.get_logger("escrowgate.http")
 _LOC_ROOTS = {"body", "query", "path", "header"}
@@ -28,7 +30,7 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     parts = [p for p in parts if not (isinstance(p, str) and "[" in p)]
     if not parts or all(isinstance(p, int) for p in parts):
         return None
-    return ".".join(str(p) for p in parts)
+    return clip(".".join(str(p) for p in parts))
 
 
 def validation_message(err: dict[str, Any], param: str | None) -> str:
@@ -148,15 +150,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
+        if isinstance(exc, DuplicateKey):
+            err = ApiError(str(exc.detail), code="duplicate_key", param=exc.key)
+        elif exc.status_code == 404:
             err = ApiError(
-                f"Unrecognized request URL ({request.method}: {request.url.path})",
+                f"Unrecognized request URL ({request.method}: {clip(request.url.path, 200)})",
                 code="resource_missing",
                 status_code=404,
             )
         elif exc.status_code == 405:
             err = ApiError(
-                f"Method {request.method} is not allowed for {request.url.path}",
+                f"Method {request.method} is not allowed for {clip(request.url.path, 200)}",
                 code="method_not_allowed",
                 status_code=405,
                 headers={"Allow": ", ".join(_allowed_methods(request))},

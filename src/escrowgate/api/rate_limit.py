@@ -33,10 +33,13 @@ class RateLimiter:
         *,
         test_limit: int,
         live_limit: int,
+        public_limit: int = 0,
         enabled: bool = True,
         redis_url: str | None = None,
     ) -> None:
-        self.limits = {"test": test_limit, "live": live_limit}
+        # "public": keyless routes, counted per client address (an intent id is a
+        # capability there: the limit makes guessing them slow as well as hopeless).
+        self.limits = {"test": test_limit, "live": live_limit, "public": public_limit}
         self.enabled = enabled
         self._counts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()

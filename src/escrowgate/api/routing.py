@@ -10,8 +10,10 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
+
+from ..domain.formats import clip
 
 MAX_JSON_DEPTH = 32
 
@@ -55,10 +57,33 @@ def _parse_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= 4000 else Decimal(text)
 
 
+class DuplicateKey(HTTPException):
+    """A JSON object names a key twice (which value wins differs between parsers: a
+    {"amount": "1.00", "amount": "99999.00"} must not mean either). An HTTPException
+    so FastAPI's body parsing passes it through; answered as a 400 naming the key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(400, f"Duplicate key in JSON object: {clip(key)}")
+        self.key = clip(key)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         value = json.loads(
-            raw, parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant
+            raw,
+            parse_float=Decimal,
+            parse_int=_parse_int,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
         )
     except RecursionError as exc:
         raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc

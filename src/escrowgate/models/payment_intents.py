@@ -37,4 +37,6 @@ class PaymentIntent(Base):
         # Newest-first listing per tenant; the id is time-ordered.
         Index("ix_payment_intents_tenant", "merchant_id", "mode", "id"),
         Index("ix_payment_intents_tenant_status", "merchant_id", "mode", "status", "id"),
+        # A chain transaction funds one intent, of any merchant (NULLs do not collide).
+        Index("uq_payment_intents_transaction_hash", "transaction_hash", unique=True),
     )

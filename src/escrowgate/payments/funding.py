@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
@@ -116,6 +117,7 @@ async def confirm(
     set_phase(intent, "SIGNATURE_VERIFICATION", "COMPLETED")
     set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
     if transaction_hash:
+        await _check_hash_unused(session, intent, transaction_hash)
         await _accept_hash(session, settings, intent, transaction_hash)
     return intent
 
@@ -139,16 +141,38 @@ async def submit_transaction_hash(
             "Cannot update transaction hash: payment intent is already processed",
             code="invalid_state",
         )
+    await _check_hash_unused(session, intent, transaction_hash)
     if intent.status != model.IntentStatus.PROCESSING:
         move_intent(session, settings, intent, model.IntentStatus.PROCESSING)
     await _accept_hash(session, settings, intent, transaction_hash)
     return intent
 
 
+HASH_USED_MESSAGE = "Transaction hash already funds another payment intent"
+
+
+async def _check_hash_unused(session: AsyncSession, intent: PaymentIntent, tx_hash: str) -> None:
+    """A chain transaction funds one intent: the first that claims it (the unique index
+    backs this up under concurrency; see `hash_taken`)."""
+    owner = await repository.intent_with_hash(session, tx_hash)
+    if owner is not None and owner != intent.id:
+        raise hash_taken()
+
+
+def hash_taken() -> InvalidRequest:
+    return InvalidRequest(
+        HASH_USED_MESSAGE, code="transaction_hash_used", param="transactionHash"
+    )
+
+
 async def _accept_hash(
     session: AsyncSession, settings: Settings, intent: PaymentIntent, tx_hash: str
 ) -> None:
     intent.transaction_hash = tx_hash
+    try:
+        await session.flush()  # the unique index decides a race between two intents
+    except IntegrityError as exc:
+        raise hash_taken() from exc
     set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
     if settings.sandbox_chain_delay_seconds <= 0:
         await confirm_on_chain(session, settings, intent)

@@ -22,6 +22,7 @@ from ..domain.errors import (
     InvalidStateTransition,
     InvalidStatus,
 )
+from ..domain.formats import clip
 
 # --- statuses and their transition tables ---------------------------------------
 
@@ -311,7 +312,7 @@ def check_new_milestone(
     if not money.percentage_agrees(percentage, amount, order.amount):
         expected = money.percentage_of(amount, order.amount)
         raise InvalidRequest(
-            f"percentage {percentage} does not match amount {money.format_amount(amount)} "
+            f"percentage {clip(percentage)} does not match amount {money.format_amount(amount)} "
             f"of order amount {money.format_amount(order.amount)} (expected {expected})",
             param="percentage",
         )

@@ -288,6 +288,17 @@ _PENDING_SETTLEMENT = select(Settlement.id).where(
 )
 
 
+_HASH_OWNER = select(PaymentIntent.id).where(
+    PaymentIntent.transaction_hash == bindparam("tx_hash")
+)
+
+
+async def intent_with_hash(session: AsyncSession, tx_hash: str) -> str | None:
+    """The id of the intent (of any merchant) a chain transaction is bound to."""
+    found = (await session.execute(_HASH_OWNER, {"tx_hash": tx_hash})).scalar()
+    return None if found is None else str(found)
+
+
 async def ever_funded(session: AsyncSession, intent_id: str) -> bool:
     """Money arrives once per intent, whatever path the state machine took since."""
     return (await session.execute(_FUNDED, {"intent_id": intent_id})).first() is not None

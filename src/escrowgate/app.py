@@ -17,9 +17,11 @@ from .api.edge import EdgeMiddleware
 from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
+from .db.migrate import SchemaGate
+from .health import install_health
 from .logging_setup import configure_logging
 from .worker.jobs import run_due
-from .worker.runner import run_forever
+from .worker.runner import Heartbeat, run_forever
 
 DESCRIPTION = """
 Open-source, API-compatible implementation of the Finternet Payment Gateway's
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     session_factory = make_session_factory(engine)
     job_handlers = bootstrap.job_handlers()
+    schema_gate = SchemaGate(engine)
+    heartbeat = Heartbeat()
 
     async def run_due_jobs() -> int:
         return await run_due(session_factory, settings, job_handlers)
@@ -83,7 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task: asyncio.Task[Any] | None = None
         if settings.worker_in_process:
             task = asyncio.create_task(
-                run_forever(session_factory, settings, job_handlers, bootstrap.housekeeping())
+                run_forever(
+                    session_factory,
+                    settings,
+                    job_handlers,
+                    bootstrap.housekeeping(),
+                    ready=schema_gate.check,
+                    heartbeat=heartbeat,
+                )
             )
         yield
         if task is not None:
@@ -119,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = lambda: _truthful_openapi(app)  # type: ignore[method-assign]
 
+    install_health(app, settings, schema_gate, heartbeat)
+
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -128,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_factory=lambda: app.state.session_factory,
         read_session_factory=lambda: app.state.read_session_factory,
         max_body_bytes=settings.max_body_bytes,
+        schema_gate=schema_gate,
         rate_limiter=RateLimiter(
             test_limit=settings.rate_limit_test_per_minute,
             live_limit=settings.rate_limit_live_per_minute,

@@ -10,11 +10,16 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .config import get_settings
+from .config import SettingsError, get_settings
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="escrowgate operations")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="escrowgate operations",
+    pretty_exceptions_enable=False,
+)
 merchants_app = typer.Typer(no_args_is_help=True, help="Manage merchants")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys")
 app.add_typer(merchants_app, name="merchants")
@@ -39,6 +44,8 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from .logging_setup import uvicorn_log_config
+
     settings = get_settings()
     if not settings.worker_in_process:
         # Releases after dispute windows, time locks and payouts are jobs: without a
@@ -54,6 +61,7 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level),
         access_log=False,
     )
 
@@ -184,5 +192,14 @@ Create a milestone-based escrow intent, then its first milestone:
     )
 
 
+def main() -> None:
+    """The console script: a bad setting is one line naming the variable (exit 2)."""
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"escrowgate: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

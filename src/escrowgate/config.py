@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
 
 
 class Settings(BaseSettings):
@@ -40,6 +44,23 @@ class Settings(BaseSettings):
     run_worker_in_process: bool | None = None
     worker_poll_seconds: float = 1.0
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                "must be a sqlite:/// or postgresql:// URL (e.g. sqlite:///./escrowgate.db)"
+            )
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -51,6 +72,23 @@ class Settings(BaseSettings):
         return self.is_sqlite
 
 
+class SettingsError(Exception):
+    """A setting from the environment is unusable; the message names the variable."""
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad variable: `PORT: Input should be a valid integer (got 'abc')`."""
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {reason} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError("invalid setting: " + describe(exc)) from None

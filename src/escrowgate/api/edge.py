@@ -18,7 +18,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.keys import Principal, resolve_key
+from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
+from ..logging_setup import unfiltered_logger
 from .rate_limit import RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -28,6 +30,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = structlog.get_logger("escrowgate.http")
+errors_log = unfiltered_logger("escrowgate.http")
 
 API_PREFIXES = ("/v1/", "/api/v1/")
 PRINCIPAL_KEY = "escrowgate.principal"
@@ -93,6 +96,21 @@ def _raw_key(scope: Scope) -> str | None:
     return given.pop() or ""
 
 
+def log_server_error(scope: Scope, exc: BaseException) -> None:
+    """Every 5xx: its request id, route, exception and stack trace, at any LOG_LEVEL."""
+    route = scope.get("route")
+    errors_log.error(
+        "server_error",
+        request_id=scope.get(REQUEST_ID_KEY),
+        method=scope.get("method"),
+        path=scope.get("path"),
+        route=getattr(route, "path", None),
+        error_type=type(exc).__name__,
+        error=str(exc)[:1000],
+        exc_info=exc,
+    )
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -102,7 +120,9 @@ class EdgeMiddleware:
         read_session_factory: Callable[[], async_sessionmaker[AsyncSession]] | None = None,
         max_body_bytes: int,
         rate_limiter: RateLimiter,
+        schema_gate: SchemaGate | None = None,
     ) -> None:
+        self.schema_gate = schema_gate
         self.app = app
         self.session_factory = session_factory
         self.read_session_factory = read_session_factory or session_factory
@@ -132,6 +152,8 @@ class EdgeMiddleware:
             if error is None:
                 error = self._check_content_type(scope, body)
             sub_path = _api_path(scope["path"])
+            if error is None and sub_path is not None:
+                error = await self._check_schema()
             if error is None and sub_path is not None and _is_public(sub_path):
                 error = await self._rate_limit(_client_address(scope), "public", extra_headers)
             elif error is None and sub_path is not None:
@@ -144,8 +166,8 @@ class EdgeMiddleware:
                 scope[BODY_KEY] = body
                 scope[PRINCIPAL_KEY] = principal
                 await self.app(scope, self._replay(body), send_wrapper)
-        except Exception:
-            log.exception("unhandled_error", request_id=request_id, path=scope["path"])
+        except Exception as exc:
+            log_server_error(scope, exc)
             if not state["started"]:
                 await self._send_json(send_wrapper, 500, internal_error_body())
         finally:
@@ -162,6 +184,19 @@ class EdgeMiddleware:
                 mode=principal.mode if principal else None,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+    async def _check_schema(self) -> ApiError | None:
+        """503 instead of 500s on a database that is unreachable or not migrated."""
+        if self.schema_gate is None:
+            return None
+        try:
+            if await self.schema_gate.check():
+                return None
+            message, code = NOT_MIGRATED, "database_not_migrated"
+        except Exception as exc:
+            log.warning("database_unavailable", error=type(exc).__name__)
+            message, code = "database unavailable", "database_unavailable"
+        return ApiError(message, code=code, status_code=503, error_type="api_error")
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, ApiError | None]:
         declared = _header(scope, b"content-length")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,10 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..domain.errors import DomainError
 from ..domain.formats import clip
 from ..errors import ApiError, from_domain, internal_error_body
+from .edge import log_server_error
 from .idempotency import Replay
 from .routing import DuplicateKey
 
-log = structlog.get_logger("escrowgate.http")
 _LOC_ROOTS = {"body", "query", "path", "header"}
 
 
@@ -111,7 +110,7 @@ def _is_conflict(exc: DBAPIError) -> bool:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if _is_conflict(exc):
             # Rolled back whole; safe to retry (with the same Idempotency-Key).
             err = ApiError(
@@ -121,7 +120,7 @@ def install(app: FastAPI) -> None:
                 error_type="api_error",
             )
             return JSONResponse(err.body(), status_code=409, headers={"Retry-After": "1"})
-        log.error("database_error", error=type(exc.orig).__name__ if exc.orig else "unknown")
+        log_server_error(request.scope, exc)
         return JSONResponse(internal_error_body(), status_code=500)
 
     @app.exception_handler(Exception)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,3 +27,55 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def revision(database_url: str, message: str) -> None:
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+def head_revision() -> str:
+    """The newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+NOT_MIGRATED = "database not migrated: run escrowgate migrate"
+
+
+class SchemaGate:
+    """Is the database migrated to this code's head? Checked at most every few seconds
+    until it is, then remembered (a schema does not go back by itself). Until then the
+    API answers 503 and the worker waits, instead of failing on missing tables."""
+
+    RECHECK_SECONDS = 2.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.head = head_revision()
+        self._ok = False
+        self._checked_at = -1e9
+        self._lock = asyncio.Lock()
+        self.current: str | None = None
+
+    async def check(self, *, force: bool = False) -> bool:
+        if self._ok:
+            return True
+        async with self._lock:  # callers during a check wait for its answer
+            if self._ok:
+                return True
+            now = time.monotonic()
+            if not force and now - self._checked_at < self.RECHECK_SECONDS:
+                return False  # checked a moment ago and it was not migrated
+            self._checked_at = now
+            self.current = await current_revision(self.engine)
+            self._ok = self.current == self.head
+            return self._ok
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's Alembic revision (None: never migrated). Raises if unreachable."""
+    async with engine.connect() as conn:
+        exists = await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+        if not exists:
+            return None
+        row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+        return None if row is None else str(row[0])

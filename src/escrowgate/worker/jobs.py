@@ -5,6 +5,7 @@ nothing is lost and nothing runs twice."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..config import Settings
 from ..domain import ids
 from ..domain.clock import now
+from ..logging_setup import unfiltered_logger
 from ..models import Job
 
 log = structlog.get_logger("escrowgate.worker")
+errors_log = unfiltered_logger("escrowgate.worker")
 
 Handler = Callable[[AsyncSession, Settings, Job], Awaitable[None]]
 # kind -> handler; built by the composition root (bootstrap.py), passed in explicitly.
@@ -117,13 +120,21 @@ async def run_one(
             await session.rollback()
             return False
         job_id, kind = job.id, job.kind
+        about = {
+            "job_id": job_id,
+            "kind": kind,
+            "target_id": job.target_id,
+            "order_id": job.order_id,
+        }
+        started = time.perf_counter()
         try:
             async with session.begin_nested():
                 await handlers[kind](session, settings, job)
             job.status = "DONE"
             job.finished_at = now()
+            outcome = "done"
         except Exception as exc:
-            log.exception("job_failed", job_id=job_id, kind=kind)
+            errors_log.error("job_failed", **about, exc_info=exc)
             session.expire_all()  # drop what the rolled-back handler changed in memory
             job = await session.get(Job, job_id)
             assert job is not None
@@ -131,10 +142,14 @@ async def run_one(
             if job.attempts + 1 >= MAX_ATTEMPTS:
                 job.status = "FAILED"
                 job.finished_at = now()
+                outcome = "failed"
             else:
                 job.due_at = now() + min(3600, 2 ** (job.attempts + 1))
+                outcome = "retry"
         job.attempts += 1
         await session.commit()
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    log.info("job", **about, outcome=outcome, attempt=job.attempts, duration_ms=duration_ms)
     return True
 
 

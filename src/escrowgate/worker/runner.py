@@ -5,15 +5,27 @@ aggregate and no HTTP: the composition root (bootstrap.py) hands it both."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..config import Settings
+from ..db.migrate import NOT_MIGRATED
 from .jobs import Handlers, run_due
 
 log = structlog.get_logger("escrowgate.worker")
+
+class Heartbeat:
+    """When the loop last came round (monotonic seconds; 0: never)."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
 
 # A periodic clean-up in its own transaction; answers how many rows it removed.
 Housekeeping = Callable[[AsyncSession], Awaitable[int]]
@@ -36,11 +48,25 @@ async def run_forever(
     settings: Settings,
     handlers: Handlers,
     housekeeping: Sequence[Housekeeping] = (),
+    *,
+    ready: Callable[[], Awaitable[bool]] | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
+    """`ready`: may the loop touch the tables (is the database migrated)? While it
+    answers no, the loop says so once and waits, rather than failing every second."""
     last_housekeeping = 0.0
     loop = asyncio.get_running_loop()
+    waiting_said = False
     while True:
+        if heartbeat is not None:
+            heartbeat.beat()
         try:
+            if ready is not None and not await ready():
+                if not waiting_said:
+                    log.warning("worker_waiting", reason=NOT_MIGRATED)
+                    waiting_said = True
+                await asyncio.sleep(settings.worker_poll_seconds)
+                continue
             if loop.time() - last_housekeeping > HOUSEKEEPING_EVERY_SECONDS:
                 last_housekeeping = loop.time()
                 await run_housekeeping(session_factory, housekeeping)

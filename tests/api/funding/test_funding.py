@@ -5,6 +5,7 @@ intents paid straight to the merchant. Every test checks balances and the ledger
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,13 @@ from tests.support.driver import (
 
 TX_HASH = "0x" + "ab" * 32
 OTHER_HASH = "0x" + "cd" * 32
+
+
+@pytest.fixture(autouse=True)
+def fresh_hashes(monkeypatch):
+    """A chain transaction funds one intent in the whole database: each test its own."""
+    monkeypatch.setitem(globals(), "TX_HASH", "0x" + secrets.token_hex(32))
+    monkeypatch.setitem(globals(), "OTHER_HASH", "0x" + secrets.token_hex(32))
 
 
 async def assert_unfunded(client: httpx.AsyncClient, m: Any, intent_id: str, status: str) -> None:

@@ -1,10 +1,34 @@
-"""OpenAPI descriptions of the error answers every route can give."""
+"""What the OpenAPI document says about every route: the base of the response
+models, the error answers each route can give, the security schemes and the
+Idempotency-Key header. Nothing here changes how a request is handled: the edge
+middleware authenticates, and idempotency is claimed in the request context."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from fastapi import Depends, Header, Security
+from fastapi.params import Depends as DependsParam
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+from .idempotency import MAX_KEY_LENGTH
+
+AmountStr = str  # a decimal string such as "300.00" (never a JSON number)
+UnixStr = str  # seconds since the epoch, as a decimal string
+IsoTime = str  # ISO 8601 UTC, e.g. 2026-01-31T12:00:00Z
+
+
+class WireModel(BaseModel):
+    """A response body. Absent is not null: a key only some answers carry is an
+    optional field with a default; every other field is required (nullable ones
+    too), so renderers pass each explicitly. `wire()` dumps the keys that were
+    given, in field order: exactly the JSON object on the wire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class ErrorDetail(BaseModel):
@@ -12,22 +36,72 @@ class ErrorDetail(BaseModel):
     message: str
     type: str
     param: str | None = None
+    retryAfter: int | None = None  # 429 only: seconds until the limit resets
 
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
 
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    text = {
-        400: "Invalid request (field named in `param`)",
-        401: "Missing or invalid API key",
-        403: "The object belongs to another merchant",
-        404: "Not found",
-        409: "Idempotency key in use",
-        413: "Body too large",
-        415: "Body is not JSON",
-        429: "Rate limit exceeded",
+
+_TEXT = {
+    400: "Invalid request (field named in `param`)",
+    401: "Missing or invalid API key",
+    403: "Not allowed with this key (another merchant's object, or the wrong kind of key)",
+    404: "Not found",
+    409: "Idempotency-Key in use by a running request, or a concurrent conflict (retry)",
+    413: "Body too large",
+    415: "Body is not JSON",
+    429: "Rate limit exceeded",
+}
+
+
+def errors(*statuses: int, public: bool = False, body: bool = False) -> dict[int | str, Any]:
+    """The error answers of a route: 400 always; 401, 403 and 429 on keyed routes;
+    409, 413 and 415 on routes that take a body (POST); plus `statuses`. The
+    `default` answer (an internal error, 500, in the same envelope) also keeps
+    FastAPI from describing a 422 the API never gives (validation is a 400)."""
+    wanted = {400, *statuses}
+    if not public:
+        wanted |= {401, 403, 429}
+    if body:
+        wanted |= {409, 413, 415}
+    out: dict[int | str, Any] = {
+        s: {"model": ErrorBody, "description": _TEXT[s]} for s in sorted(wanted)
     }
-    wanted = {400, 401, 413, 415, 429, *statuses}
-    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in sorted(wanted)}
+    out["default"] = {"model": ErrorBody, "description": "Internal error (500)"}
+    return out
+
+
+# --- security schemes (documentation: the edge middleware authenticates) -------------
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="sk_test_... or sk_live_...",
+    auto_error=False,
+)
+bearer = HTTPBearer(
+    scheme_name="Bearer", description="The same API key as a bearer token", auto_error=False
+)
+ApiKeyDoc = Annotated[str | None, Security(api_key_header)]
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+
+
+async def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                f"1 to {MAX_KEY_LENGTH} characters. The same key and body within 24 hours "
+                "replays the first answer; a different body is a 400; a request still "
+                "running with it is a 409"
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+IDEMPOTENT: list[DependsParam] = [Depends(idempotency_key)]

@@ -126,7 +126,8 @@ async def _walk(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) ->
         {"signature": sign(b["data"]["typedData"], PAYER), "payerAddress": PAYER.address},
     )
     await public(
-        "transaction hash", f"{v1}/public/{b['id']}/transaction-hash",
+        "transaction hash",
+        f"{v1}/public/{b['id']}/transaction-hash",
         {"transactionHash": "0x" + "12" * 32},
     )
     await run_worker(app)
@@ -165,7 +166,8 @@ async def _walk(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) ->
     await public("card paid f", f"{v1}/public/{f}/payment", paid)
     await post("delivery proof f", f"{v1}/{f}/escrow/delivery-proof", PROOF)
     await post(
-        "advance clock", f"/v1/test_helpers/payment-intents/{f}/advance_clock",
+        "advance clock",
+        f"/v1/test_helpers/payment-intents/{f}/advance_clock",
         {"seconds": 8 * 86_400},
     )
 

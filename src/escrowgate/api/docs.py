@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Security
 from fastapi.params import Depends as DependsParam
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from .idempotency import MAX_KEY_LENGTH
 
@@ -78,7 +78,9 @@ def errors(*statuses: int, public: bool = False, body: bool = False) -> dict[int
 # --- security schemes (documentation: the edge middleware authenticates) -------------
 
 api_key_header = APIKeyHeader(
-    name="X-API-Key", scheme_name="ApiKey", description="sk_test_... or sk_live_...",
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="sk_test_... or sk_live_...",
     auto_error=False,
 )
 bearer = HTTPBearer(
@@ -91,6 +93,8 @@ BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 async def idempotency_key(
     key: Annotated[
         str | None,
+        # Documented bounds; the idempotency claim itself checks them (its own 400).
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}),
         Header(
             alias="Idempotency-Key",
             description=(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..api.context import Ctx, answer, merchant_ctx
 from ..api.docs import AmountStr, IsoTime, WireModel, errors
-from ..api.lists import Cursor, ListEnvelope, Limit, list_envelope
+from ..api.lists import Cursor, Limit, ListEnvelope, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.clock import iso

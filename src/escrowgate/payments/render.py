@@ -153,9 +153,7 @@ def order_wire(
         releasedAt=unix_str(order.released_at),
         deliveredAt=unix_str(order.delivered_at),
         approvalTypedData=(
-            wire.ReleaseApprovalTypedData.model_validate(
-                order_approval_typed_data(order, settings)
-            )
+            wire.ReleaseApprovalTypedData.model_validate(order_approval_typed_data(order, settings))
             if order.order_status == OrderStatus.DELIVERED
             else None
         ),
@@ -182,9 +180,7 @@ def milestone_envelope(
     m: Milestone, settings: Settings | None = None, *, status: str | None = None
 ) -> wire.MilestoneEnvelope:
     """With `status` (the complete and approve answers), that top-level status too."""
-    envelope = wire.MilestoneEnvelope(
-        id=m.id, object="milestone", data=milestone_wire(m, settings)
-    )
+    envelope = wire.MilestoneEnvelope(id=m.id, object="milestone", data=milestone_wire(m, settings))
     if status is not None:
         envelope.status = status
     return envelope

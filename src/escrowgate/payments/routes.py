@@ -4,7 +4,8 @@ Every URL lives under /payment-intents/{id}; /conditional-payment is an alias of
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -15,8 +16,7 @@ from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..domain.money import parse_amount
 from ..errors import ApiError, from_domain
-from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render
-from . import wire
+from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render, wire
 from .schemas import (
     AdvanceClock,
     ApproveRelease,
@@ -140,9 +140,7 @@ async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> 
         metadata=body.metadata,
         dvp_fields={name: getattr(body, name) for name in intents.DVP_ONLY_FIELDS},
     )
-    return await ctx.respond(
-        201, render.intent_envelope(intent, ctx.settings, with_metadata=True)
-    )
+    return await ctx.respond(201, render.intent_envelope(intent, ctx.settings, with_metadata=True))
 
 
 @router.get(
@@ -243,10 +241,13 @@ async def refund_payment_intent(
 # --- the conditional payment (escrow order) ---------------------------------------
 
 
-def _escrow_route(suffix: str = "", **kw: Any) -> Any:
+Route = TypeVar("Route", bound=Callable[..., Awaitable[JSONResponse]])
+
+
+def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     """The same operation under /escrow and its alias /conditional-payment."""
 
-    def register(fn: Any) -> Any:
+    def register(fn: Route) -> Route:
         for base in reversed(ESCROW_ALIASES):
             fn = router.api_route(base + suffix, **kw)(fn)
         return fn
@@ -414,9 +415,7 @@ async def complete_milestone(
         proof=body.completionProof,
         proof_uri=body.completionProofURI,
     )
-    return await ctx.respond(
-        200, render.milestone_envelope(m, ctx.settings, status="completed")
-    )
+    return await ctx.respond(200, render.milestone_envelope(m, ctx.settings, status="completed"))
 
 
 @router.post(

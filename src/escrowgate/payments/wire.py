@@ -1,12 +1,13 @@
-"""Response bodies of the API as Pydantic models: what the OpenAPI document shows
-and what the wire carries.
+"""Response bodies of the payment aggregate as Pydantic models: what the OpenAPI
+document shows and what the wire carries (built in render.py; the account's and
+the events' own models are in ledger/routes.py and events/service.py).
 
 Absent is not null. A key that only some answers carry (the card-funding fields of
 an intent, a milestone's `approvalTypedData`, the create answer's top-level
 `metadata`, a milestone envelope's `status`) is an optional field without a value
 of its own; every other field is required, nullable ones included, so the render
 functions pass each of them explicitly. Bodies are dumped with `exclude_unset`
-(`wire()`): a key is on the wire exactly when it was given, null stays null, and
+(`WireModel.wire()`, api/docs.py): a key is on the wire exactly when it was given, null stays null, and
 the keys come in field order, which is the order below.
 """
 
@@ -18,7 +19,6 @@ from pydantic import Field
 
 from ..api.docs import AmountStr, IsoTime, UnixStr, WireModel
 from ..api.lists import ListEnvelope
-
 
 # --- EIP-712 typed data --------------------------------------------------------------
 

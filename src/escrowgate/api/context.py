@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -16,6 +15,7 @@ from ..auth.keys import Principal
 from ..config import Settings
 from ..errors import ApiError
 from . import idempotency
+from .docs import ApiKeyDoc, BearerDoc, ErrorBody, WireModel
 from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
 
 
@@ -44,14 +44,21 @@ class Ctx:
         assert self.principal is not None
         return self.principal.mode
 
-    async def respond(self, status: int, body: dict[str, Any]) -> JSONResponse:
+    async def respond(self, status: int, model: WireModel | ErrorBody) -> JSONResponse:
+        """Answer with `model` (its wire JSON), stored for idempotent replay."""
         # Render first: a failure here must roll the change back, not follow a commit.
+        body = model.wire()
         response = JSONResponse(body, status_code=status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, body)
         await self.session.commit()
         self.committed = True
         return response
+
+
+def answer(model: WireModel, status_code: int = 200) -> JSONResponse:
+    """A read answer: the model's wire JSON, compact (Starlette's JSONResponse)."""
+    return JSONResponse(model.wire(), status_code=status_code)
 
 
 async def _open(
@@ -101,8 +108,11 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """A merchant-key request (the edge middleware has authenticated it)."""
+async def merchant_ctx(
+    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+) -> AsyncIterator[Ctx]:
+    """A merchant-key request (the edge middleware has authenticated it; the two
+    key parameters only document the security schemes)."""
     principal = _principal(request)
     if principal.is_operator:
         raise ApiError(
@@ -115,7 +125,9 @@ async def merchant_ctx(request: Request) -> AsyncIterator[Ctx]:
         yield ctx
 
 
-async def merchant_or_operator_ctx(request: Request) -> AsyncIterator[Ctx]:
+async def merchant_or_operator_ctx(
+    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+) -> AsyncIterator[Ctx]:
     """Routes an operator (admin) key may also call, e.g. dispute resolution."""
     principal = _principal(request)
     scope = principal.merchant_id or f"operator:{principal.key_id}"

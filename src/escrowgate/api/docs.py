@@ -1,33 +1,82 @@
-"""OpenAPI descriptions of the error answers every route can give."""
+"""What the OpenAPI document says about every route: the base of the response
+models, the error answers each route can give, the security schemes and the
+Idempotency-Key header. Nothing here changes how a request is handled: the edge
+middleware authenticates, and idempotency is claimed in the request context."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from fastapi import Depends, Header, Security
+from fastapi.params import Depends as DependsParam
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
+
+from ..wire import AmountStr, ErrorBody, ErrorDetail, IsoTime, UnixStr, WireModel
+from .idempotency import MAX_KEY_LENGTH
+
+__all__ = ["AmountStr", "ErrorBody", "ErrorDetail", "IsoTime", "UnixStr", "WireModel"]
+
+_TEXT = {
+    400: "Invalid request (field named in `param`)",
+    401: "Missing or invalid API key",
+    403: "Not allowed with this key (another merchant's object, or the wrong kind of key)",
+    404: "Not found",
+    409: "Idempotency-Key in use by a running request, or a concurrent conflict (retry)",
+    413: "Body too large",
+    415: "Body is not JSON",
+    429: "Rate limit exceeded",
+}
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    type: str
-    param: str | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    text = {
-        400: "Invalid request (field named in `param`)",
-        401: "Missing or invalid API key",
-        403: "The object belongs to another merchant",
-        404: "Not found",
-        409: "Idempotency key in use",
-        413: "Body too large",
-        415: "Body is not JSON",
-        429: "Rate limit exceeded",
+def errors(*statuses: int, public: bool = False, body: bool = False) -> dict[int | str, Any]:
+    """The error answers of a route: 400 always; 401, 403 and 429 on keyed routes;
+    409, 413 and 415 on routes that take a body (POST); plus `statuses`. The
+    `default` answer (an internal error, 500, in the same envelope) also keeps
+    FastAPI from describing a 422 the API never gives (validation is a 400)."""
+    wanted = {400, *statuses}
+    if not public:
+        wanted |= {401, 403, 429}
+    if body:
+        wanted |= {409, 413, 415}
+    out: dict[int | str, Any] = {
+        s: {"model": ErrorBody, "description": _TEXT[s]} for s in sorted(wanted)
     }
-    wanted = {400, 401, 413, 415, 429, *statuses}
-    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in sorted(wanted)}
+    out["default"] = {"model": ErrorBody, "description": "Internal error (500)"}
+    return out
+
+
+# --- security schemes (documentation: the edge middleware authenticates) -------------
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="sk_test_... or sk_live_...",
+    auto_error=False,
+)
+bearer = HTTPBearer(
+    scheme_name="Bearer", description="The same API key as a bearer token", auto_error=False
+)
+ApiKeyDoc = Annotated[str | None, Security(api_key_header)]
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+
+
+async def idempotency_key(
+    key: Annotated[
+        str | None,
+        # Documented bounds; the idempotency claim itself checks them (its own 400).
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}),
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                f"1 to {MAX_KEY_LENGTH} characters. The same key and body within 24 hours "
+                "replays the first answer; a different body is a 400; a request still "
+                "running with it is a 409"
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+IDEMPOTENT: list[DependsParam] = [Depends(idempotency_key)]

@@ -1,24 +1,25 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from ..api.context import Ctx, merchant_ctx
+from ..api.context import Ctx, answer, merchant_ctx
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.errors import NotFound
 from ..models import Event
-from .service import render
+from .service import EventList, EventWire, render
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Events"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 
 
-@router.get("/events", responses=errors())
+@router.get("/events", response_model=EventList, responses=errors())
 async def list_events(
     request: Request,
     ctx: MerchantCtx,
@@ -26,7 +27,7 @@ async def list_events(
     starting_after: Cursor = None,
     ending_before: Cursor = None,
     type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     scope = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
     stmt = scope.where(Event.type == type) if type else scope
     rows, has_more = await page(
@@ -38,11 +39,12 @@ async def list_events(
         starting_after=starting_after,
         ending_before=ending_before,
     )
-    return list_envelope(request.url.path, [render(e) for e in rows], has_more)
+    items = [render(e) for e in rows]
+    return answer(list_envelope(EventList, request.url.path, items, has_more))
 
 
-@router.get("/events/{event_id}", responses=errors(404))
-async def get_event(event_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+@router.get("/events/{event_id}", response_model=EventWire, responses=errors(404))
+async def get_event(event_id: str, ctx: MerchantCtx) -> JSONResponse:
     event = (
         await ctx.session.execute(
             select(Event).where(
@@ -52,4 +54,4 @@ async def get_event(event_id: str, ctx: MerchantCtx) -> dict[str, Any]:
     ).scalar_one_or_none()
     if event is None:
         raise NotFound("Event not found", param="eventId")
-    return render(event)
+    return answer(render(event))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
 from ..models import Event
+from ..wire import ListEnvelope, WireModel
 
 
 def emit(
@@ -27,12 +29,36 @@ def emit(
     return event
 
 
-def render(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "livemode": event.mode == "live",
-        "data": {"object": event.payload},
-        "created": event.created_at,
-    }
+class EventData(WireModel):
+    object: dict[str, Any] = Field(
+        description=(
+            "The object the event is about, as it was then: a payment intent, conditional "
+            "payment, milestone, delivery proof, dispute, refund or settlement (its `object` "
+            "key says which; some events add a field such as `previous_status`). One of "
+            "several shapes, stored as emitted, hence a free-form object here."
+        )
+    )
+
+
+class EventWire(WireModel):
+    id: str
+    object: Literal["event"]
+    type: str
+    livemode: bool
+    data: EventData
+    created: int
+
+
+class EventList(ListEnvelope[EventWire]):
+    pass
+
+
+def render(event: Event) -> EventWire:
+    return EventWire(
+        id=event.id,
+        object="event",
+        type=event.type,
+        livemode=event.mode == "live",
+        data=EventData(object=event.payload),
+        created=event.created_at,
+    )

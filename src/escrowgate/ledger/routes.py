@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
 from sqlalchemy import select
 
-from ..api.context import Ctx, merchant_ctx
-from ..api.docs import errors
-from ..api.lists import Cursor, Limit, list_envelope
+from ..api.context import Ctx, answer, merchant_ctx
+from ..api.docs import AmountStr, IsoTime, WireModel, errors
+from ..api.lists import Cursor, Limit, ListEnvelope, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.clock import iso
@@ -19,9 +21,41 @@ router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 
 
-@router.get("/account/balance", responses=errors())
-@router.get("/payment-intents/account/balance", responses=errors())
-async def get_balance(ctx: MerchantCtx) -> dict[str, Any]:
+class CurrencyBalance(WireModel):
+    currency: str
+    reservedBalance: AmountStr = Field(description="Held in escrow")
+    pendingBalance: AmountStr = Field(description="Released, settlement in flight")
+    availableBalance: AmountStr = Field(description="Settled to the merchant's destination")
+    totalBalance: AmountStr
+
+
+class Balance(WireModel):
+    object: Literal["balance"]
+    livemode: bool
+    data: list[CurrencyBalance]
+
+
+class LedgerEntryData(WireModel):
+    id: str
+    object: Literal["ledger_entry"]
+    transactionId: str
+    account: str
+    amount: AmountStr = Field(description="Signed: the legs of a transaction sum to 0")
+    currency: str
+    transactionType: str
+    paymentIntentId: str | None
+    conditionalPaymentId: str | None
+    referenceId: str | None
+    createdAt: IsoTime
+
+
+class LedgerEntryList(ListEnvelope[LedgerEntryData]):
+    pass
+
+
+@router.get("/account/balance", response_model=Balance, responses=errors())
+@router.get("/payment-intents/account/balance", response_model=Balance, responses=errors())
+async def get_balance(ctx: MerchantCtx) -> JSONResponse:
     """Per currency: reservedBalance (held in escrow), pendingBalance (released,
     settlement in flight), availableBalance (settled to the merchant's destination)."""
     per_currency = await service.balances(ctx.session, ctx.merchant_id, ctx.mode)
@@ -32,35 +66,39 @@ async def get_balance(ctx: MerchantCtx) -> dict[str, Any]:
         pending = acc.get(service.MERCHANT_PENDING, 0)
         available = acc.get(service.MERCHANT_SETTLED, 0)
         data.append(
-            {
-                "currency": currency,
-                "reservedBalance": format_amount(reserved),
-                "pendingBalance": format_amount(pending),
-                "availableBalance": format_amount(available),
-                "totalBalance": format_amount(reserved + pending + available),
-            }
+            CurrencyBalance(
+                currency=currency,
+                reservedBalance=format_amount(reserved),
+                pendingBalance=format_amount(pending),
+                availableBalance=format_amount(available),
+                totalBalance=format_amount(reserved + pending + available),
+            )
         )
-    return {"object": "balance", "livemode": ctx.mode == "live", "data": data}
+    return answer(Balance(object="balance", livemode=ctx.mode == "live", data=data))
 
 
-def entry_data(e: LedgerEntry) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "object": "ledger_entry",
-        "transactionId": e.transaction_id,
-        "account": e.account,
-        "amount": format_amount(e.amount),
-        "currency": e.currency,
-        "transactionType": e.kind,
-        "paymentIntentId": e.payment_intent_id,
-        "conditionalPaymentId": e.conditional_payment_id,
-        "referenceId": e.reference_id,
-        "createdAt": iso(e.created_at),
-    }
+def entry_data(e: LedgerEntry) -> LedgerEntryData:
+    return LedgerEntryData(
+        id=e.id,
+        object="ledger_entry",
+        transactionId=e.transaction_id,
+        account=e.account,
+        amount=format_amount(e.amount),
+        currency=e.currency,
+        transactionType=e.kind,
+        paymentIntentId=e.payment_intent_id,
+        conditionalPaymentId=e.conditional_payment_id,
+        referenceId=e.reference_id,
+        createdAt=iso(e.created_at),
+    )
 
 
-@router.get("/account/ledger-entries", responses=errors())
-@router.get("/payment-intents/account/ledger-entries", responses=errors())
+@router.get("/account/ledger-entries", response_model=LedgerEntryList, responses=errors())
+@router.get(
+    "/payment-intents/account/ledger-entries",
+    response_model=LedgerEntryList,
+    responses=errors(),
+)
 async def list_ledger_entries(
     request: Request,
     ctx: MerchantCtx,
@@ -69,7 +107,7 @@ async def list_ledger_entries(
     ending_before: Cursor = None,
     paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Newest first, with `starting_after` / `ending_before` cursors like every list."""
     scope = select(LedgerEntry).where(
         LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
@@ -88,4 +126,5 @@ async def list_ledger_entries(
         starting_after=starting_after,
         ending_before=ending_before,
     )
-    return list_envelope(request.url.path, [entry_data(e) for e in rows], has_more)
+    items = [entry_data(e) for e in rows]
+    return answer(list_envelope(LedgerEntryList, request.url.path, items, has_more))

@@ -1,15 +1,18 @@
 """Wire shapes of the payment aggregate: the intent, its conditional payment and
-the order's children, as the API and the events show them."""
+the order's children, as the API and the events show them. The `*_wire` and
+`*_envelope` functions build the response models (wire.py); the `*_data` ones are
+the same objects as JSON dicts, for event payloads."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..config import Settings
 from ..domain.clock import iso, unix_str
 from ..domain.money import format_amount
 from ..domain.typed_data import intent_typed_data, release_approval_typed_data
 from ..models import ConditionalPayment, DeliveryProof, Dispute, Milestone, PaymentIntent, Refund
+from . import wire
 from .model import OrderStatus, held, in_index_order
 
 
@@ -23,31 +26,38 @@ def percentage_value(bp: int) -> int | float:
     return bp // 100 if bp % 100 == 0 else bp / 100
 
 
-def milestone_data(m: Milestone, settings: Settings | None = None) -> dict[str, Any]:
-    data = {
-        "id": m.id,
-        "object": "milestone",
-        "conditionalPaymentId": m.conditional_payment_id,
-        "escrowOrderId": m.conditional_payment_id,
-        "paymentIntentId": m.payment_intent_id,
-        "milestoneIndex": m.milestone_index,
-        "description": m.description,
-        "amount": format_amount(m.amount),
-        "percentage": percentage_value(m.percentage_bp),
-        "status": m.status,
-        "completionProof": m.completion_proof,
-        "completionProofURI": m.completion_proof_uri,
-        "completedAt": unix_str(m.completed_at),
-        "completedBy": m.completed_by,
-        "releasedAt": unix_str(m.released_at),
-        "releasedBy": m.released_by,
-        "releaseTxHash": m.release_tx_hash,
-        "createdAt": iso(m.created_at),
-        "updatedAt": iso(m.updated_at),
-    }
+def milestone_wire(m: Milestone, settings: Settings | None = None) -> wire.MilestoneData:
+    """With `settings`, also the milestone's `approvalTypedData`."""
+    data = wire.MilestoneData(
+        id=m.id,
+        object="milestone",
+        conditionalPaymentId=m.conditional_payment_id,
+        escrowOrderId=m.conditional_payment_id,
+        paymentIntentId=m.payment_intent_id,
+        milestoneIndex=m.milestone_index,
+        description=m.description,
+        amount=format_amount(m.amount),
+        percentage=percentage_value(m.percentage_bp),
+        status=m.status,
+        completionProof=m.completion_proof,
+        completionProofURI=m.completion_proof_uri,
+        completedAt=unix_str(m.completed_at),
+        completedBy=m.completed_by,
+        releasedAt=unix_str(m.released_at),
+        releasedBy=m.released_by,
+        releaseTxHash=m.release_tx_hash,
+        createdAt=iso(m.created_at),
+        updatedAt=iso(m.updated_at),
+    )
     if settings is not None:
-        data["approvalTypedData"] = milestone_approval_typed_data(m, settings)
+        data.approvalTypedData = wire.ReleaseApprovalTypedData.model_validate(
+            milestone_approval_typed_data(m, settings)
+        )
     return data
+
+
+def milestone_data(m: Milestone, settings: Settings | None = None) -> dict[str, Any]:
+    return milestone_wire(m, settings).wire()
 
 
 def milestone_approval_typed_data(m: Milestone, settings: Settings) -> dict[str, Any]:
@@ -72,78 +82,86 @@ def order_approval_typed_data(order: ConditionalPayment, settings: Settings) -> 
     )
 
 
+def proof_wire(p: DeliveryProof) -> wire.DeliveryProofData:
+    return wire.DeliveryProofData(
+        id=p.id,
+        object="delivery_proof",
+        conditionalPaymentId=p.conditional_payment_id,
+        escrowOrderId=p.conditional_payment_id,
+        paymentIntentId=p.payment_intent_id,
+        proofHash=p.proof_hash,
+        proofURI=p.proof_uri,
+        submittedBy=p.submitted_by,
+        submittedAt=unix_str(p.submitted_at),
+        submitTxHash=p.submit_tx_hash,
+        createdAt=iso(p.created_at),
+    )
+
+
 def proof_data(p: DeliveryProof) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "object": "delivery_proof",
-        "conditionalPaymentId": p.conditional_payment_id,
-        "escrowOrderId": p.conditional_payment_id,
-        "paymentIntentId": p.payment_intent_id,
-        "proofHash": p.proof_hash,
-        "proofURI": p.proof_uri,
-        "submittedBy": p.submitted_by,
-        "submittedAt": unix_str(p.submitted_at),
-        "submitTxHash": p.submit_tx_hash,
-        "createdAt": iso(p.created_at),
-    }
+    return proof_wire(p).wire()
 
 
-def order_data(
+def proof_envelope(p: DeliveryProof) -> wire.DeliveryProofEnvelope:
+    return wire.DeliveryProofEnvelope(id=p.id, object="delivery_proof", data=proof_wire(p))
+
+
+def order_wire(
     order: ConditionalPayment,
     settings: Settings,
     *,
     milestones: list[Milestone],
     proofs: list[DeliveryProof],
     dispute: Dispute | None = None,
-) -> dict[str, Any]:
+) -> wire.OrderData:
     held_now = held(order)
-    return {
-        "id": order.id,
-        "object": "conditional_payment",
-        "paymentIntentId": order.payment_intent_id,
-        "merchantId": order.merchant_id,
-        "orderId": on_chain_order_id(order.payment_intent_id),
-        "contractAddress": settings.contract_address,
-        "tokenAddress": settings.token_address,
-        "buyerAddress": order.buyer_address,
-        "currency": order.currency,
-        "amount": format_amount(order.amount),
-        "fundedAmount": format_amount(order.funded_amount),
-        "releasedAmount": format_amount(order.released_amount),
-        "refundedAmount": format_amount(order.refunded_amount),
-        "heldAmount": format_amount(held_now),
-        "settledAmount": format_amount(order.settled_amount),
-        "fundedAt": unix_str(order.funded_at),
-        "releaseType": order.release_type,
-        "autoRelease": order.auto_release,
-        "autoReleaseOnProof": order.auto_release,
-        "timeLockUntil": unix_str(order.time_lock_until),
-        "deliveryPeriod": order.delivery_period,
-        "deliveryDeadline": unix_str(order.delivery_deadline),
-        "expectedDeliveryHash": order.expected_delivery_hash,
-        "actualDeliveryHash": order.actual_delivery_hash,
-        "deliveryOracle": order.delivery_oracle,
-        "orderStatus": order.order_status,
-        "settlementStatus": order.settlement_status,
-        "disputeWindow": str(order.dispute_window),
-        "disputeId": dispute.id if dispute else None,
-        "disputeRaisedAt": unix_str(dispute.raised_at) if dispute else None,
-        "disputeReason": dispute.reason if dispute else None,
-        "disputeRaisedBy": dispute.raised_by if dispute else None,
-        "disputeResolvedAt": unix_str(dispute.resolved_at) if dispute else None,
-        "disputeResolution": dispute.resolution if dispute else None,
-        "releasedAt": unix_str(order.released_at),
-        "deliveredAt": unix_str(order.delivered_at),
-        "approvalTypedData": (
-            order_approval_typed_data(order, settings)
+    return wire.OrderData(
+        id=order.id,
+        object="conditional_payment",
+        paymentIntentId=order.payment_intent_id,
+        merchantId=order.merchant_id,
+        orderId=on_chain_order_id(order.payment_intent_id),
+        contractAddress=settings.contract_address,
+        tokenAddress=settings.token_address,
+        buyerAddress=order.buyer_address,
+        currency=order.currency,
+        amount=format_amount(order.amount),
+        fundedAmount=format_amount(order.funded_amount),
+        releasedAmount=format_amount(order.released_amount),
+        refundedAmount=format_amount(order.refunded_amount),
+        heldAmount=format_amount(held_now),
+        settledAmount=format_amount(order.settled_amount),
+        fundedAt=unix_str(order.funded_at),
+        releaseType=order.release_type,
+        autoRelease=order.auto_release,
+        autoReleaseOnProof=order.auto_release,
+        timeLockUntil=unix_str(order.time_lock_until),
+        deliveryPeriod=order.delivery_period,
+        deliveryDeadline=unix_str(order.delivery_deadline),
+        expectedDeliveryHash=order.expected_delivery_hash,
+        actualDeliveryHash=order.actual_delivery_hash,
+        deliveryOracle=order.delivery_oracle,
+        orderStatus=order.order_status,
+        settlementStatus=order.settlement_status,
+        disputeWindow=str(order.dispute_window),
+        disputeId=dispute.id if dispute else None,
+        disputeRaisedAt=unix_str(dispute.raised_at) if dispute else None,
+        disputeReason=dispute.reason if dispute else None,
+        disputeRaisedBy=dispute.raised_by if dispute else None,
+        disputeResolvedAt=unix_str(dispute.resolved_at) if dispute else None,
+        disputeResolution=dispute.resolution if dispute else None,
+        releasedAt=unix_str(order.released_at),
+        deliveredAt=unix_str(order.delivered_at),
+        approvalTypedData=(
+            wire.ReleaseApprovalTypedData.model_validate(order_approval_typed_data(order, settings))
             if order.order_status == OrderStatus.DELIVERED
             else None
         ),
-        "milestones": [milestone_data(m) for m in in_index_order(milestones)],
-        "deliveryProofs": [proof_data(p) for p in proofs],
-        "createdAt": iso(order.created_at),
-        "updatedAt": iso(order.updated_at),
-    }
+        milestones=[milestone_wire(m) for m in in_index_order(milestones)],
+        deliveryProofs=[proof_wire(p) for p in proofs],
+        createdAt=iso(order.created_at),
+        updatedAt=iso(order.updated_at),
+    )
 
 
 def order_envelope(
@@ -153,46 +171,68 @@ def order_envelope(
     milestones: list[Milestone],
     proofs: list[DeliveryProof],
     dispute: Dispute | None,
-) -> dict[str, Any]:
-    data = order_data(order, settings, milestones=milestones, proofs=proofs, dispute=dispute)
-    return {"id": order.id, "object": "conditional_payment", "data": data}
+) -> wire.OrderEnvelope:
+    data = order_wire(order, settings, milestones=milestones, proofs=proofs, dispute=dispute)
+    return wire.OrderEnvelope(id=order.id, object="conditional_payment", data=data)
 
 
-def milestone_envelope(m: Milestone, settings: Settings | None = None) -> dict[str, Any]:
-    return {"id": m.id, "object": "milestone", "data": milestone_data(m, settings)}
+def milestone_envelope(
+    m: Milestone, settings: Settings | None = None, *, status: str | None = None
+) -> wire.MilestoneEnvelope:
+    """With `status` (the complete and approve answers), that top-level status too."""
+    envelope = wire.MilestoneEnvelope(id=m.id, object="milestone", data=milestone_wire(m, settings))
+    if status is not None:
+        envelope.status = status
+    return envelope
+
+
+def dispute_wire(d: Dispute, order: ConditionalPayment) -> wire.DisputeData:
+    return wire.DisputeData(
+        id=d.id,
+        object="dispute",
+        conditionalPaymentId=d.conditional_payment_id,
+        paymentIntentId=d.payment_intent_id,
+        reason=d.reason,
+        raisedBy=d.raised_by,
+        disputeWindow=str(d.window_seconds),
+        raisedAt=unix_str(d.raised_at),
+        status=d.status,
+        resolution=d.resolution,
+        refundAmount=format_amount(d.refund_amount) if d.refund_amount else None,
+        resolvedAt=unix_str(d.resolved_at),
+        resolvedBy=d.resolved_by,
+        orderStatus=order.order_status,
+    )
 
 
 def dispute_data(d: Dispute, order: ConditionalPayment) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "object": "dispute",
-        "conditionalPaymentId": d.conditional_payment_id,
-        "paymentIntentId": d.payment_intent_id,
-        "reason": d.reason,
-        "raisedBy": d.raised_by,
-        "disputeWindow": str(d.window_seconds),
-        "raisedAt": unix_str(d.raised_at),
-        "status": d.status,
-        "resolution": d.resolution,
-        "refundAmount": format_amount(d.refund_amount) if d.refund_amount else None,
-        "resolvedAt": unix_str(d.resolved_at),
-        "resolvedBy": d.resolved_by,
-        "orderStatus": order.order_status,
-    }
+    return dispute_wire(d, order).wire()
+
+
+def dispute_envelope(
+    d: Dispute, order: ConditionalPayment, status: Literal["raised", "resolved"]
+) -> wire.DisputeEnvelope:
+    return wire.DisputeEnvelope(
+        id=d.id, object="dispute", status=status, data=dispute_wire(d, order)
+    )
+
+
+def refund_wire(refund: Refund, currency: str) -> wire.RefundData:
+    return wire.RefundData(
+        id=refund.id,
+        object="refund",
+        amount=format_amount(refund.amount),
+        currency=currency,
+        paymentIntentId=refund.payment_intent_id,
+        conditionalPaymentId=refund.conditional_payment_id,
+        reason=refund.reason,
+        status="succeeded",
+        created=refund.created_at,
+    )
 
 
 def refund_data(refund: Refund, currency: str) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "object": "refund",
-        "amount": format_amount(refund.amount),
-        "currency": currency,
-        "paymentIntentId": refund.payment_intent_id,
-        "conditionalPaymentId": refund.conditional_payment_id,
-        "reason": refund.reason,
-        "status": "succeeded",
-        "created": refund.created_at,
-    }
+    return refund_wire(refund, currency).wire()
 
 
 def order_event(order: ConditionalPayment, **fields: Any) -> dict[str, Any]:
@@ -210,72 +250,68 @@ def payment_url(intent_id: str, settings: Settings) -> str:
     return f"{settings.payment_page_url.rstrip('/')}/?intent={intent_id}"
 
 
-def intent_data(intent: PaymentIntent, settings: Settings) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": intent.id,
-        "object": "payment_intent",
-        "merchantId": intent.merchant_id,
-        "livemode": intent.mode == "live",
-        "status": intent.status,
-        "amount": format_amount(intent.amount),
-        "currency": intent.currency,
-        "type": intent.type,
-        "description": intent.description,
-        "settlementMethod": intent.settlement_method,
-        "settlementDestination": intent.settlement_destination,
-        "settlementStatus": intent.settlement_status,
-        "contractAddress": settings.contract_address,
-        "transactionHash": intent.transaction_hash,
-        "chainId": settings.chain_id,
-        "typedData": intent_typed_data(
+def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
+    """The card-funding fields are set only when a card payment was attempted."""
+    return wire.IntentData(
+        id=intent.id,
+        object="payment_intent",
+        merchantId=intent.merchant_id,
+        livemode=intent.mode == "live",
+        status=intent.status,
+        amount=format_amount(intent.amount),
+        currency=intent.currency,
+        type=intent.type,
+        description=intent.description,
+        settlementMethod=intent.settlement_method,
+        settlementDestination=intent.settlement_destination,
+        settlementStatus=intent.settlement_status,
+        contractAddress=settings.contract_address,
+        transactionHash=intent.transaction_hash,
+        chainId=settings.chain_id,
+        typedData=_intent_typed_data(intent, settings),
+        signature=intent.signature,
+        signerAddress=intent.signer_address,
+        phases=[wire.Phase.model_validate(p) for p in intent.phases],
+        metadata=intent.metadata_json,
+        paymentUrl=payment_url(intent.id, settings),
+        estimatedFee="0.00",
+        estimatedDeliveryTime="15s",
+        created=intent.created_at,
+        updated=intent.updated_at,
+        **(intent.funding or {}),
+    )
+
+
+def _intent_typed_data(intent: PaymentIntent, settings: Settings) -> wire.IntentTypedData:
+    return wire.IntentTypedData.model_validate(
+        intent_typed_data(
             intent.id,
             intent.amount,
             chain_id=settings.chain_id,
             contract_address=settings.contract_address,
-        ),
-        "signature": intent.signature,
-        "signerAddress": intent.signer_address,
-        "phases": intent.phases,
-        "metadata": intent.metadata_json,
-        "paymentUrl": payment_url(intent.id, settings),
-        "estimatedFee": "0.00",
-        "estimatedDeliveryTime": "15s",
-        "created": intent.created_at,
-        "updated": intent.updated_at,
-    }
-    if intent.funding:
-        data.update(intent.funding)
-    return data
+        )
+    )
 
 
-def intent_envelope(intent: PaymentIntent, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": intent.id,
-        "object": "payment_intent",
-        "status": intent.status,
-        "data": intent_data(intent, settings),
-        "created": intent.created_at,
-        "updated": intent.updated_at,
-    }
+def intent_data(intent: PaymentIntent, settings: Settings) -> dict[str, Any]:
+    return intent_wire(intent, settings).wire()
 
 
-_PUBLIC_INTENT_FIELDS = (
-    "id",
-    "object",
-    "status",
-    "amount",
-    "currency",
-    "type",
-    "description",
-    "typedData",
-    "contractAddress",
-    "chainId",
-    "paymentUrl",
-    "phases",
-    "created",
-    "updated",
-)
-_PUBLIC_MILESTONE_FIELDS = ("milestoneIndex", "description", "amount", "percentage", "status")
+def intent_envelope(
+    intent: PaymentIntent, settings: Settings, *, with_metadata: bool = False
+) -> wire.IntentEnvelope:
+    """`with_metadata`: the create answer, which repeats `metadata` at the top level."""
+    envelope = wire.IntentEnvelope(
+        id=intent.id,
+        object="payment_intent",
+        status=intent.status,
+        data=intent_wire(intent, settings),
+        created=intent.created_at,
+        updated=intent.updated_at,
+    )
+    if with_metadata:
+        envelope.metadata = intent.metadata_json
+    return envelope
 
 
 def public_intent_envelope(
@@ -285,32 +321,52 @@ def public_intent_envelope(
     merchant_name: str | None,
     order: ConditionalPayment | None,
     milestones: list[Milestone],
-) -> dict[str, Any]:
+) -> wire.PublicIntentEnvelope:
     """What a hosted payment page needs, and nothing else (no key required)."""
-    full = intent_data(intent, settings)
-    data = {k: full[k] for k in _PUBLIC_INTENT_FIELDS}
-    data["merchantName"] = merchant_name
-    data["milestones"] = [
-        {k: milestone_data(m)[k] for k in _PUBLIC_MILESTONE_FIELDS}
-        for m in in_index_order(milestones)
-    ]
-    # The release terms the payer agrees to by paying.
-    data["releaseTerms"] = (
-        None
-        if order is None
-        else {
-            "releaseType": order.release_type,
-            "autoRelease": order.auto_release,
-            "disputeWindow": str(order.dispute_window),
-            "timeLockUntil": str(order.time_lock_until) if order.time_lock_until else None,
-            "deliveryPeriod": order.delivery_period,
-        }
+    data = wire.PublicIntentData(
+        id=intent.id,
+        object="payment_intent",
+        status=intent.status,
+        amount=format_amount(intent.amount),
+        currency=intent.currency,
+        type=intent.type,
+        description=intent.description,
+        typedData=_intent_typed_data(intent, settings),
+        contractAddress=settings.contract_address,
+        chainId=settings.chain_id,
+        paymentUrl=payment_url(intent.id, settings),
+        phases=[wire.Phase.model_validate(p) for p in intent.phases],
+        created=intent.created_at,
+        updated=intent.updated_at,
+        merchantName=merchant_name,
+        milestones=[
+            wire.PublicMilestone(
+                milestoneIndex=m.milestone_index,
+                description=m.description,
+                amount=format_amount(m.amount),
+                percentage=percentage_value(m.percentage_bp),
+                status=m.status,
+            )
+            for m in in_index_order(milestones)
+        ],
+        # The release terms the payer agrees to by paying.
+        releaseTerms=(
+            None
+            if order is None
+            else wire.ReleaseTerms(
+                releaseType=order.release_type,
+                autoRelease=order.auto_release,
+                disputeWindow=str(order.dispute_window),
+                timeLockUntil=str(order.time_lock_until) if order.time_lock_until else None,
+                deliveryPeriod=order.delivery_period,
+            )
+        ),
     )
-    return {
-        "id": intent.id,
-        "object": "payment_intent",
-        "status": intent.status,
-        "data": data,
-        "created": intent.created_at,
-        "updated": intent.updated_at,
-    }
+    return wire.PublicIntentEnvelope(
+        id=intent.id,
+        object="payment_intent",
+        status=intent.status,
+        data=data,
+        created=intent.created_at,
+        updated=intent.updated_at,
+    )

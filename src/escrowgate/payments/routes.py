@@ -4,18 +4,19 @@ Every URL lives under /payment-intents/{id}; /conditional-payment is an alias of
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..api.context import Ctx, merchant_ctx, merchant_or_operator_ctx, public_ctx
-from ..api.docs import errors
+from ..api.context import Ctx, answer, merchant_ctx, merchant_or_operator_ctx, public_ctx
+from ..api.docs import IDEMPOTENT, ErrorBody, errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..domain.money import parse_amount
 from ..errors import ApiError, from_domain
-from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render
+from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render, wire
 from .schemas import (
     AdvanceClock,
     ApproveRelease,
@@ -45,7 +46,7 @@ STATUSES = "^(" + "|".join(model.IntentStatus) + ")$"
 TYPES = "^(" + "|".join(model.IntentType) + ")$"
 
 
-def _order_body(view: orders.OrderView, ctx: Ctx) -> dict[str, Any]:
+def _order_body(view: orders.OrderView, ctx: Ctx) -> wire.OrderEnvelope:
     return render.order_envelope(
         view.order,
         ctx.settings,
@@ -58,16 +59,29 @@ def _order_body(view: orders.OrderView, ctx: Ctx) -> dict[str, Any]:
 # --- public (no key: the intent id is the capability) ---------------------------
 
 
-@router.get(PUBLIC, responses=errors(404), tags=["Public"])
-async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> dict[str, Any]:
+@router.get(
+    PUBLIC,
+    response_model=wire.PublicIntentEnvelope,
+    responses=errors(404, public=True),
+    tags=["Public"],
+)
+async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> JSONResponse:
     """What a hosted payment page needs, and nothing else (no key required)."""
     intent, name, order, plan = await intents.public_view(ctx.session, intent_id)
-    return render.public_intent_envelope(
-        intent, ctx.settings, merchant_name=name, order=order, milestones=plan
+    return answer(
+        render.public_intent_envelope(
+            intent, ctx.settings, merchant_name=name, order=order, milestones=plan
+        )
     )
 
 
-@router.post(PUBLIC + "/payment", responses=errors(404), tags=["Public"])
+@router.post(
+    PUBLIC + "/payment",
+    response_model=wire.IntentEnvelope,
+    responses=errors(404, public=True, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Public"],
+)
 async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JSONResponse:
     """Sandbox card payment (test cards from the docs). A decline answers 400 and
     leaves the intent REQUIRES_ACTION, from which the payer may pay again."""
@@ -81,11 +95,17 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
     )
     if declined is not None:
         err = from_domain(declined)
-        return await ctx.respond(err.status_code, err.body())
+        return await ctx.respond(err.status_code, ErrorBody.model_validate(err.body()))
     return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
 
 
-@router.post(PUBLIC + "/transaction-hash", responses=errors(404), tags=["Public"])
+@router.post(
+    PUBLIC + "/transaction-hash",
+    response_model=wire.IntentEnvelope,
+    responses=errors(404, public=True, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Public"],
+)
 async def submit_transaction_hash(
     intent_id: str, body: TransactionHash, ctx: PublicCtx
 ) -> JSONResponse:
@@ -99,7 +119,12 @@ async def submit_transaction_hash(
 
 
 @router.post(
-    "/payment-intents", status_code=201, responses=errors(), tags=["Payment intents"]
+    "/payment-intents",
+    status_code=201,
+    response_model=wire.IntentEnvelope,
+    responses=errors(body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Payment intents"],
 )
 async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> JSONResponse:
     intent = await intents.create_intent(
@@ -115,12 +140,15 @@ async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> 
         metadata=body.metadata,
         dvp_fields={name: getattr(body, name) for name in intents.DVP_ONLY_FIELDS},
     )
-    envelope = render.intent_envelope(intent, ctx.settings)
-    envelope["metadata"] = intent.metadata_json
-    return await ctx.respond(201, envelope)
+    return await ctx.respond(201, render.intent_envelope(intent, ctx.settings, with_metadata=True))
 
 
-@router.get("/payment-intents", responses=errors(), tags=["Payment intents"])
+@router.get(
+    "/payment-intents",
+    response_model=wire.IntentList,
+    responses=errors(),
+    tags=["Payment intents"],
+)
 async def list_payment_intents(
     request: Request,
     ctx: MerchantCtx,
@@ -129,7 +157,7 @@ async def list_payment_intents(
     ending_before: Cursor = None,
     status: Annotated[str | None, Query(pattern=STATUSES)] = None,
     type: Annotated[str | None, Query(pattern=TYPES)] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     rows, has_more = await intents.list_intents(
         ctx.session,
         ctx.caller,
@@ -139,23 +167,37 @@ async def list_payment_intents(
         status=status,
         type_=type,
     )
-    items = [render.intent_data(r, ctx.settings) for r in rows]
-    return list_envelope(request.url.path, items, has_more)
+    items = [render.intent_wire(r, ctx.settings) for r in rows]
+    return answer(list_envelope(wire.IntentList, request.url.path, items, has_more))
 
 
-@router.get(INTENT, responses=errors(403, 404), tags=["Payment intents"])
-async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+@router.get(
+    INTENT, response_model=wire.IntentEnvelope, responses=errors(404), tags=["Payment intents"]
+)
+async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
     intent = await intents.get_intent(ctx.session, ctx.caller, intent_id)
-    return render.intent_envelope(intent, ctx.settings)
+    return answer(render.intent_envelope(intent, ctx.settings))
 
 
-@router.post(INTENT + "/cancel", responses=errors(403, 404), tags=["Payment intents"])
+@router.post(
+    INTENT + "/cancel",
+    response_model=wire.IntentEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Payment intents"],
+)
 async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
     intent = await intents.cancel_intent(ctx.session, ctx.settings, ctx.caller, intent_id)
     return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
 
 
-@router.post(INTENT + "/confirm", responses=errors(403, 404), tags=["Payment intents"])
+@router.post(
+    INTENT + "/confirm",
+    response_model=wire.IntentEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Payment intents"],
+)
 async def confirm_payment_intent(
     intent_id: str, body: ConfirmIntent, ctx: MerchantCtx
 ) -> JSONResponse:
@@ -172,7 +214,13 @@ async def confirm_payment_intent(
     return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
 
 
-@router.post(INTENT + "/refund", responses=errors(403, 404), tags=["Refunds"])
+@router.post(
+    INTENT + "/refund",
+    response_model=wire.RefundData,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Refunds"],
+)
 async def refund_payment_intent(
     intent_id: str, ctx: MerchantCtx, body: Annotated[CreateRefund | None, Body()] = None
 ) -> JSONResponse:
@@ -187,16 +235,19 @@ async def refund_payment_intent(
         amount=parse_amount(body.amount) if body.amount else None,
         reason=body.reason,
     )
-    return await ctx.respond(200, render.refund_data(refund, order.currency))
+    return await ctx.respond(200, render.refund_wire(refund, order.currency))
 
 
 # --- the conditional payment (escrow order) ---------------------------------------
 
 
-def _escrow_route(suffix: str = "", **kw: Any) -> Any:
+Route = TypeVar("Route", bound=Callable[..., Awaitable[JSONResponse]])
+
+
+def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     """The same operation under /escrow and its alias /conditional-payment."""
 
-    def register(fn: Any) -> Any:
+    def register(fn: Route) -> Route:
         for base in reversed(ESCROW_ALIASES):
             fn = router.api_route(base + suffix, **kw)(fn)
         return fn
@@ -204,15 +255,22 @@ def _escrow_route(suffix: str = "", **kw: Any) -> Any:
     return register
 
 
-@_escrow_route(methods=["GET"], responses=errors(403, 404), tags=["Conditional payments"])
-async def get_conditional_payment(intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
-    return _order_body(await orders.get_order(ctx.session, ctx.caller, intent_id), ctx)
+@_escrow_route(
+    methods=["GET"],
+    response_model=wire.OrderEnvelope,
+    responses=errors(404),
+    tags=["Conditional payments"],
+)
+async def get_conditional_payment(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+    return answer(_order_body(await orders.get_order(ctx.session, ctx.caller, intent_id), ctx))
 
 
 @_escrow_route(
     "/delivery-proof",
     methods=["POST"],
-    responses=errors(403, 404),
+    response_model=wire.DeliveryProofEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
     tags=["Conditional payments"],
 )
 async def submit_delivery_proof(
@@ -230,13 +288,16 @@ async def submit_delivery_proof(
         proof_uri=body.proofURI,
         submit_tx_hash=body.submitTxHash,
     )
-    return await ctx.respond(
-        200, {"id": proof.id, "object": "delivery_proof", "data": render.proof_data(proof)}
-    )
+    return await ctx.respond(200, render.proof_envelope(proof))
 
 
 @_escrow_route(
-    "/approve", methods=["POST"], responses=errors(403, 404), tags=["Conditional payments"]
+    "/approve",
+    methods=["POST"],
+    response_model=wire.OrderEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Conditional payments"],
 )
 async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx) -> JSONResponse:
     """Payer approval of a delivered order: EIP-712 signature over the order's
@@ -247,7 +308,14 @@ async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx
     return await ctx.respond(200, _order_body(await orders.load_view(ctx.session, order), ctx))
 
 
-@_escrow_route("/dispute", methods=["POST"], responses=errors(403, 404), tags=["Disputes"])
+@_escrow_route(
+    "/dispute",
+    methods=["POST"],
+    response_model=wire.DisputeEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Disputes"],
+)
 async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> JSONResponse:
     """Raise the order's one dispute: every release path is frozen until resolved."""
     dispute, order = await disputes.raise_dispute(
@@ -258,14 +326,16 @@ async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) ->
         raised_by=body.raisedBy,
         window=body.disputeWindow,
     )
-    data = render.dispute_data(dispute, order)
-    return await ctx.respond(
-        200, {"id": dispute.id, "object": "dispute", "status": "raised", "data": data}
-    )
+    return await ctx.respond(200, render.dispute_envelope(dispute, order, "raised"))
 
 
 @_escrow_route(
-    "/dispute/resolve", methods=["POST"], responses=errors(403, 404), tags=["Disputes"]
+    "/dispute/resolve",
+    methods=["POST"],
+    response_model=wire.DisputeEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Disputes"],
 )
 async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> JSONResponse:
     """BUYER_WON (the merchant may concede), or MERCHANT_WON / PARTIAL_REFUND + refundAmount
@@ -278,16 +348,20 @@ async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> 
         resolution=model.Resolution(body.resolution),
         refund_amount=parse_amount(body.refundAmount) if body.refundAmount else None,
     )
-    data = render.dispute_data(dispute, order)
-    return await ctx.respond(
-        200, {"id": dispute.id, "object": "dispute", "status": "resolved", "data": data}
-    )
+    return await ctx.respond(200, render.dispute_envelope(dispute, order, "resolved"))
 
 
 # --- milestones --------------------------------------------------------------------
 
 
-@router.post(MILESTONES, status_code=201, responses=errors(403, 404), tags=["Milestones"])
+@router.post(
+    MILESTONES,
+    status_code=201,
+    response_model=wire.MilestoneEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Milestones"],
+)
 async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> JSONResponse:
     """Create Milestone, exactly as the original page documents it."""
     milestone = await milestones.create_milestone(
@@ -302,19 +376,30 @@ async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantC
     return await ctx.respond(201, render.milestone_envelope(milestone))
 
 
-@router.get(MILESTONES, responses=errors(403, 404), tags=["Milestones"])
-async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+@router.get(
+    MILESTONES, response_model=wire.MilestoneList, responses=errors(404), tags=["Milestones"]
+)
+async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) -> JSONResponse:
     rows = await milestones.list_milestones(ctx.session, ctx.caller, intent_id)
-    return list_envelope(request.url.path, [render.milestone_data(m) for m in rows], False)
+    items = [render.milestone_wire(m) for m in rows]
+    return answer(list_envelope(wire.MilestoneList, request.url.path, items, False))
 
 
-@router.get(MILESTONE, responses=errors(403, 404), tags=["Milestones"])
-async def get_milestone(intent_id: str, milestone_id: str, ctx: MerchantCtx) -> dict[str, Any]:
+@router.get(
+    MILESTONE, response_model=wire.MilestoneEnvelope, responses=errors(404), tags=["Milestones"]
+)
+async def get_milestone(intent_id: str, milestone_id: str, ctx: MerchantCtx) -> JSONResponse:
     m = await milestones.get_milestone(ctx.session, ctx.caller, intent_id, milestone_id)
-    return render.milestone_envelope(m, ctx.settings)
+    return answer(render.milestone_envelope(m, ctx.settings))
 
 
-@router.post(MILESTONE + "/complete", responses=errors(403, 404), tags=["Milestones"])
+@router.post(
+    MILESTONE + "/complete",
+    response_model=wire.MilestoneEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Milestones"],
+)
 async def complete_milestone(
     intent_id: str, milestone_id: str, body: CompleteMilestone, ctx: MerchantCtx
 ) -> JSONResponse:
@@ -330,13 +415,16 @@ async def complete_milestone(
         proof=body.completionProof,
         proof_uri=body.completionProofURI,
     )
-    data = render.milestone_data(m, ctx.settings)
-    return await ctx.respond(
-        200, {"id": m.id, "object": "milestone", "status": "completed", "data": data}
-    )
+    return await ctx.respond(200, render.milestone_envelope(m, ctx.settings, status="completed"))
 
 
-@router.post(MILESTONE + "/approve", responses=errors(403, 404), tags=["Milestones"])
+@router.post(
+    MILESTONE + "/approve",
+    response_model=wire.MilestoneEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
+    tags=["Milestones"],
+)
 async def approve_milestone(
     intent_id: str, milestone_id: str, body: ApproveRelease, ctx: MerchantCtx
 ) -> JSONResponse:
@@ -345,9 +433,8 @@ async def approve_milestone(
     m = await milestones.approve_milestone(
         ctx.session, ctx.settings, ctx.caller, intent_id, milestone_id, body.signature
     )
-    data = render.milestone_data(m, ctx.settings)
     return await ctx.respond(
-        200, {"id": m.id, "object": "milestone", "status": m.status.lower(), "data": data}
+        200, render.milestone_envelope(m, ctx.settings, status=m.status.lower())
     )
 
 
@@ -356,7 +443,9 @@ async def approve_milestone(
 
 @router.post(
     "/test_helpers" + INTENT + "/advance_clock",
-    responses=errors(403, 404),
+    response_model=wire.OrderEnvelope,
+    responses=errors(404, body=True),
+    dependencies=IDEMPOTENT,
     tags=["Test helpers"],
 )
 async def advance_clock(

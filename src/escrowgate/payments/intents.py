@@ -141,12 +141,18 @@ async def list_intents(
     )
 
 
-async def public_view(
-    session: AsyncSession, intent_id: str
-) -> tuple[PaymentIntent, str | None, ConditionalPayment | None, list[Milestone]]:
+PublicView = tuple[PaymentIntent, str | None, ConditionalPayment | None, list[Milestone]]
+
+
+async def public_view(session: AsyncSession, intent_id: str) -> PublicView:
     """What the payer may see of an intent: the intent, the merchant's name, and for
     a DvP intent its release terms and milestone plan."""
-    intent = await repository.public_intent(session, intent_id)
+    return await public_view_of(session, await repository.public_intent(session, intent_id))
+
+
+async def public_view_of(session: AsyncSession, intent: PaymentIntent) -> PublicView:
+    """The public view of an intent already loaded (the keyless POSTs answer it too:
+    never more than the public GET shows)."""
     name = await repository.merchant_name(session, intent.merchant_id)
     if intent.type != model.IntentType.DVP:
         return intent, name, None, []

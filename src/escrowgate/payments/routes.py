@@ -67,17 +67,19 @@ def _order_body(view: orders.OrderView, ctx: Ctx) -> wire.OrderEnvelope:
 )
 async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> JSONResponse:
     """What a hosted payment page needs, and nothing else (no key required)."""
-    intent, name, order, plan = await intents.public_view(ctx.session, intent_id)
-    return answer(
-        render.public_intent_envelope(
-            intent, ctx.settings, merchant_name=name, order=order, milestones=plan
-        )
+    return answer(_public_body(await intents.public_view(ctx.session, intent_id), ctx))
+
+
+def _public_body(view: intents.PublicView, ctx: Ctx) -> wire.PublicIntentEnvelope:
+    intent, name, order, plan = view
+    return render.public_intent_envelope(
+        intent, ctx.settings, merchant_name=name, order=order, milestones=plan
     )
 
 
 @router.post(
     PUBLIC + "/payment",
-    response_model=wire.IntentEnvelope,
+    response_model=wire.PublicIntentEnvelope,
     responses=errors(404, public=True, body=True),
     dependencies=IDEMPOTENT,
     tags=["Public"],
@@ -96,12 +98,15 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
     if declined is not None:
         err = from_domain(declined)
         return await ctx.respond(err.status_code, ErrorBody.model_validate(err.body()))
-    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+    # Keyless: the answer is the public view, never the merchant's (metadata, destination).
+    return await ctx.respond(
+        200, _public_body(await intents.public_view_of(ctx.session, intent), ctx)
+    )
 
 
 @router.post(
     PUBLIC + "/transaction-hash",
-    response_model=wire.IntentEnvelope,
+    response_model=wire.PublicIntentEnvelope,
     responses=errors(404, public=True, body=True),
     dependencies=IDEMPOTENT,
     tags=["Public"],
@@ -112,7 +117,9 @@ async def submit_transaction_hash(
     intent = await funding.submit_transaction_hash(
         ctx.session, ctx.settings, intent_id, body.transactionHash
     )
-    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+    return await ctx.respond(
+        200, _public_body(await intents.public_view_of(ctx.session, intent), ctx)
+    )
 
 
 # --- payment intents --------------------------------------------------------------

@@ -261,3 +261,28 @@ async def test_an_incoming_request_id_is_honoured_when_well_formed(client, make_
     assert r.headers["request-id"] == "trace-1234abcd"
     r = await client.get(intents_url(), headers={**m.headers, "X-Request-Id": "bad id\n"})
     assert re.fullmatch(r"req_[0-9a-f]{32}", r.headers["request-id"])
+
+
+# --- keyless answers show only the public view ---------------------------------------
+
+
+async def test_keyless_posts_answer_exactly_the_public_view(client, make_merchant):
+    m = await make_merchant()
+    secret_meta = {"customer": "Ada", "internalRef": "crm-7731"}
+    card_intent = (await create_intent(client, m, metadata=secret_meta))["id"]
+    r = await pay_by_card(client, card_intent)
+    assert r.status_code == 200
+    public = (await client.get(public_intent_url(card_intent))).json()
+    assert r.json() == public
+    for leaked in ("metadata", "settlementDestination", "merchantId", "signature", "cardLast4"):
+        assert leaked not in r.json()["data"], leaked
+    assert "crm-7731" not in r.text
+
+    hash_intent = (await create_intent(client, m, metadata=secret_meta))["id"]
+    tx = new_tx()
+    first = await client.post(transaction_hash_url(hash_intent), json={"transactionHash": tx})
+    again = await client.post(transaction_hash_url(hash_intent), json={"transactionHash": tx})
+    public = (await client.get(public_intent_url(hash_intent))).json()
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json() == public  # a resent hash learns nothing more
+    assert "crm-7731" not in again.text and "merchantId" not in again.json()["data"]

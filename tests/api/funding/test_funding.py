@@ -101,7 +101,7 @@ async def test_good_test_cards_fund_the_escrow(client, app, make_merchant, numbe
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "SUCCEEDED"
-    data = body["data"]
+    data = (await get_intent(client, m, iid))["data"]  # the payer's answer is the public view
     assert data["fiatPaymentStatus"] == "succeeded"
     assert data["paymentProcessorType"] == "mocked_stripe"
     assert data["paymentProcessorTxId"].startswith("ch_")
@@ -133,7 +133,7 @@ async def test_declined_card_requires_action_then_a_good_card_funds(client, app,
     r = await pay_by_card(client, iid, card=card("5555555555554444"))
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "SUCCEEDED"
-    assert r.json()["data"]["fiatPaymentStatus"] == "succeeded"
+    assert (await get_intent(client, m, iid))["data"]["fiatPaymentStatus"] == "succeeded"
     await assert_funded_once(client, m, iid)
     assert await status_changes(client, m, iid) == [
         ("INITIATED", "REQUIRES_ACTION"),
@@ -284,7 +284,7 @@ async def test_wallet_confirm_then_transaction_hash_funds(client, app, make_merc
     r = await submit_hash(client, iid, TX_HASH.upper().replace("0X", "0x"))  # no key needed
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "SUCCEEDED"
-    assert r.json()["data"]["transactionHash"] == TX_HASH
+    assert (await get_intent(client, m, iid))["data"]["transactionHash"] == TX_HASH
     await assert_funded_once(client, m, iid)
     order = await escrow(client, m, iid)
     assert order["buyerAddress"] == payer.address
@@ -417,7 +417,7 @@ async def test_transaction_hash_is_set_once(client, app, make_merchant):
     r = await submit_hash(client, iid, TX_HASH)  # the same hash again: 200, nothing new
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "SUCCEEDED"
-    assert r.json()["data"]["transactionHash"] == TX_HASH
+    assert (await get_intent(client, m, iid))["data"]["transactionHash"] == TX_HASH
     assert r.json()["updated"] == first["updated"]
     assert await list_all(client, m, events_url()) == events_before
     await assert_funded_once(client, m, iid)
@@ -480,7 +480,7 @@ async def test_sandbox_chain_delay_keeps_processing_until_the_job_is_due(
             r = await submit_hash(slow, iid, TX_HASH)
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "PROCESSING"
-            assert r.json()["data"]["transactionHash"] == TX_HASH
+            assert (await get_intent(client, m, iid))["data"]["transactionHash"] == TX_HASH
             jobs = await db_execute(
                 app,
                 "SELECT id, status, due_at FROM jobs WHERE kind = 'chain_confirm' "
@@ -564,7 +564,7 @@ async def test_conditional_intent_pays_the_merchant_directly(client, app, make_m
     r = await pay_by_card(client, iid)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "SETTLED"  # settlement delay 0 in tests
-    assert r.json()["data"]["settlementStatus"] == "COMPLETED"
+    assert (await get_intent(client, m, iid))["data"]["settlementStatus"] == "COMPLETED"
 
     after = await balance(client, m)
     assert after["reservedBalance"] == Decimal("200.00")
@@ -628,7 +628,7 @@ async def test_conditional_payment_pending_until_the_settlement_job(
             r = await pay_by_card(slow, iid)
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "SUCCEEDED"
-            assert r.json()["data"]["settlementStatus"] == "IN_PROGRESS"
+            assert (await get_intent(client, m, iid))["data"]["settlementStatus"] == "IN_PROGRESS"
             b = await balance(client, m)
             assert (b["pendingBalance"], b["availableBalance"]) == (Decimal("80.00"), ZERO)
             assert kinds(await ledger_entries(client, m)) == ["FUND"]

@@ -14,6 +14,7 @@ from tests.support.driver import (
     balance,
     create_intent,
     escrow,
+    get_intent,
     intent_url,
     milestone_url,
     milestones_url,
@@ -56,7 +57,7 @@ async def test_auto_release_plan_end_to_end(client, app, make_merchant):
     r = await pay_by_card(client, iid)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "SUCCEEDED"
-    assert r.json()["data"]["fiatPaymentStatus"] == "succeeded"
+    assert (await get_intent(client, m, iid))["data"]["fiatPaymentStatus"] == "succeeded"
     b = await balance(client, m)
     assert b["reservedBalance"] == Decimal("1000.00")
     order = await escrow(client, m, iid)

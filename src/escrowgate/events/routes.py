@@ -12,6 +12,7 @@ from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.errors import NotFound
+from ..domain.formats import ID_RE
 from ..models import Event
 from .service import EventList, EventWire, render
 
@@ -45,6 +46,8 @@ async def list_events(
 
 @router.get("/events/{event_id}", response_model=EventWire, responses=errors(404))
 async def get_event(event_id: str, ctx: MerchantCtx) -> JSONResponse:
+    if not ID_RE.fullmatch(event_id):  # e.g. a NUL byte: cannot exist, never queried
+        raise NotFound("Event not found", param="eventId")
     event = (
         await ctx.session.execute(
             select(Event).where(

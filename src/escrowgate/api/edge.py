@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.keys import Principal, resolve_key
+from ..domain.origin import RequestOrigin, current_origin
 from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
 from .rate_limit import RateLimiter
 
@@ -95,6 +96,9 @@ class EdgeMiddleware:
         started = time.perf_counter()
         request_id = "req_" + uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
+        origin = current_origin.set(
+            RequestOrigin(request_id, (_header(scope, b"idempotency-key") or "")[:255] or None)
+        )
         extra_headers: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
         state: dict[str, Any] = {"status": 500, "started": False}
 
@@ -126,6 +130,7 @@ class EdgeMiddleware:
             if not state["started"]:
                 await self._send_json(send_wrapper, 500, internal_error_body())
         finally:
+            current_origin.reset(origin)
             leftover = scope.pop(SESSION_KEY, None)
             if leftover is not None:  # the route never took it (e.g. unknown path)
                 await leftover.close()

@@ -8,12 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
+from ..domain.origin import current_origin
 from ..models import Event
 
 
 def emit(
     session: AsyncSession, *, merchant_id: str, mode: str, type: str, obj: dict[str, Any]
 ) -> Event:
+    origin = current_origin.get()
     event = Event(
         id=ids.new_id(ids.EVENT),
         merchant_id=merchant_id,
@@ -22,6 +24,8 @@ def emit(
         object_id=str(obj.get("id", "")),
         payload=obj,
         created_at=now(),
+        request_id=origin.request_id if origin else None,
+        idempotency_key=origin.idempotency_key if origin else None,
     )
     session.add(event)
     return event
@@ -35,4 +39,9 @@ def render(event: Event) -> dict[str, Any]:
         "livemode": event.mode == "live",
         "data": {"object": event.payload},
         "created": event.created_at,
+        "request": (
+            {"id": event.request_id, "idempotencyKey": event.idempotency_key}
+            if event.request_id
+            else None
+        ),
     }

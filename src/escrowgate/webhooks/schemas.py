@@ -1,0 +1,107 @@
+"""Request bodies of the webhook endpoint routes, and the wire shapes they answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from ..api.fields import RequestModel, fail, text_field
+from ..domain.clock import iso
+from ..models import WebhookAttempt, WebhookEndpoint
+
+Url = text_field("url", 2048)
+Description = text_field("description", 1000)
+
+
+def _event_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail('enabledEvents must be ["*"] or a list of event types')
+    if len(value) > 100:
+        raise fail("enabledEvents can have at most 100 entries")
+    return list(value)
+
+
+EnabledEvents = Annotated[
+    list[str],
+    BeforeValidator(_event_list),
+    WithJsonSchema({"type": "array", "items": {"type": "string"}, "examples": [["*"]]}),
+]
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail("disabled must be a boolean")
+    return value
+
+
+class CreateEndpoint(RequestModel):
+    url: Url
+    enabled_events: EnabledEvents = Field(alias="enabledEvents")
+    description: Description | None = None
+
+
+class UpdateEndpoint(RequestModel):
+    url: Url | None = None
+    enabled_events: EnabledEvents | None = Field(default=None, alias="enabledEvents")
+    description: Description | None = None
+    disabled: Annotated[bool, BeforeValidator(_boolean)] | None = None
+
+
+class Redeliver(RequestModel):
+    endpoint_id: text_field("endpointId", 64) | None = Field(  # type: ignore[valid-type]
+        default=None, alias="endpointId"
+    )
+
+
+def endpoint_data(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "url": endpoint.url,
+        "enabledEvents": list(endpoint.enabled_events),
+        "description": endpoint.description,
+        "status": "disabled" if endpoint.disabled else "enabled",
+        "disabled": endpoint.disabled,
+        "disabledReason": endpoint.disabled_reason,
+        "livemode": endpoint.mode == "live",
+        "created": endpoint.created_at,
+        "updated": endpoint.updated_at,
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data
+
+
+def endpoint_envelope(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "data": endpoint_data(endpoint, secret),
+    }
+
+
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
+def attempt_data(a: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "object": "webhook_delivery_attempt",
+        "deliveryId": a.delivery_id,
+        "webhookId": a.delivery_id,
+        "endpointId": a.endpoint_id,
+        "eventId": a.event_id,
+        "eventType": a.event_type,
+        "attempt": a.attempt,
+        "attemptedAt": _seconds(a.attempted_at),
+        "attemptedAtIso": iso(_seconds(a.attempted_at)),
+        "succeeded": a.succeeded,
+        "httpStatus": a.status_code,
+        "error": a.error,
+        "durationMs": a.duration_ms,
+        "responseExcerpt": a.response_excerpt,
+        "deliveryStatus": a.delivery_status,
+        "nextRetryAt": _seconds(a.next_attempt_at),
+    }

@@ -80,13 +80,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task: asyncio.Task[Any] | None = None
+        tasks: list[asyncio.Task[Any]] = []
         if settings.worker_in_process:
-            task = asyncio.create_task(
-                run_forever(session_factory, settings, job_handlers, bootstrap.housekeeping())
+            tasks.append(
+                asyncio.create_task(
+                    run_forever(session_factory, settings, job_handlers, bootstrap.housekeeping())
+                )
             )
+            tasks += [
+                asyncio.create_task(loop.forever(session_factory, settings))
+                for loop in bootstrap.worker_loops()
+            ]
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -62,12 +62,13 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="run due jobs once and exit")] = False,
 ) -> None:
-    """Run the background worker (releases, time locks, deadlines, settlement)."""
+    """Run the background worker (releases, time locks, deadlines, settlement, webhooks)."""
     from . import bootstrap
     from .worker.runner import run_cli
 
     handlers, housekeeping = bootstrap.job_handlers(), bootstrap.housekeeping()
-    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once))
+    loops = bootstrap.worker_loops()
+    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once, loops=loops))
 
 
 async def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -10,9 +10,6 @@ from ..api.fields import RequestModel, fail, text_field
 from ..domain.clock import iso
 from ..models import WebhookAttempt, WebhookEndpoint
 
-Url = text_field("url", 2048)
-Description = text_field("description", 1000)
-
 
 def _event_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -36,15 +33,15 @@ def _boolean(value: Any) -> bool:
 
 
 class CreateEndpoint(RequestModel):
-    url: Url
+    url: text_field("url", 2048)  # type: ignore[valid-type]
     enabled_events: EnabledEvents = Field(alias="enabledEvents")
-    description: Description | None = None
+    description: text_field("description", 1000) | None = None  # type: ignore[valid-type]
 
 
 class UpdateEndpoint(RequestModel):
-    url: Url | None = None
+    url: text_field("url", 2048) | None = None  # type: ignore[valid-type]
     enabled_events: EnabledEvents | None = Field(default=None, alias="enabledEvents")
-    description: Description | None = None
+    description: text_field("description", 1000) | None = None  # type: ignore[valid-type]
     disabled: Annotated[bool, BeforeValidator(_boolean)] | None = None
 
 

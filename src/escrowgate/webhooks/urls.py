@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from ..domain.errors import InvalidRequest
@@ -80,9 +81,12 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def safe_addresses(host: str, port: int) -> list[IPAddress]:
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def safe_addresses(host: str, port: int, resolver: Resolver = resolve) -> list[IPAddress]:
     """Every address of `host`, or UnsafeAddress if any of them is internal."""
-    addresses = await resolve(host, port)
+    addresses = await resolver(host, port)
     if not addresses:
         raise UnsafeAddress(f"{host} did not resolve")
     bad = [str(a) for a in addresses if is_internal(a)]

@@ -104,6 +104,12 @@ class Deliverer:
         self.in_flight: dict[str, int] = defaultdict(int)
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Finish the current pass and return from run_forever (never mid-transaction)."""
+        self.stopping = True
+        self.wake.set()
 
     async def aclose(self) -> None:
         for task in list(self.tasks):
@@ -340,7 +346,7 @@ class Deliverer:
             await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_COMPLETED)
 
     async def run_forever(self) -> None:
-        while True:
+        while not self.stopping:
             claimed = 0
             try:
                 await dispatch_pending(self.factory)
@@ -351,6 +357,8 @@ class Deliverer:
                 raise
             except Exception:
                 log.exception("webhook_loop_failed")
+            if self.stopping:
+                return
             if claimed and len(self.tasks) < self.settings.webhook_concurrency:
                 continue
             self.wake.clear()

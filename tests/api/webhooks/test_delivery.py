@@ -282,9 +282,8 @@ async def test_slow_receiver_does_not_hold_up_others(
             assert dead.answered == 0  # still hanging on the dead one
             assert len(dead.requests) == 2  # its bound, not all five
         finally:
-            loop.cancel()
-            with __import__("contextlib").suppress(asyncio.CancelledError):
-                await loop
+            d.stop()
+            await loop
             await d.aclose()
     finally:
         await dead.stop()

@@ -348,6 +348,7 @@ class Deliverer:
     async def run_forever(self) -> None:
         while not self.stopping:
             claimed = 0
+            self.wake.clear()  # before claiming: a send finishing from now on wakes us
             try:
                 await dispatch_pending(self.factory)
                 items = await self.claim()
@@ -361,7 +362,6 @@ class Deliverer:
                 return
             if claimed and len(self.tasks) < self.settings.webhook_concurrency:
                 continue
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll_seconds)
 

@@ -50,20 +50,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task: asyncio.Task[Any] | None = None
+        tasks: list[asyncio.Task[Any]] = []
         if settings.worker_in_process:
-            task = asyncio.create_task(
-                run_forever(
-                    session_factory,
-                    settings,
-                    job_handlers,
-                    bootstrap.housekeeping(),
-                    ready=schema_gate.check,
-                    heartbeat=heartbeat,
+            tasks.append(
+                asyncio.create_task(
+                    run_forever(
+                        session_factory,
+                        settings,
+                        job_handlers,
+                        bootstrap.housekeeping(),
+                        ready=schema_gate.check,
+                        heartbeat=heartbeat,
+                    )
                 )
             )
+            tasks += [
+                asyncio.create_task(loop.forever(session_factory, settings))
+                for loop in bootstrap.worker_loops()
+            ]
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -13,8 +13,10 @@ from .events.routes import router as events_router
 from .ledger.routes import router as ledger_router
 from .payments.jobs import HANDLERS as PAYMENT_JOBS
 from .payments.routes import router as payments_router
+from .webhooks import delivery as webhook_delivery
+from .webhooks.routes import router as webhooks_router
 from .worker.jobs import Handlers
-from .worker.runner import Housekeeping
+from .worker.runner import Housekeeping, Loop
 
 
 def job_handlers() -> Handlers:
@@ -26,9 +28,14 @@ def housekeeping() -> Sequence[Housekeeping]:
     return (idempotency.purge_expired,)
 
 
+def worker_loops() -> Sequence[Loop]:
+    """Loops the worker process runs beside the job loop: webhook delivery."""
+    return (Loop("webhooks", webhook_delivery.run_forever, webhook_delivery.run_once),)
+
+
 def api_router() -> APIRouter:
     router = APIRouter()
     # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
-    for part in (ledger_router, payments_router, events_router):
+    for part in (ledger_router, payments_router, events_router, webhooks_router):
         router.include_router(part)
     return router

@@ -24,6 +24,8 @@ merchants_app = typer.Typer(no_args_is_help=True, help="Manage merchants")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook developer tools")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()
@@ -70,12 +72,13 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="run due jobs once and exit")] = False,
 ) -> None:
-    """Run the background worker (releases, time locks, deadlines, settlement)."""
+    """Run the background worker (releases, time locks, deadlines, settlement, webhooks)."""
     from . import bootstrap
     from .worker.runner import run_cli
 
     handlers, housekeeping = bootstrap.job_handlers(), bootstrap.housekeeping()
-    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once))
+    loops = bootstrap.worker_loops()
+    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once, loops=loops))
 
 
 async def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -190,6 +193,55 @@ Create a milestone-based escrow intent, then its first milestone:
          "amount": "300.00", "percentage": 30}}'
 """
     )
+
+
+ApiKeyOption = Annotated[
+    str, typer.Option(envvar="ESCROWGATE_KEY", help="merchant API key (sk_test_...)")
+]
+ApiBaseOption = Annotated[
+    str | None, typer.Option(help="escrowgate base URL (default http://HOST:PORT)")
+]
+
+
+def _api_base(api_base: str | None) -> str:
+    settings = get_settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return api_base or f"http://{host}:{settings.port}"
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    forward_to: Annotated[str, typer.Option(help="local receiver URL")],
+    api_key: ApiKeyOption,
+    api_base: ApiBaseOption = None,
+) -> None:
+    """Follow the merchant's events and forward each, signed, to a local receiver."""
+    import contextlib
+
+    from .webhooks import devtools, signing
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends it
+        asyncio.run(
+            devtools.listen(_api_base(api_base), api_key, forward_to, signing.random_secret())
+        )
+
+
+@webhooks_app.command("trigger")
+def webhooks_trigger(
+    event_type: Annotated[str, typer.Argument(help="e.g. milestone.released")],
+    api_key: ApiKeyOption,
+    api_base: ApiBaseOption = None,
+) -> None:
+    """Make a sample event through the real API (test mode)."""
+    from .webhooks import devtools
+
+    try:
+        made = devtools.trigger(_api_base(api_base), api_key, event_type)
+    except (ValueError, RuntimeError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    for line in made:
+        typer.echo(line)
 
 
 def main() -> None:

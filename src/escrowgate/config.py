@@ -60,6 +60,20 @@ class Settings(BaseSettings):
                 "must be a sqlite:/// or postgresql:// URL (e.g. sqlite:///./escrowgate.db)"
             )
         return value
+    # Webhooks (docs/webhooks.md). Signing secrets are derived from this key; without
+    # it test-mode endpoints use a built-in development key and live ones are refused.
+    webhook_secret_key: str = ""
+    webhook_retry_schedule: str = "60,300,1800,7200,21600"  # seconds after each failure
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_seconds: int = 3 * 24 * 3600  # every delivery failing this long
+    webhook_lease_seconds: float = 60.0  # a claimed delivery is due again after this
+    webhook_concurrency: int = 64  # sends in flight per worker process
+    webhook_per_endpoint_concurrency: int = 4
+    webhook_poll_seconds: float = 0.5
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
 
     @property
     def is_sqlite(self) -> bool:

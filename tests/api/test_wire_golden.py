@@ -41,6 +41,7 @@ _SUBS = [
     (re.compile(r"OFFRAMP_MOCK-[0-9a-z]+-[0-9a-f]+"), "OFFRAMP_MOCK-<tx>"),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"), "<iso>"),
     (re.compile(r"\b1[5-9]\d{8}\b"), "<unix>"),
+    (re.compile(r"\breq_[0-9a-f]{32}\b"), "<request-id>"),
 ]
 
 

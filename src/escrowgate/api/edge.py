@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.keys import Principal, resolve_key
 from ..db.migrate import NOT_MIGRATED, SchemaGate
+from ..domain.origin import RequestOrigin, current_origin
 from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
 from ..logging_setup import unfiltered_logger
 from .rate_limit import RateLimiter
@@ -136,6 +137,9 @@ class EdgeMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
+        origin = current_origin.set(
+            RequestOrigin(request_id, (_header(scope, b"idempotency-key") or "")[:255] or None)
+        )
         extra_headers: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
         state: dict[str, Any] = {"status": 500, "started": False}
 
@@ -171,6 +175,7 @@ class EdgeMiddleware:
             if not state["started"]:
                 await self._send_json(send_wrapper, 500, internal_error_body())
         finally:
+            current_origin.reset(origin)
             leftover = scope.pop(SESSION_KEY, None)
             if leftover is not None:  # the route never took it (e.g. unknown path)
                 await leftover.close()

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
+from ..domain.origin import current_origin
 from ..models import Event
 from ..wire import ListEnvelope, WireModel
 
@@ -16,6 +17,7 @@ from ..wire import ListEnvelope, WireModel
 def emit(
     session: AsyncSession, *, merchant_id: str, mode: str, type: str, obj: dict[str, Any]
 ) -> Event:
+    origin = current_origin.get()
     event = Event(
         id=ids.new_id(ids.EVENT),
         merchant_id=merchant_id,
@@ -24,6 +26,8 @@ def emit(
         object_id=str(obj.get("id", "")),
         payload=obj,
         created_at=now(),
+        request_id=origin.request_id if origin else None,
+        idempotency_key=origin.idempotency_key if origin else None,
     )
     session.add(event)
     return event
@@ -40,6 +44,13 @@ class EventData(WireModel):
     )
 
 
+class EventRequest(WireModel):
+    """The API request that caused the event (null for the worker's)."""
+
+    id: str
+    idempotencyKey: str | None
+
+
 class EventWire(WireModel):
     id: str
     object: Literal["event"]
@@ -47,6 +58,7 @@ class EventWire(WireModel):
     livemode: bool
     data: EventData
     created: int
+    request: EventRequest | None
 
 
 class EventList(ListEnvelope[EventWire]):
@@ -61,4 +73,9 @@ def render(event: Event) -> EventWire:
         livemode=event.mode == "live",
         data=EventData(object=event.payload),
         created=event.created_at,
+        request=(
+            EventRequest(id=event.request_id, idempotencyKey=event.idempotency_key)
+            if event.request_id
+            else None
+        ),
     )

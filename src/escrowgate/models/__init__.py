@@ -8,6 +8,7 @@ from .jobs import Job
 from .ledger import LedgerEntry
 from .merchants import ApiKey, Merchant
 from .payment_intents import PaymentIntent
+from .webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -24,4 +25,7 @@ __all__ = [
     "PaymentIntent",
     "Refund",
     "Settlement",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

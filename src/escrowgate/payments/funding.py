@@ -16,12 +16,14 @@ from ..domain.clock import now
 from ..domain.errors import CardDeclined, InvalidRequest, InvalidStateTransition
 from ..domain.money import format_amount
 from ..domain.typed_data import intent_typed_data
+from ..events.service import emit
 from ..ledger import service as ledger
 from ..models import PaymentIntent
 from ..worker.jobs import schedule
 from . import model, rails, repository
 from .lifecycle import move_intent, set_phase
 from .release import schedule_after_funding
+from .render import intent_data
 from .settlement import start_settlement
 
 
@@ -174,6 +176,8 @@ async def _accept_hash(
     except IntegrityError as exc:
         raise hash_taken() from exc
     set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
+    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
+         type="payment_intent.blockchain_tx_submitted", obj=intent_data(intent, settings))
     if settings.sandbox_chain_delay_seconds <= 0:
         await confirm_on_chain(session, settings, intent)
     else:
@@ -201,6 +205,8 @@ async def confirm_on_chain(
     if not await rail.is_confirmed(intent.transaction_hash):
         return
     set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "COMPLETED")
+    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
+         type="payment_intent.blockchain_tx_confirmed", obj=intent_data(intent, settings))
     await fund_intent(session, settings, intent, payer_address=intent.signer_address)
 
 

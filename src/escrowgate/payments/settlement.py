@@ -63,6 +63,8 @@ async def start_settlement(
     )
     session.add(settlement)
     intent.settlement_status = "IN_PROGRESS"
+    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
+         type="payment_intent.settlement_initiated", obj=_settlement_event(intent, settlement))
     if order is not None:
         order.settlement_status = "SCHEDULED"
     delay = settings.off_ramp_mock_delay_seconds
@@ -109,14 +111,7 @@ async def complete_settlement(
         merchant_id=intent.merchant_id,
         mode=intent.mode,
         type="payment_intent.settlement_completed",
-        obj={
-            "id": intent.id,
-            "object": "payment_intent",
-            "settlementId": settlement.id,
-            "amount": format_amount(settlement.amount),
-            "currency": settlement.currency,
-            "settlementTxId": settlement.external_tx_id,
-        },
+        obj=_settlement_event(intent, settlement),
     )
     await maybe_mark_settled(session, settings, intent, order)
 
@@ -138,3 +133,14 @@ async def maybe_mark_settled(
     intent.settlement_status = "COMPLETED"
     set_phase(intent, "SETTLEMENT", "COMPLETED")
     move_intent(session, settings, intent, model.IntentStatus.SETTLED)
+
+
+def _settlement_event(intent: PaymentIntent, settlement: Settlement) -> dict[str, object]:
+    return {
+        "id": intent.id,
+        "object": "payment_intent",
+        "settlementId": settlement.id,
+        "amount": format_amount(settlement.amount),
+        "currency": settlement.currency,
+        "settlementTxId": settlement.external_tx_id,
+    }

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,16 @@ class Heartbeat:
 # A periodic clean-up in its own transaction; answers how many rows it removed.
 Housekeeping = Callable[[AsyncSession], Awaitable[int]]
 HOUSEKEEPING_EVERY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A loop that runs beside the job loop in the worker process (webhook delivery):
+    `forever` runs until cancelled; `once` does what is due now (`worker --once`)."""
+
+    name: str
+    forever: Callable[[async_sessionmaker[AsyncSession], Settings], Coroutine[Any, Any, None]]
+    once: Callable[[async_sessionmaker[AsyncSession], Settings], Coroutine[Any, Any, int]]
 
 
 async def run_housekeeping(
@@ -86,6 +98,7 @@ async def run_cli(
     housekeeping: Sequence[Housekeeping] = (),
     *,
     once: bool,
+    loops: Sequence[Loop] = (),
 ) -> None:
     from ..db.engine import make_engine, make_session_factory
     from ..logging_setup import configure_logging
@@ -102,7 +115,12 @@ async def run_cli(
             purged = await run_housekeeping(factory, housekeeping)
             count = await run_due(factory, settings, handlers)
             log.info("worker_once", jobs=count, idempotency_records_purged=purged)
+            for loop in loops:
+                log.info("worker_once", loop=loop.name, done=await loop.once(factory, settings))
         else:
-            await run_forever(factory, settings, handlers, housekeeping)
+            await asyncio.gather(
+                run_forever(factory, settings, handlers, housekeeping),
+                *(loop.forever(factory, settings) for loop in loops),
+            )
     finally:
         await engine.dispose()

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, fan-out of the events outbox, signed and retried delivery."""

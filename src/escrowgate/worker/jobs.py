@@ -95,6 +95,18 @@ async def shift_jobs(session: AsyncSession, order_id: str, seconds: int) -> None
         )
 
 
+async def wait_for_due_jobs(session: AsyncSession, order_id: str, at: int) -> int:
+    """Wait until no other worker is running one of this order's jobs due by `at`
+    (a plain FOR UPDATE waits for their commit), and count those still pending: due,
+    but run by nobody. The caller ends its transaction before running them."""
+    rows = await session.execute(
+        select(Job.id)
+        .where(Job.order_id == order_id, Job.status == "PENDING", Job.due_at <= at)
+        .with_for_update()
+    )
+    return len(rows.all())
+
+
 async def _claim(session: AsyncSession, at: int) -> Job | None:
     stmt = (
         select(Job)

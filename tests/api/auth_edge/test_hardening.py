@@ -4,6 +4,7 @@ echoed in errors. Each test fails on the code before the fix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -13,7 +14,9 @@ from eth_account import Account
 
 from tests.support.driver import (
     AUTH,
+    WINDOW,
     add_milestone,
+    advance_clock_url,
     assert_error,
     balance,
     complete,
@@ -33,6 +36,7 @@ from tests.support.driver import (
     public_intent_url,
     sign,
     transaction_hash_url,
+    worker_jobs,
 )
 
 HIGH_S = "Signature verification failed: s value is too high (EIP-2)"
@@ -286,3 +290,56 @@ async def test_keyless_posts_answer_exactly_the_public_view(client, make_merchan
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() == public  # a resent hash learns nothing more
     assert "crm-7731" not in again.text and "merchantId" not in again.json()["data"]
+
+
+# --- the test clock answers after every job that was due -----------------------------
+
+
+async def test_advance_clock_answers_after_jobs_another_worker_holds(
+    client, app, make_merchant, monkeypatch
+):
+    """A worker running beside the API claims some of the released milestones' jobs
+    first (SKIP LOCKED): advance_clock must wait for them, not answer COMPLETED."""
+    m = await make_merchant()
+    plans = []
+    for _ in range(8):
+        iid = (
+            await create_intent(
+                client, m, type="DELIVERY_VS_PAYMENT", metadata={"releaseType": "MILESTONE_LOCKED"}
+            )
+        )["id"]
+        mid = await add_milestone(client, m, iid, 0, "100.00")
+        assert (await pay_by_card(client, iid)).status_code == 200
+        await complete(client, m, iid, mid)
+        plans.append(iid)
+    real = app.state.job_handlers["milestone_release"]
+
+    async def slow(session, settings, job):
+        await asyncio.sleep(0.2)  # hold the claim: the test clock's own pass skips it
+        await real(session, settings, job)
+
+    monkeypatch.setitem(app.state.job_handlers, "milestone_release", slow)
+    stop = asyncio.Event()
+
+    async def other_worker() -> None:
+        while not stop.is_set():
+            factory, settings = app.state.session_factory, app.state.settings
+            await worker_jobs.run_due(factory, settings, app.state.job_handlers)
+            await asyncio.sleep(0.002)
+
+    worker = asyncio.create_task(other_worker())
+    try:
+        answers = await asyncio.gather(
+            *(
+                client.post(advance_clock_url(iid), json={"seconds": WINDOW}, headers=m.headers)
+                for iid in plans
+            )
+        )
+    finally:
+        stop.set()
+        await worker
+    for r in answers:
+        assert r.status_code == 200, r.text
+        order = r.json()["data"]
+        assert order["milestones"][0]["status"] == "RELEASED", order["milestones"][0]
+        assert order["heldAmount"] == "900.00"

@@ -4,7 +4,6 @@ docs/webhooks.md lists every type the code knows."""
 from __future__ import annotations
 
 import secrets
-
 from pathlib import Path
 
 import httpx

@@ -7,18 +7,20 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import select
 
-from ..api.context import Ctx, answer, merchant_ctx
+from ..api.context import Ctx, answer, merchant_ctx, merchant_or_operator_ctx
 from ..api.docs import AmountStr, IsoTime, WireModel, errors
 from ..api.lists import Cursor, Limit, ListEnvelope, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.clock import iso
+from ..domain.errors import InvalidRequest
 from ..domain.money import format_amount
 from ..models import LedgerEntry
 from . import service
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+ReaderCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]  # operators read too
 
 
 class CurrencyBalance(WireModel):
@@ -101,17 +103,27 @@ def entry_data(e: LedgerEntry) -> LedgerEntryData:
 )
 async def list_ledger_entries(
     request: Request,
-    ctx: MerchantCtx,
+    ctx: ReaderCtx,
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,
     paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
 ) -> JSONResponse:
-    """Newest first, with `starting_after` / `ending_before` cursors like every list."""
-    scope = select(LedgerEntry).where(
-        LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
-    )
+    """Newest first, with `starting_after` / `ending_before` cursors like every list.
+    An operator key reads one intent's entries (any merchant of its mode)."""
+    if ctx.caller.is_operator:
+        if not paymentIntentId:
+            raise InvalidRequest(
+                "paymentIntentId is required with an operator key", param="paymentIntentId"
+            )
+        scope = select(LedgerEntry).where(
+            LedgerEntry.payment_intent_id == paymentIntentId, LedgerEntry.mode == ctx.mode
+        )
+    else:
+        scope = select(LedgerEntry).where(
+            LedgerEntry.merchant_id == ctx.merchant_id, LedgerEntry.mode == ctx.mode
+        )
     stmt = scope
     if paymentIntentId:
         stmt = stmt.where(LedgerEntry.payment_intent_id == paymentIntentId)

@@ -35,6 +35,9 @@ from .schemas import (
 router = APIRouter(route_class=ExactJSONRoute)
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 AnyCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]
+# Reads an operator may make too (any merchant of its mode), so a dispute is never
+# ruled on blind; every change but the resolution stays the merchant's.
+ReaderCtx = AnyCtx
 PublicCtx = Annotated[Ctx, Depends(public_ctx)]
 
 INTENT = "/payment-intents/{intent_id}"
@@ -268,7 +271,7 @@ def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     responses=errors(404),
     tags=["Conditional payments"],
 )
-async def get_conditional_payment(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def get_conditional_payment(intent_id: str, ctx: ReaderCtx) -> JSONResponse:
     return answer(_order_body(await orders.get_order(ctx.session, ctx.caller, intent_id), ctx))
 
 
@@ -386,7 +389,7 @@ async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantC
 @router.get(
     MILESTONES, response_model=wire.MilestoneList, responses=errors(404), tags=["Milestones"]
 )
-async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def list_milestones(request: Request, intent_id: str, ctx: ReaderCtx) -> JSONResponse:
     rows = await milestones.list_milestones(ctx.session, ctx.caller, intent_id)
     items = [render.milestone_wire(m) for m in rows]
     return answer(list_envelope(wire.MilestoneList, request.url.path, items, False))
@@ -395,7 +398,7 @@ async def list_milestones(request: Request, intent_id: str, ctx: MerchantCtx) ->
 @router.get(
     MILESTONE, response_model=wire.MilestoneEnvelope, responses=errors(404), tags=["Milestones"]
 )
-async def get_milestone(intent_id: str, milestone_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> JSONResponse:
     m = await milestones.get_milestone(ctx.session, ctx.caller, intent_id, milestone_id)
     return answer(render.milestone_envelope(m, ctx.settings))
 

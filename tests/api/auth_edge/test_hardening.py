@@ -14,6 +14,7 @@ from eth_account import Account
 
 from tests.support.driver import (
     AUTH,
+    DISPUTE,
     WINDOW,
     add_milestone,
     advance_clock_url,
@@ -22,6 +23,7 @@ from tests.support.driver import (
     complete,
     confirm_url,
     create_intent,
+    dispute_url,
     dvp,
     escrow,
     get_intent,
@@ -29,11 +31,15 @@ from tests.support.driver import (
     intent_body,
     intents_url,
     ledger_entries,
+    ledger_url,
+    make_operator,
     milestone,
     milestone_url,
     milestones_url,
+    order_url,
     pay_by_card,
     public_intent_url,
+    refund_url,
     sign,
     transaction_hash_url,
     worker_jobs,
@@ -343,3 +349,60 @@ async def test_advance_clock_answers_after_jobs_another_worker_holds(
         order = r.json()["data"]
         assert order["milestones"][0]["status"] == "RELEASED", order["milestones"][0]
         assert order["heldAmount"] == "900.00"
+
+
+# --- operators read what they rule on --------------------------------------------------
+
+
+async def test_an_operator_reads_the_order_milestones_dispute_and_ledger(
+    client, app, make_merchant
+):
+    m = await make_merchant()
+    operator = await make_operator(app)
+    iid = (
+        await create_intent(
+            client, m, type="DELIVERY_VS_PAYMENT", metadata={"releaseType": "MILESTONE_LOCKED"}
+        )
+    )["id"]
+    mid = await add_milestone(client, m, iid, 0, "300.00")
+    assert (await pay_by_card(client, iid)).status_code == 200
+    await complete(client, m, iid, mid)
+    r = await client.post(dispute_url(iid), json=DISPUTE, headers=m.headers)
+    assert r.status_code == 200
+    merchant_view = await escrow(client, m, iid)
+
+    r = await client.get(order_url(iid), headers=operator)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == merchant_view
+    assert r.json()["data"]["disputeReason"] == DISPUTE["reason"]
+    r = await client.get(milestones_url(iid), headers=operator)
+    assert [x["id"] for x in r.json()["data"]] == [mid]
+    r = await client.get(milestone_url(iid, mid), headers=operator)
+    assert r.status_code == 200 and r.json()["data"]["status"] == "COMPLETED"
+    r = await client.get(ledger_url(), params={"paymentIntentId": iid}, headers=operator)
+    assert r.status_code == 200
+    assert [e["id"] for e in r.json()["data"]] == [
+        e["id"] for e in await ledger_entries(client, m, paymentIntentId=iid)
+    ]
+    r = await client.get(ledger_url(), headers=operator)
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        "paymentIntentId is required with an operator key",
+        param="paymentIntentId",
+    )
+    # ...and still changes nothing but a resolution.
+    before = await escrow(client, m, iid)
+    for path, body in [
+        (milestone_url(iid, mid, "complete"), {"completedBy": "x"}),
+        (refund_url(iid), {"amount": "1.00"}),
+    ]:
+        r = await client.post(path, json=body, headers=operator)
+        assert_error(r, 403, "forbidden", "This endpoint needs a merchant key", type_=AUTH)
+    assert await escrow(client, m, iid) == before
+    # An operator of the other mode sees nothing.
+    live = await make_operator(app, mode="live")
+    assert (await client.get(order_url(iid), headers=live)).status_code == 404
+    r = await client.get(ledger_url(), params={"paymentIntentId": iid}, headers=live)
+    assert r.json()["data"] == []

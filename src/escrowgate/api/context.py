@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..errors import ApiError
+from ..errors import ApiError, AuthenticationRequired
 from . import idempotency
 from .docs import ApiKeyDoc, BearerDoc, ErrorBody, WireModel
 from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
@@ -103,8 +103,8 @@ async def _open(
 
 def _principal(request: Request) -> Principal:
     principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
-    if principal is None:  # pragma: no cover - the edge rejects these first
-        raise ApiError("API key is required", code="authentication_required", status_code=401)
+    if principal is None:  # a merchant route under /payment-intents/public/, keyless
+        raise AuthenticationRequired()
     return principal
 
 

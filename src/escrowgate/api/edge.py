@@ -160,6 +160,11 @@ class EdgeMiddleware:
                 error = await self._check_schema()
             if error is None and sub_path is not None and _is_public(sub_path):
                 error = await self._rate_limit(_client_address(scope), "public", extra_headers)
+                if error is None and _raw_key(scope):
+                    # Keyless routes ignore a key, but a path under public/ that is a
+                    # merchant route (/payment-intents/public/cancel: intent id "public")
+                    # then answers as that route does, not "API key is required".
+                    principal, _ = await self._authenticate(scope)
             elif error is None and sub_path is not None:
                 principal, error = await self._authenticate(scope)
                 if principal is not None:

@@ -406,3 +406,16 @@ async def test_an_operator_reads_the_order_milestones_dispute_and_ledger(
     assert (await client.get(order_url(iid), headers=live)).status_code == 404
     r = await client.get(ledger_url(), params={"paymentIntentId": iid}, headers=live)
     assert r.json()["data"] == []
+
+
+async def test_a_valid_key_under_public_gets_the_routes_own_answer(client, make_merchant):
+    m = await make_merchant()
+    iid = (await create_intent(client, m))["id"]
+    r = await client.get(public_intent_url(iid), headers=m.headers)  # a key is ignored
+    assert r.status_code == 200 and r.json()["id"] == iid
+    # "public" as an intent id on a merchant route: that route's own 404, with the key...
+    r = await client.post("/v1/payment-intents/public/cancel", headers=m.headers)
+    assert_error(r, 404, "resource_missing", "Payment intent not found: public", param="intentId")
+    # ...and without one, the merchant route asks for it.
+    r = await client.post("/v1/payment-intents/public/cancel")
+    assert_error(r, 401, "authentication_required", "API key is required", type_=AUTH)

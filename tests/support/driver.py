@@ -261,6 +261,8 @@ def intent_body(**overrides: Any) -> dict[str, Any]:
         "description": "Website build",
         "metadata": {"releaseType": "MILESTONE_LOCKED"},
     }
+    if overrides.get("type", "DELIVERY_VS_PAYMENT") != "DELIVERY_VS_PAYMENT":
+        body.pop("metadata")  # release terms are refused on a CONDITIONAL intent
     body.update(overrides)
     return body
 

@@ -17,7 +17,7 @@ from ..models import ConditionalPayment, Milestone, PaymentIntent
 from . import model, repository
 from .lifecycle import emit_order_event, move_intent, move_order
 from .render import intent_data
-from .terms import parse_release_config
+from .terms import RELEASE_TERMS, parse_release_config
 
 # Settings of the release terms that only a DELIVERY_VS_PAYMENT intent has.
 DVP_ONLY_FIELDS = ("deliveryPeriod", "expectedDeliveryHash", "autoRelease", "deliveryOracle")
@@ -47,6 +47,12 @@ async def create_intent(
             if dvp_fields.get(name) is not None:
                 raise InvalidRequest(
                     f"{name} is only valid for DELIVERY_VS_PAYMENT intents", param=name
+                )
+        for name in RELEASE_TERMS:  # the same settings inside metadata
+            if (metadata or {}).get(name) is not None:
+                param = f"metadata.{name}"
+                raise InvalidRequest(
+                    f"{param} is only valid for DELIVERY_VS_PAYMENT intents", param=param
                 )
     at = now()
     intent = PaymentIntent(

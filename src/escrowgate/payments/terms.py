@@ -11,6 +11,16 @@ from ..domain.formats import ADDRESS_RE, BYTES32_RE, DIGITS_RE
 from .model import ReleaseType
 
 RELEASE_TYPES = tuple(ReleaseType)
+# The metadata keys that are release terms (of a DELIVERY_VS_PAYMENT intent only).
+RELEASE_TERMS = (
+    "releaseType",
+    "timeLockUntil",
+    "disputeWindow",
+    "deliveryPeriod",
+    "autoRelease",
+    "expectedDeliveryHash",
+    "deliveryOracle",
+)
 
 DEFAULT_DISPUTE_WINDOW = 604_800  # 7 days
 DEFAULT_DELIVERY_PERIOD = 2_592_000  # 30 days

@@ -419,3 +419,37 @@ async def test_a_valid_key_under_public_gets_the_routes_own_answer(client, make_
     # ...and without one, the merchant route asks for it.
     r = await client.post("/v1/payment-intents/public/cancel")
     assert_error(r, 401, "authentication_required", "API key is required", type_=AUTH)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "param"),
+    [
+        ({"releaseType": "TIME_LOCKED"}, "metadata.releaseType"),
+        ({"disputeWindow": "604800"}, "metadata.disputeWindow"),
+        ({"autoRelease": True}, "metadata.autoRelease"),
+        ({"note": "fine", "timeLockUntil": 1900000000}, "metadata.timeLockUntil"),
+    ],
+)
+async def test_release_terms_on_a_conditional_intent_are_refused(
+    client, make_merchant, metadata, param
+):
+    m = await make_merchant()
+    r = await client.post(
+        intents_url(),
+        json=intent_body(type="CONDITIONAL", metadata=metadata),
+        headers=m.headers,
+    )
+    assert_error(
+        r,
+        400,
+        "invalid_request",
+        f"{param} is only valid for DELIVERY_VS_PAYMENT intents",
+        param=param,
+    )
+    assert (await client.get(intents_url(), headers=m.headers)).json()["data"] == []
+    ok = await client.post(
+        intents_url(),
+        json=intent_body(type="CONDITIONAL", metadata={"note": "fine"}),
+        headers=m.headers,
+    )
+    assert ok.status_code == 201

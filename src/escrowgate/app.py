@@ -21,7 +21,7 @@ from .db.migrate import SchemaGate
 from .health import install_health
 from .logging_setup import configure_logging
 from .worker.jobs import run_due
-from .worker.runner import Heartbeat, run_forever
+from .worker.runner import Heartbeat, run_forever, start_when_ready
 
 DESCRIPTION = """
 Open-source, API-compatible implementation of the Finternet Payment Gateway's
@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             )
             tasks += [
-                asyncio.create_task(loop.forever(session_factory, settings))
+                asyncio.create_task(
+                    start_when_ready(loop, session_factory, settings, schema_gate.check)
+                )
                 for loop in bootstrap.worker_loops()
             ]
         yield

@@ -44,6 +44,19 @@ class Loop:
     once: Callable[[async_sessionmaker[AsyncSession], Settings], Coroutine[Any, Any, int]]
 
 
+async def start_when_ready(
+    loop: Loop,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    ready: Callable[[], Awaitable[bool]] | None,
+) -> None:
+    """Start a side loop once the database is migrated (the job loop says that it
+    waits; the side loops wait quietly instead of failing on missing tables)."""
+    while ready is not None and not await ready():
+        await asyncio.sleep(settings.worker_poll_seconds)
+    await loop.forever(session_factory, settings)
+
+
 async def run_housekeeping(
     session_factory: async_sessionmaker[AsyncSession], tasks: Sequence[Housekeeping]
 ) -> int:
@@ -118,9 +131,12 @@ async def run_cli(
             for loop in loops:
                 log.info("worker_once", loop=loop.name, done=await loop.once(factory, settings))
         else:
+            from ..db.migrate import SchemaGate
+
+            ready = SchemaGate(engine).check
             await asyncio.gather(
-                run_forever(factory, settings, handlers, housekeeping),
-                *(loop.forever(factory, settings) for loop in loops),
+                run_forever(factory, settings, handlers, housekeeping, ready=ready),
+                *(start_when_ready(loop, factory, settings, ready) for loop in loops),
             )
     finally:
         await engine.dispose()

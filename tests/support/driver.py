@@ -437,7 +437,7 @@ async def approve(
 async def balance(client: httpx.AsyncClient, m: Any, currency: str = "USDC") -> dict[str, Decimal]:
     r = await client.get(balance_url(), headers=m.headers)
     assert r.status_code == 200, r.text
-    for row in r.json()["data"]:
+    for row in r.json()["data"]["balances"]:
         if row["currency"] == currency:
             return {k: Decimal(v) for k, v in row.items() if k.endswith("Balance")}
     return {

@@ -11,7 +11,8 @@ from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
-from ..domain.errors import NotFound
+from ..domain.errors import InvalidRequest, NotFound
+from ..domain.formats import well_formed_id
 from ..models import Event
 from .service import EventList, EventWire, render
 
@@ -45,6 +46,8 @@ async def list_events(
 
 @router.get("/events/{event_id}", response_model=EventWire, responses=errors(404))
 async def get_event(event_id: str, ctx: MerchantCtx) -> JSONResponse:
+    if not well_formed_id(event_id):
+        raise InvalidRequest("Invalid event ID format", param="eventId")
     event = (
         await ctx.session.execute(
             select(Event).where(

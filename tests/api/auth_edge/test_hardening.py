@@ -248,11 +248,14 @@ async def test_an_error_never_echoes_more_than_a_short_prefix(client, make_merch
         "/v1/payment-intents/public/intent_%00",
     ],
 )
-async def test_an_id_with_nul_is_a_404(client, make_merchant, path):
+async def test_an_id_with_nul_is_a_400(client, make_merchant, path):
+    """Malformed: the documented 400 "Invalid ... ID format", never a 500."""
     m = await make_merchant()
     r = await client.get(path, headers=m.headers)
-    assert r.status_code == 404, r.text
-    assert r.json()["error"]["code"] == "resource_missing"
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "invalid_request"
+    assert err["message"].endswith("ID format")
 
 
 async def test_an_incoming_request_id_is_honoured_when_well_formed(client, make_merchant):

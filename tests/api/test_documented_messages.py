@@ -122,7 +122,9 @@ async def test_amount_messages(client, make_merchant, amount, message):
 # --- POST /payment-intents ---------------------------------------------------------------
 
 DVP_META = {"releaseType": "DELIVERY_PROOF"}
-FORMS = "whole seconds (3600 or \"3600\") or a duration such as \"3600s\", \"30m\", \"24h\" or \"7d\""
+FORMS = (
+    'whole seconds (3600 or "3600") or a duration such as "3600s", "30m", "24h" or "7d"'
+)
 CREATE_ERRORS = [
     (
         {"currency": "ETH"},

@@ -168,10 +168,10 @@ class ReleaseTerms(WireModel):
 class PublicIntentData(WireModel):
     """The intent as its payer may see it: every documented field of the intent
     except the merchant's own (`merchantId`, `settlementMethod`,
-    `settlementDestination`, `metadata`), the wallet's signature (`signature`,
-    `signerAddress`: a payer's address is not for anyone holding the link) and the
-    processors' references (`paymentProcessorTxId`, `onRampTxId`). The card-funding fields are present
-    once a card payment was attempted, as on the intent."""
+    `settlementDestination`, `metadata`), the wallet's (`signature`,
+    `signerAddress`) and the processors' references (`paymentProcessorTxId`,
+    `onRampTxId`). The card-funding fields are present once a card payment was
+    attempted, as on the intent."""
 
     id: str
     object: Literal["payment_intent"]

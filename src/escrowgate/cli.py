@@ -106,16 +106,18 @@ def merchants_create(name: Annotated[str, typer.Option(help="merchant display na
 @keys_app.command("create")
 def keys_create(
     merchant: Annotated[str | None, typer.Option(help="merchant id")] = None,
-    mode: Annotated[str, typer.Option(help="test or live")] = "test",
+    mode: Annotated[
+        str, typer.Option(help="test, live, or hackathon (an sk_hackathon_ test key)")
+    ] = "test",
     operator: Annotated[bool, typer.Option(help="an operator (admin) key")] = False,
 ) -> None:
     """Create an API key and print it once (it is stored only as a hash)."""
-    from .auth.keys import MODES, create_key
+    from .auth.keys import PREFIX_MODES, create_key
     from .merchants import require_merchant
     from .models import ApiKey
 
-    if mode not in MODES:
-        typer.echo("mode must be test or live", err=True)
+    if mode not in PREFIX_MODES:
+        typer.echo("mode must be test, live or hackathon", err=True)
         raise typer.Exit(2)
     if not operator and not merchant:
         typer.echo("--merchant is required (or --operator)", err=True)

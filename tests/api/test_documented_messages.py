@@ -122,8 +122,22 @@ async def test_amount_messages(client, make_merchant, amount, message):
 # --- POST /payment-intents ---------------------------------------------------------------
 
 DVP_META = {"releaseType": "DELIVERY_PROOF"}
+FORMS = (
+    'whole seconds (3600 or "3600") or a duration such as "3600s", "30m", "24h" or "7d"'
+)
 CREATE_ERRORS = [
-    ({"currency": "EUR"}, "Invalid currency. Must be USDC, USDT or DAI", "currency"),
+    (
+        {"currency": "ETH"},
+        "Invalid currency. Must be USDC, USDT, DAI or a supported fiat currency "
+        "(USD, EUR, GBP, INR, JPY, SGD, AUD, CAD, CHF, AED, KWD)",
+        "currency",
+    ),
+    ({"currency": "JPY", "amount": "1000.5"}, "Amount must be a whole number for JPY", "amount"),
+    (
+        {"currency": "USD", "amount": "10.001"},
+        "Amount must have at most 2 decimal places for USD",
+        "amount",
+    ),
     (
         {"settlementMethod": "WIRE"},
         "Invalid settlementMethod. Must be one of OFF_RAMP_MOCK, OFF_RAMP_TO_RTP, OFF_RAMP_TO_BANK",
@@ -139,12 +153,12 @@ CREATE_ERRORS = [
     ),
     (
         {"deliveryPeriod": 0},
-        "deliveryPeriod must be a positive whole number of seconds",
+        "deliveryPeriod must be greater than 0",
         "deliveryPeriod",
     ),
     (
-        {"deliveryPeriod": "3600"},
-        "deliveryPeriod must be a positive whole number of seconds",
+        {"deliveryPeriod": "2 weeks"},
+        f"deliveryPeriod must be {FORMS}",
         "deliveryPeriod",
     ),
     (
@@ -186,7 +200,7 @@ CREATE_ERRORS = [
     ),
     (
         {"metadata": {**DVP_META, "disputeWindow": "a week"}},
-        "metadata.disputeWindow must be a whole number of seconds",
+        f"metadata.disputeWindow must be {FORMS}",
         "metadata.disputeWindow",
     ),
     (
@@ -196,7 +210,7 @@ CREATE_ERRORS = [
     ),
     (
         {"metadata": {**DVP_META, "deliveryPeriod": "a month"}},
-        "metadata.deliveryPeriod must be a whole number of seconds",
+        f"metadata.deliveryPeriod must be {FORMS}",
         "metadata.deliveryPeriod",
     ),
     (
@@ -851,9 +865,15 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
 # --- disputes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("window", ["0", 0, "315360001", 315360001, "7 days", -5])
+@pytest.mark.parametrize(
+    "window", ["0", 0, "315360001", 315360001, "7 days", -5, "1w", "3650d1"]
+)
 async def test_dispute_window_message(client, app, make_merchant, window):
     """A bad disputeWindow is refused; the order is not disputed."""
+    out_of_range = "disputeWindow must be a whole number of seconds from 1 to 315360000"
+    message = f"disputeWindow must be {FORMS}" if window in ("7 days", "1w", "3650d1") else (
+        out_of_range
+    )
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)
@@ -866,7 +886,7 @@ async def test_dispute_window_message(client, app, make_merchant, window):
         r,
         400,
         "invalid_request",
-        "disputeWindow must be a whole number of seconds from 1 to 315360000",
+        message,
         param="disputeWindow",
     )
     after = await snapshot(client, m, iid)

@@ -33,6 +33,7 @@ from escrowgate.auth.keys import create_key
 from escrowgate.config import Settings
 from escrowgate.db.engine import make_engine, make_session_factory, normalize_url
 from escrowgate.db.migrate import upgrade as migrate_database
+from escrowgate.domain import currencies  # the currency list, minor units, sandbox rates
 from escrowgate.merchants import create_merchant, revoke_key
 from escrowgate.models import ConditionalPayment, IdempotencyRecord, Job, LedgerEntry, PaymentIntent
 from escrowgate.worker import jobs as worker_jobs
@@ -51,6 +52,7 @@ __all__ = [
     "RateLimiter",
     "Settings",
     "create_app",
+    "currencies",
     "delivery_service",
     "disputes_service",
     "idempotency",
@@ -208,6 +210,14 @@ async def new_key(app: Any, m: Merchant, mode: str) -> Merchant:
         row, raw = await create_key(session, merchant_id=m.id, mode=mode)
         await session.commit()
     return Merchant(id=m.id, key=raw, key_id=row.id, mode=mode)
+
+
+def basic_auth(key: str, password: str = "") -> dict[str, str]:
+    """HTTP Basic with the key as user name (`curl -u sk_test_...:`)."""
+    import base64
+
+    token = base64.b64encode(f"{key}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 async def make_operator(app: Any, mode: str = "test") -> dict[str, str]:
@@ -439,7 +449,7 @@ async def approve(
 async def balance(client: httpx.AsyncClient, m: Any, currency: str = "USDC") -> dict[str, Decimal]:
     r = await client.get(balance_url(), headers=m.headers)
     assert r.status_code == 200, r.text
-    for row in r.json()["data"]:
+    for row in r.json()["data"]["balances"]:
         if row["currency"] == currency:
             return {k: Decimal(v) for k, v in row.items() if k.endswith("Balance")}
     return {
@@ -465,6 +475,18 @@ async def list_all(client: httpx.AsyncClient, m: Any, path: str, **params: Any) 
             return items
         cursor = page["data"][-1]["id"]
     raise AssertionError("list never ended")
+
+
+async def balance_body(client: httpx.AsyncClient, m: Any) -> dict[str, Any]:
+    """The whole balance answer (primary currency at the top, `balances` per currency)."""
+    r = await client.get(balance_url(), headers=m.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def ledger_page(client: httpx.AsyncClient, m: Any, **params: Any) -> httpx.Response:
+    """One page of the ledger (`limit`, `offset`, cursors, filters)."""
+    return await client.get(ledger_url(), params=params, headers=m.headers)
 
 
 async def ledger_entries(client: httpx.AsyncClient, m: Any, **params: Any) -> list[Any]:

@@ -31,6 +31,7 @@ IS, OS, MS = IntentStatus, OrderStatus, MilestoneStatus
 
 @dataclass
 class Order:
+    currency: str = "USDC"
     amount: int = 1000 * M
     funded_amount: int = 1000 * M
     released_amount: int = 0
@@ -87,7 +88,9 @@ def raises(fn, message: str | None = None, *, code: str = "invalid_request", par
 INTENT_MOVES = [
     (IS.INITIATED, IS.PROCESSING, True),
     (IS.INITIATED, IS.CANCELED, True),
-    (IS.INITIATED, IS.REQUIRES_ACTION, True),
+    # A declined card keeps the intent INITIATED (lastPaymentError); nothing from
+    # INITIATED needs action.
+    (IS.INITIATED, IS.REQUIRES_ACTION, False),
     (IS.INITIATED, IS.SUCCEEDED, False),
     (IS.PROCESSING, IS.SUCCEEDED, True),
     (IS.PROCESSING, IS.REQUIRES_ACTION, True),

@@ -7,6 +7,8 @@ body is parsed: a request without a valid key learns nothing else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -79,13 +81,33 @@ def _request_id(scope: Scope) -> str:
     return "req_" + uuid.uuid4().hex
 
 
+def _basic_user(token: str) -> str:
+    """HTTP Basic with the key as user name and no password (`curl -u sk_test_...:`),
+    as some Finternet docs examples send it: the key, or "" when malformed."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return ""
+    user, sep, password = decoded.partition(":")
+    if not sep or password or not user.strip():
+        return ""
+    return user.strip()
+
+
 def _raw_key(scope: Scope) -> str | None:
     """The one API key of the request; "" when the credentials are malformed or
-    ambiguous (two X-API-Key headers, or X-API-Key and a different Bearer key)."""
+    ambiguous (two X-API-Key headers, or X-API-Key and a different Bearer or Basic
+    key). Authorization may be Bearer <key> or Basic base64("<key>:")."""
     keys = [k.strip() for k in _headers(scope, b"x-api-key") if k.strip()]  # "" = missing
     bearers: list[str] = []
     for auth in _headers(scope, b"authorization"):
         scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "basic":
+            basic = _basic_user(value.strip())
+            if not basic:
+                return ""  # not base64 of "<key>:" (a password is not accepted)
+            bearers.append(basic)
+            continue
         if scheme.lower() != "bearer" or not value.strip():
             return ""  # present but not a bearer key: treated as malformed
         bearers.append(value.strip())

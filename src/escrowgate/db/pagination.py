@@ -18,6 +18,7 @@ async def page(
     limit: int,
     starting_after: str | None,
     ending_before: str | None,
+    offset: int = 0,
 ) -> tuple[list[Any], bool]:
     """One page of `stmt`'s rows and whether more exist in that direction. `scope` is
     the list before its filters (the caller's merchant and mode): a cursor must name one
@@ -26,6 +27,10 @@ async def page(
     if starting_after and ending_before:  # every list: two directions at once mean nothing
         raise InvalidRequest(
             "Use only one of starting_after and ending_before", param="ending_before"
+        )
+    if offset and (starting_after or ending_before):
+        raise InvalidRequest(
+            "Use only one of offset and starting_after/ending_before", param="offset"
         )
     cursor = ending_before or starting_after
     param = "ending_before" if ending_before else "starting_after"
@@ -39,6 +44,8 @@ async def page(
         if starting_after:
             stmt = stmt.where(id_column < starting_after)
         stmt = stmt.order_by(id_column.desc())
+        if offset:  # the reference backend's paging: skip `offset` rows, newest first
+            stmt = stmt.offset(offset)
     rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
     has_more = len(rows) > limit
     rows = rows[:limit]

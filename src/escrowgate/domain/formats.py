@@ -10,6 +10,29 @@ DIGITS_RE = re.compile(r"^[0-9]{1,12}$")
 # Ids are short and alphanumeric; anything else cannot exist (and never reaches
 # the database, where a NUL byte would be an error, not a miss).
 ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# The real Finternet sandbox's ids: a prefix and a dashed UUID
+# (intent_c4721336-8e51-45a3-a507-9eff916b63a8), or a bare UUID. Well-formed ids of
+# objects that do not exist here: 404 with the id, never a format error.
+SANDBOX_ID_RE = re.compile(
+    r"^([a-z]+_)*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+def impossible_id(value: str) -> bool:
+    """An id with a control character (a NUL byte, ...) cannot exist anywhere: it is
+    answered like an unknown id (404), and never reaches the database (where a NUL is
+    an error on PostgreSQL, not a miss)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def shown_id(value: str) -> str:
+    """An id as an error message may repeat it: escaped and short."""
+    return clip(value.encode("unicode_escape").decode("ascii"))
+
+
+def well_formed_id(value: str) -> bool:
+    """An id of ours or of the sandbox's shape; anything else is malformed (400)."""
+    return len(value) <= 64 and bool(ID_RE.fullmatch(value) or SANDBOX_ID_RE.fullmatch(value))
 
 ECHO_LIMIT = 40  # how much of a caller's input an error message repeats
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
+from .currencies import FIAT_MINOR_UNITS
+
 MICRO = 1_000_000
 MAX_DECIMALS = 6
 MAX_AMOUNT_MICRO = 10**12 * MICRO  # at most 1e12 units
@@ -41,10 +43,17 @@ def parse_amount(text: object) -> int:
     return micro
 
 
-def format_amount(micro: int) -> str:
-    """Render micro-units with at least two decimals: 300000000 -> "300.00"."""
+def format_amount(micro: int, currency: str | None = None) -> str:
+    """Render micro-units: a fiat currency with exactly its minor units (JPY "1000",
+    USD "10.00", KWD "1.500"); a stablecoin (or no currency) with at least two
+    decimals, trailing zeros beyond dropped: 300000000 -> "300.00", 125000 -> "0.125"."""
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), MICRO)
+    places = FIAT_MINOR_UNITS.get(currency or "")
+    if places is not None and frac % 10 ** (MAX_DECIMALS - places) == 0:
+        if places == 0:
+            return f"{sign}{whole}"
+        return f"{sign}{whole}.{f'{frac:06d}'[:places]}"
     frac_text = f"{frac:06d}".rstrip("0").ljust(2, "0")
     return f"{sign}{whole}.{frac_text}"
 

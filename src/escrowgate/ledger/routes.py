@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..api.context import Ctx, answer, merchant_ctx, merchant_or_operator_ctx
 from ..api.docs import AmountStr, IsoTime, WireModel, errors
@@ -15,7 +15,7 @@ from ..db.pagination import page
 from ..domain.clock import iso
 from ..domain.errors import InvalidRequest
 from ..domain.money import format_amount
-from ..models import LedgerEntry
+from ..models import LedgerEntry, PaymentIntent
 from . import service
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
@@ -31,10 +31,34 @@ class CurrencyBalance(WireModel):
     totalBalance: AmountStr
 
 
+class BalanceData(WireModel):
+    """The merchant's primary currency at the top (where the reference backend puts
+    them, for a client that reads one currency), every currency in `balances`."""
+
+    availableBalance: AmountStr = Field(description="Primary currency: settled")
+    pendingBalance: AmountStr = Field(description="Primary currency: released, in flight")
+    reservedBalance: AmountStr = Field(description="Primary currency: held in escrow")
+    totalBalance: AmountStr
+    currency: str = Field(description="The primary currency: that of the first intent")
+    balances: list[CurrencyBalance]
+
+
 class Balance(WireModel):
     object: Literal["balance"]
     livemode: bool
-    data: list[CurrencyBalance]
+    data: BalanceData
+
+
+DEFAULT_PRIMARY_CURRENCY = "USDC"
+_FIRST_CURRENCY = (
+    select(PaymentIntent.currency)
+    .where(
+        PaymentIntent.merchant_id == bindparam("merchant_id"),
+        PaymentIntent.mode == bindparam("mode"),
+    )
+    .order_by(PaymentIntent.id)
+    .limit(1)
+)
 
 
 class LedgerEntryData(WireModel):
@@ -61,22 +85,33 @@ async def get_balance(ctx: MerchantCtx) -> JSONResponse:
     """Per currency: reservedBalance (held in escrow), pendingBalance (released,
     settlement in flight), availableBalance (settled to the merchant's destination)."""
     per_currency = await service.balances(ctx.session, ctx.merchant_id, ctx.mode)
-    data = []
-    for currency in sorted(per_currency):
-        acc = per_currency[currency]
-        reserved = acc.get(service.ESCROW, 0)
-        pending = acc.get(service.MERCHANT_PENDING, 0)
-        available = acc.get(service.MERCHANT_SETTLED, 0)
-        data.append(
-            CurrencyBalance(
-                currency=currency,
-                reservedBalance=format_amount(reserved),
-                pendingBalance=format_amount(pending),
-                availableBalance=format_amount(available),
-                totalBalance=format_amount(reserved + pending + available),
-            )
-        )
+    rows = {currency: _row(currency, per_currency[currency]) for currency in sorted(per_currency)}
+    params = {"merchant_id": ctx.merchant_id, "mode": ctx.mode}
+    primary = (await ctx.session.execute(_FIRST_CURRENCY, params)).scalar()
+    primary = primary or DEFAULT_PRIMARY_CURRENCY
+    top = rows.get(primary) or _row(primary, {})
+    data = BalanceData(
+        availableBalance=top.availableBalance,
+        pendingBalance=top.pendingBalance,
+        reservedBalance=top.reservedBalance,
+        totalBalance=top.totalBalance,
+        currency=primary,
+        balances=list(rows.values()),
+    )
     return answer(Balance(object="balance", livemode=ctx.mode == "live", data=data))
+
+
+def _row(currency: str, accounts: dict[str, int]) -> CurrencyBalance:
+    reserved = accounts.get(service.ESCROW, 0)
+    pending = accounts.get(service.MERCHANT_PENDING, 0)
+    available = accounts.get(service.MERCHANT_SETTLED, 0)
+    return CurrencyBalance(
+        currency=currency,
+        reservedBalance=format_amount(reserved, currency),
+        pendingBalance=format_amount(pending, currency),
+        availableBalance=format_amount(available, currency),
+        totalBalance=format_amount(reserved + pending + available, currency),
+    )
 
 
 def entry_data(e: LedgerEntry) -> LedgerEntryData:
@@ -85,7 +120,7 @@ def entry_data(e: LedgerEntry) -> LedgerEntryData:
         object="ledger_entry",
         transactionId=e.transaction_id,
         account=e.account,
-        amount=format_amount(e.amount),
+        amount=format_amount(e.amount, e.currency),
         currency=e.currency,
         transactionType=e.kind,
         paymentIntentId=e.payment_intent_id,
@@ -109,9 +144,11 @@ async def list_ledger_entries(
     ending_before: Cursor = None,
     paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")] = 0,
 ) -> JSONResponse:
-    """Newest first, with `starting_after` / `ending_before` cursors like every list.
-    An operator key reads one intent's entries (any merchant of its mode)."""
+    """Newest first, with `starting_after` / `ending_before` cursors like every list,
+    or `offset` (the reference backend's paging; not with a cursor). An operator key
+    reads one intent's entries (any merchant of its mode)."""
     if ctx.caller.is_operator:
         if not paymentIntentId:
             raise InvalidRequest(
@@ -137,6 +174,7 @@ async def list_ledger_entries(
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,
+        offset=offset,
     )
     items = [entry_data(e) for e in rows]
     return answer(list_envelope(LedgerEntryList, request.url.path, items, has_more))

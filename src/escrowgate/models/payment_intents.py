@@ -29,6 +29,8 @@ class PaymentIntent(Base):
     signer_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     # Card (Web2) funding details; null for wallet funding.
     funding: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The last declined card payment ({code, message, cardLast4}); null after a success.
+    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

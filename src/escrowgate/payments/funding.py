@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..domain import signatures
+from ..domain import currencies, signatures
 from ..domain.clock import now
 from ..domain.errors import CardDeclined, InvalidRequest, InvalidStateTransition
 from ..domain.money import format_amount
@@ -48,9 +48,10 @@ async def pay_by_card(
     expiry: str,
     payer_address: str | None,
 ) -> tuple[PaymentIntent, CardDeclined | None]:
-    """Charge a sandbox card and fund the intent. A decline is kept (the intent is
-    REQUIRES_ACTION, from which the payer may pay again) and returned, not raised:
-    the caller commits it and answers its 400."""
+    """Charge a sandbox card and fund the intent. A decline is kept (the intent stays
+    payable, the decline in its `lastPaymentError`, so the payer may try another
+    card) and returned, not raised: the caller commits it and answers its 400.
+    A fiat intent is converted to USDC by the sandbox on-ramp at its fixed rate."""
     intent = await repository.public_intent(session, intent_id, lock=True)
     rail = rails.card_rail(intent.mode)
     if rail is None:
@@ -60,26 +61,37 @@ async def pay_by_card(
     if _card_expired(expiry, now()):
         raise InvalidRequest("Your card has expired.", param="card.expiry")
     charge = await rail.charge(card_number, intent.amount, intent.currency)
+    if currencies.is_fiat(intent.currency):
+        coin, coin_amount = currencies.ON_RAMP_CURRENCY, currencies.on_ramp(
+            intent.amount, intent.currency
+        )
+    else:
+        coin, coin_amount = intent.currency, intent.amount
     intent.funding = {
         "fiatPaymentStatus": "succeeded" if charge.ok else "failed",
         "paymentProcessorType": charge.processor,
         "paymentProcessorTxId": charge.processor_tx_id,
         "onRampStatus": "completed" if charge.ok else None,
         "onRampTxId": ("or_" + secrets.token_hex(10)) if charge.ok else None,
-        "stablecoinAmount": format_amount(intent.amount) if charge.ok else None,
-        "stablecoinCurrency": intent.currency if charge.ok else None,
+        "stablecoinAmount": format_amount(coin_amount) if charge.ok else None,
+        "stablecoinCurrency": coin if charge.ok else None,
         "cardLast4": card_number[-4:],
     }
     if not charge.ok:
-        if intent.status != model.IntentStatus.REQUIRES_ACTION:
-            move_intent(session, settings, intent, model.IntentStatus.REQUIRES_ACTION)
-        set_phase(intent, "SIGNATURE_VERIFICATION", "FAILED")
         declined = CardDeclined(
             charge.message or "Your card was declined.",
             code=charge.code or "payment_failed",
             param="card",
         )
+        # The intent stays where it was (payable); the decline is on the intent.
+        intent.last_payment_error = {
+            "code": declined.code,
+            "message": declined.message,
+            "cardLast4": card_number[-4:],
+        }
+        intent.updated_at = now()
         return intent, declined
+    intent.last_payment_error = None
     move_intent(session, settings, intent, model.IntentStatus.PROCESSING)
     set_phase(intent, "SIGNATURE_VERIFICATION", "COMPLETED")
     await fund_intent(session, settings, intent, payer_address=payer_address)
@@ -101,6 +113,7 @@ async def confirm(
     if rails.chain_rail(intent.mode) is None:
         # Nothing could ever confirm the payment: refuse before PROCESSING strands it.
         raise _live_refused()
+    _check_wallet_currency(intent, "signature")
     if intent.status not in model.PAYABLE:
         raise InvalidRequest(
             f"Cannot confirm payment intent in status: {intent.status}",
@@ -130,6 +143,7 @@ async def submit_transaction_hash(
     intent = await repository.public_intent(session, intent_id, lock=True)
     if rails.chain_rail(intent.mode) is None:
         raise _live_refused()
+    _check_wallet_currency(intent, "transactionHash")
     if intent.transaction_hash == transaction_hash:
         return intent  # the same hash again: nothing to do
     if intent.transaction_hash is not None:
@@ -148,6 +162,16 @@ async def submit_transaction_hash(
         move_intent(session, settings, intent, model.IntentStatus.PROCESSING)
     await _accept_hash(session, settings, intent, transaction_hash)
     return intent
+
+
+def _check_wallet_currency(intent: PaymentIntent, param: str) -> None:
+    """A wallet pays a stablecoin; a fiat intent is paid by card (then on-ramped)."""
+    if currencies.is_fiat(intent.currency):
+        raise InvalidRequest(
+            f"A payment intent in {intent.currency} can only be paid by card; wallet "
+            "(EIP-712) payments need a USDC, USDT or DAI intent",
+            param=param,
+        )
 
 
 HASH_USED_MESSAGE = "Transaction hash already funds another payment intent"

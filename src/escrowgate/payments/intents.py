@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..domain import ids
+from ..domain import currencies, ids
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
 from ..events.service import emit
@@ -22,6 +22,39 @@ from .terms import RELEASE_TERMS, parse_release_config
 # Settings of the release terms that only a DELIVERY_VS_PAYMENT intent has.
 DVP_ONLY_FIELDS = ("deliveryPeriod", "expectedDeliveryHash", "autoRelease", "deliveryOracle")
 
+# Test mode: what an intent created without settlement fields settles by (the
+# hackathon collection marks both optional). Live mode requires them.
+DEFAULT_SETTLEMENT_METHOD = "OFF_RAMP_MOCK"
+
+
+def default_settlement_destination(merchant_id: str) -> str:
+    """The merchant-level mock destination of test mode."""
+    return f"mock_account_{merchant_id}"
+
+
+def settlement_terms(
+    mode: str, merchant_id: str, method: str | None, destination: str | None
+) -> tuple[str, str]:
+    if mode == "live":
+        for value, name in ((method, "settlementMethod"), (destination, "settlementDestination")):
+            if value is None:
+                raise InvalidRequest(f"{name} is required in live mode", param=name)
+    return (
+        method or DEFAULT_SETTLEMENT_METHOD,
+        destination or default_settlement_destination(merchant_id),
+    )
+
+
+def echo_dvp_fields(
+    metadata: dict[str, Any] | None, dvp_fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """As the reference backend: the top-level DvP fields sent on create are copied
+    into the stored metadata (as sent; a top-level value wins)."""
+    sent = {k: v for k, v in dvp_fields.items() if v is not None}
+    if not sent:
+        return metadata
+    return {**(metadata or {}), **sent}
+
 
 async def create_intent(
     session: AsyncSession,
@@ -31,14 +64,21 @@ async def create_intent(
     amount: int,
     currency: str,
     type_: str,
-    settlement_method: str,
-    settlement_destination: str,
+    settlement_method: str | None,
+    settlement_destination: str | None,
     description: str | None,
     metadata: dict[str, Any] | None,
     dvp_fields: dict[str, Any],
 ) -> PaymentIntent:
-    """`dvp_fields`: the top-level DvP settings as sent (None when absent)."""
+    """`dvp_fields`: the top-level DvP settings as sent (None when absent); those
+    sent are echoed in the stored metadata (a period in seconds)."""
     assert caller.merchant_id is not None
+    precision = currencies.precision_error(amount, currency)
+    if precision is not None:
+        raise InvalidRequest(precision, param="amount")
+    settlement_method, settlement_destination = settlement_terms(
+        caller.mode, caller.merchant_id, settlement_method, settlement_destination
+    )
     config = None
     if type_ == model.IntentType.DVP:
         config = parse_release_config(dvp_fields, dict(metadata or {}))
@@ -67,7 +107,7 @@ async def create_intent(
         settlement_method=settlement_method,
         settlement_destination=settlement_destination,
         settlement_status="PENDING",
-        metadata_json=metadata,
+        metadata_json=echo_dvp_fields(metadata, dvp_fields) if config is not None else metadata,
         phases=[{"phase": "SIGNATURE_VERIFICATION", "status": "IN_PROGRESS", "timestamp": at}],
         created_at=at,
         updated_at=at,

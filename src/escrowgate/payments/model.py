@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from ..domain import money
+from ..domain import currencies, money
 from ..domain.errors import (
     Forbidden,
     InvalidRequest,
@@ -38,9 +38,7 @@ class IntentStatus(StrEnum):
 
 
 INTENT_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
-    IntentStatus.INITIATED: frozenset(
-        {IntentStatus.PROCESSING, IntentStatus.CANCELED, IntentStatus.REQUIRES_ACTION}
-    ),
+    IntentStatus.INITIATED: frozenset({IntentStatus.PROCESSING, IntentStatus.CANCELED}),
     IntentStatus.PROCESSING: frozenset({IntentStatus.SUCCEEDED, IntentStatus.REQUIRES_ACTION}),
     IntentStatus.SUCCEEDED: frozenset({IntentStatus.SETTLED, IntentStatus.REQUIRES_ACTION}),
     IntentStatus.REQUIRES_ACTION: frozenset(
@@ -50,7 +48,9 @@ INTENT_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.SETTLED: frozenset(),
     IntentStatus.CANCELED: frozenset(),
 }
-# Where money may arrive from (a declined card leaves the intent REQUIRES_ACTION).
+# Where money may arrive from. A declined card leaves the intent INITIATED (the
+# decline is in its lastPaymentError); REQUIRES_ACTION follows a failed chain
+# transaction or settlement, and the payer may pay again from it.
 PAYABLE = (IntentStatus.INITIATED, IntentStatus.REQUIRES_ACTION)
 
 
@@ -60,7 +60,6 @@ class IntentType(StrEnum):
 
 
 TYPE_ALIASES = {"CONSENTED_PULL": IntentType.CONDITIONAL}
-CURRENCIES = ("USDC", "USDT", "DAI")
 SETTLEMENT_METHODS = ("OFF_RAMP_MOCK", "OFF_RAMP_TO_RTP", "OFF_RAMP_TO_BANK")
 
 
@@ -172,6 +171,7 @@ def check_transition(table: dict[S, frozenset[S]], current: str, target: S) -> S
 
 
 class Order(Protocol):
+    currency: str
     amount: int
     funded_amount: int
     released_amount: int
@@ -198,6 +198,17 @@ class MilestoneLike(Protocol):
 M = TypeVar("M", bound=MilestoneLike)
 
 # --- money -----------------------------------------------------------------------
+
+
+def check_precision(amount: int, currency: str, param: str) -> None:
+    """A fiat amount may not be finer than its currency's minor unit (JPY "1000.5")."""
+    problem = currencies.precision_error(amount, currency)
+    if problem is not None:
+        raise InvalidRequest(problem, param=param)
+
+
+def show(amount: int, order: Order) -> str:
+    return money.format_amount(amount, order.currency)
 
 
 def held(order: Order) -> int:
@@ -305,6 +316,7 @@ def check_new_milestone(
             f"Milestone index {index} is below already completed milestone index {max(done)}",
             param="milestoneIndex",
         )
+    check_precision(amount, order.currency, "amount")
     if order.milestone_total + amount > order.amount - order.refunded_amount:
         raise InvalidRequest("Total milestone amounts exceed escrow order amount", param="amount")
     if percentage is None:
@@ -312,8 +324,8 @@ def check_new_milestone(
     if not money.percentage_agrees(percentage, amount, order.amount):
         expected = money.percentage_of(amount, order.amount)
         raise InvalidRequest(
-            f"percentage {clip(percentage)} does not match amount {money.format_amount(amount)} "
-            f"of order amount {money.format_amount(order.amount)} (expected {expected})",
+            f"percentage {clip(percentage)} does not match amount {show(amount, order)} "
+            f"of order amount {show(order.amount, order)} (expected {expected})",
             param="percentage",
         )
     return int(percentage.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
@@ -539,9 +551,10 @@ def check_resolution(
             raise InvalidRequest(
                 "refundAmount is required for PARTIAL_REFUND", param="refundAmount"
             )
+        check_precision(refund_amount, order.currency, "refundAmount")
         if refund_amount > held(order):
             raise InvalidRequest(
-                f"refundAmount exceeds the held amount of {money.format_amount(held(order))}",
+                f"refundAmount exceeds the held amount of {show(held(order), order)}",
                 param="refundAmount",
             )
     elif refund_amount is not None:
@@ -580,9 +593,10 @@ def check_refund(order: Order, requested: int | None) -> int:
     if available <= 0:
         raise InvalidStatus("Nothing is held for this payment intent")
     amount = available if requested is None else requested
+    check_precision(amount, order.currency, "amount")
     if amount > available:
         raise InvalidRequest(
-            f"Refund amount exceeds the held amount of {money.format_amount(available)}",
+            f"Refund amount exceeds the held amount of {show(available, order)}",
             param="amount",
         )
     return amount

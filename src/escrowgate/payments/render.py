@@ -26,8 +26,11 @@ def percentage_value(bp: int) -> int | float:
     return bp // 100 if bp % 100 == 0 else bp / 100
 
 
-def milestone_wire(m: Milestone, settings: Settings | None = None) -> wire.MilestoneData:
-    """With `settings`, also the milestone's `approvalTypedData`."""
+def milestone_wire(
+    m: Milestone, settings: Settings | None = None, *, currency: str | None = None
+) -> wire.MilestoneData:
+    """With `settings`, also the milestone's `approvalTypedData`. `currency`: the
+    order's (a fiat amount is shown with its minor units)."""
     data = wire.MilestoneData(
         id=m.id,
         object="milestone",
@@ -36,7 +39,7 @@ def milestone_wire(m: Milestone, settings: Settings | None = None) -> wire.Miles
         paymentIntentId=m.payment_intent_id,
         milestoneIndex=m.milestone_index,
         description=m.description,
-        amount=format_amount(m.amount),
+        amount=format_amount(m.amount, currency),
         percentage=percentage_value(m.percentage_bp),
         status=m.status,
         completionProof=m.completion_proof,
@@ -56,8 +59,10 @@ def milestone_wire(m: Milestone, settings: Settings | None = None) -> wire.Miles
     return data
 
 
-def milestone_data(m: Milestone, settings: Settings | None = None) -> dict[str, Any]:
-    return milestone_wire(m, settings).wire()
+def milestone_data(
+    m: Milestone, settings: Settings | None = None, *, currency: str | None = None
+) -> dict[str, Any]:
+    return milestone_wire(m, settings, currency=currency).wire()
 
 
 def milestone_approval_typed_data(m: Milestone, settings: Settings) -> dict[str, Any]:
@@ -113,11 +118,12 @@ def order_wire(
     milestones: list[Milestone],
     proofs: list[DeliveryProof],
     dispute: Dispute | None = None,
+    object_name: Literal["conditional_payment", "escrow_order"] = "conditional_payment",
 ) -> wire.OrderData:
     held_now = held(order)
     return wire.OrderData(
         id=order.id,
-        object="conditional_payment",
+        object=object_name,
         paymentIntentId=order.payment_intent_id,
         merchantId=order.merchant_id,
         orderId=on_chain_order_id(order.payment_intent_id),
@@ -125,12 +131,12 @@ def order_wire(
         tokenAddress=settings.token_address,
         buyerAddress=order.buyer_address,
         currency=order.currency,
-        amount=format_amount(order.amount),
-        fundedAmount=format_amount(order.funded_amount),
-        releasedAmount=format_amount(order.released_amount),
-        refundedAmount=format_amount(order.refunded_amount),
-        heldAmount=format_amount(held_now),
-        settledAmount=format_amount(order.settled_amount),
+        amount=format_amount(order.amount, order.currency),
+        fundedAmount=format_amount(order.funded_amount, order.currency),
+        releasedAmount=format_amount(order.released_amount, order.currency),
+        refundedAmount=format_amount(order.refunded_amount, order.currency),
+        heldAmount=format_amount(held_now, order.currency),
+        settledAmount=format_amount(order.settled_amount, order.currency),
         fundedAt=unix_str(order.funded_at),
         releaseType=order.release_type,
         autoRelease=order.auto_release,
@@ -157,7 +163,9 @@ def order_wire(
             if order.order_status == OrderStatus.DELIVERED
             else None
         ),
-        milestones=[milestone_wire(m) for m in in_index_order(milestones)],
+        milestones=[
+            milestone_wire(m, currency=order.currency) for m in in_index_order(milestones)
+        ],
         deliveryProofs=[proof_wire(p) for p in proofs],
         createdAt=iso(order.created_at),
         updatedAt=iso(order.updated_at),
@@ -171,16 +179,31 @@ def order_envelope(
     milestones: list[Milestone],
     proofs: list[DeliveryProof],
     dispute: Dispute | None,
+    object_name: Literal["conditional_payment", "escrow_order"] = "conditional_payment",
 ) -> wire.OrderEnvelope:
-    data = order_wire(order, settings, milestones=milestones, proofs=proofs, dispute=dispute)
-    return wire.OrderEnvelope(id=order.id, object="conditional_payment", data=data)
+    """`object_name`: "escrow_order" for GET .../escrow, as the older docs."""
+    data = order_wire(
+        order,
+        settings,
+        milestones=milestones,
+        proofs=proofs,
+        dispute=dispute,
+        object_name=object_name,
+    )
+    return wire.OrderEnvelope(id=order.id, object=object_name, data=data)
 
 
 def milestone_envelope(
-    m: Milestone, settings: Settings | None = None, *, status: str | None = None
+    m: Milestone,
+    settings: Settings | None = None,
+    *,
+    status: str | None = None,
+    currency: str | None = None,
 ) -> wire.MilestoneEnvelope:
     """With `status` (the complete and approve answers), that top-level status too."""
-    envelope = wire.MilestoneEnvelope(id=m.id, object="milestone", data=milestone_wire(m, settings))
+    envelope = wire.MilestoneEnvelope(
+        id=m.id, object="milestone", data=milestone_wire(m, settings, currency=currency)
+    )
     if status is not None:
         envelope.status = status
     return envelope
@@ -198,7 +221,7 @@ def dispute_wire(d: Dispute, order: ConditionalPayment) -> wire.DisputeData:
         raisedAt=unix_str(d.raised_at),
         status=d.status,
         resolution=d.resolution,
-        refundAmount=format_amount(d.refund_amount) if d.refund_amount else None,
+        refundAmount=format_amount(d.refund_amount, order.currency) if d.refund_amount else None,
         resolvedAt=unix_str(d.resolved_at),
         resolvedBy=d.resolved_by,
         orderStatus=order.order_status,
@@ -221,7 +244,7 @@ def refund_wire(refund: Refund, currency: str) -> wire.RefundData:
     return wire.RefundData(
         id=refund.id,
         object="refund",
-        amount=format_amount(refund.amount),
+        amount=format_amount(refund.amount, currency),
         currency=currency,
         paymentIntentId=refund.payment_intent_id,
         conditionalPaymentId=refund.conditional_payment_id,
@@ -258,7 +281,7 @@ def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
         merchantId=intent.merchant_id,
         livemode=intent.mode == "live",
         status=intent.status,
-        amount=format_amount(intent.amount),
+        amount=format_amount(intent.amount, intent.currency),
         currency=intent.currency,
         type=intent.type,
         description=intent.description,
@@ -276,10 +299,27 @@ def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
         paymentUrl=payment_url(intent.id, settings),
         estimatedFee="0.00",
         estimatedDeliveryTime="15s",
+        lastPaymentError=_payment_error(intent),
         created=intent.created_at,
         updated=intent.updated_at,
         **(intent.funding or {}),
     )
+
+
+def _payment_error(intent: PaymentIntent) -> wire.PaymentError | None:
+    error = intent.last_payment_error
+    return None if error is None else wire.PaymentError.model_validate(error)
+
+
+# The card-funding fields a payer may see (not the processors' references).
+PUBLIC_FUNDING_FIELDS = (
+    "fiatPaymentStatus",
+    "paymentProcessorType",
+    "onRampStatus",
+    "stablecoinAmount",
+    "stablecoinCurrency",
+    "cardLast4",
+)
 
 
 def _intent_typed_data(intent: PaymentIntent, settings: Settings) -> wire.IntentTypedData:
@@ -323,19 +363,26 @@ def public_intent_envelope(
     milestones: list[Milestone],
 ) -> wire.PublicIntentEnvelope:
     """What a hosted payment page needs, and nothing else (no key required)."""
+    funding = intent.funding or {}
     data = wire.PublicIntentData(
         id=intent.id,
         object="payment_intent",
+        livemode=intent.mode == "live",
         status=intent.status,
-        amount=format_amount(intent.amount),
+        amount=format_amount(intent.amount, intent.currency),
         currency=intent.currency,
         type=intent.type,
         description=intent.description,
+        settlementStatus=intent.settlement_status,
         typedData=_intent_typed_data(intent, settings),
         contractAddress=settings.contract_address,
+        transactionHash=intent.transaction_hash,
         chainId=settings.chain_id,
         paymentUrl=payment_url(intent.id, settings),
         phases=[wire.Phase.model_validate(p) for p in intent.phases],
+        estimatedFee="0.00",
+        estimatedDeliveryTime="15s",
+        lastPaymentError=_payment_error(intent),
         created=intent.created_at,
         updated=intent.updated_at,
         merchantName=merchant_name,
@@ -343,7 +390,7 @@ def public_intent_envelope(
             wire.PublicMilestone(
                 milestoneIndex=m.milestone_index,
                 description=m.description,
-                amount=format_amount(m.amount),
+                amount=format_amount(m.amount, intent.currency),
                 percentage=percentage_value(m.percentage_bp),
                 status=m.status,
             )
@@ -361,6 +408,7 @@ def public_intent_envelope(
                 deliveryPeriod=order.delivery_period,
             )
         ),
+        **{k: funding[k] for k in PUBLIC_FUNDING_FIELDS if k in funding},
     )
     return wire.PublicIntentEnvelope(
         id=intent.id,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..auth.keys import Principal
 from ..db.pagination import page
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
-from ..domain.formats import ID_RE
+from ..domain.formats import impossible_id, shown_id, well_formed_id
 from ..ledger.service import FUND
 from ..models import (
     ConditionalPayment,
@@ -33,13 +33,22 @@ from .model import IntentType, MilestoneStatus
 
 
 def intent_not_found(intent_id: str) -> NotFound:
-    shown = intent_id if ID_RE.fullmatch(intent_id) else "(invalid id)"
+    shown = intent_id if well_formed_id(intent_id) else shown_id(intent_id)
     return NotFound(f"Payment intent not found: {shown}", param="intentId")
 
 
-def _check_id(value: str, err: Exception) -> None:
-    if not ID_RE.fullmatch(value):
-        raise err
+def _check_id(value: str, kind: str, param: str, not_found: NotFound) -> None:
+    """A malformed id is the documented 400 and an impossible one (a NUL byte) a 404;
+    neither reaches the database. A well-formed one that does not exist is each
+    route's 404."""
+    if impossible_id(value):
+        raise not_found
+    if not well_formed_id(value):
+        raise InvalidRequest(f"Invalid {kind} ID format", param=param)
+
+
+def check_intent_id(intent_id: str) -> None:
+    _check_id(intent_id, "payment intent", "intentId", intent_not_found(intent_id))
 
 
 def _owned_stmt(*, operator: bool, lock: bool) -> Any:
@@ -75,7 +84,7 @@ async def owned_intent(
 ) -> PaymentIntent:
     """The intent if the caller owns it; 404 if unknown in this mode, 403 if another
     merchant's (operators may see every merchant's intents in their mode)."""
-    _check_id(intent_id, intent_not_found(intent_id))
+    check_intent_id(intent_id)
     stmt = _OWNED[(caller.is_operator, lock)]
     intent = (await session.execute(stmt, _scope_params(caller, intent_id))).scalar_one_or_none()
     if intent is not None:
@@ -93,7 +102,7 @@ async def public_intent(
     session: AsyncSession, intent_id: str, *, lock: bool = False
 ) -> PaymentIntent:
     """An intent by id alone (the public routes: the id is the capability)."""
-    _check_id(intent_id, intent_not_found(intent_id))
+    check_intent_id(intent_id)
     intent = (await session.execute(_PUBLIC[lock], {"intent_id": intent_id})).scalar_one_or_none()
     if intent is None:
         raise intent_not_found(intent_id)
@@ -172,7 +181,7 @@ async def owned_order(
 ) -> tuple[PaymentIntent, ConditionalPayment]:
     """The caller's intent and its conditional payment in one statement (both rows
     locked with lock=True). The slow path only answers 403/404/wrong type precisely."""
-    if ID_RE.fullmatch(intent_id):
+    if well_formed_id(intent_id):
         stmt = _WITH_ORDER[(caller.is_operator, lock)]
         row = (await session.execute(stmt, _scope_params(caller, intent_id))).first()
         if row is not None:
@@ -255,7 +264,7 @@ def milestone_not_found() -> NotFound:
 
 
 async def milestone_of(session: AsyncSession, order_id: str, milestone_id: str) -> Milestone:
-    _check_id(milestone_id, milestone_not_found())
+    _check_id(milestone_id, "milestone", "milestoneId", milestone_not_found())
     params = {"order_id": order_id, "milestone_id": milestone_id}
     milestone = (await session.execute(_MILESTONE_OF, params)).scalar_one_or_none()
     if milestone is None:

@@ -49,13 +49,16 @@ STATUSES = "^(" + "|".join(model.IntentStatus) + ")$"
 TYPES = "^(" + "|".join(model.IntentType) + ")$"
 
 
-def _order_body(view: orders.OrderView, ctx: Ctx) -> wire.OrderEnvelope:
+def _order_body(
+    view: orders.OrderView, ctx: Ctx, *, escrow_spelling: bool = False
+) -> wire.OrderEnvelope:
     return render.order_envelope(
         view.order,
         ctx.settings,
         milestones=view.milestones,
         proofs=view.proofs,
         dispute=view.dispute,
+        object_name="escrow_order" if escrow_spelling else "conditional_payment",
     )
 
 
@@ -271,8 +274,13 @@ def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     responses=errors(404),
     tags=["Conditional payments"],
 )
-async def get_conditional_payment(intent_id: str, ctx: ReaderCtx) -> JSONResponse:
-    return answer(_order_body(await orders.get_order(ctx.session, ctx.caller, intent_id), ctx))
+async def get_conditional_payment(
+    request: Request, intent_id: str, ctx: ReaderCtx
+) -> JSONResponse:
+    """`object` is "escrow_order" under /escrow (the older docs and the hackathon
+    collection), "conditional_payment" under /conditional-payment."""
+    view = await orders.get_order(ctx.session, ctx.caller, intent_id)
+    return answer(_order_body(view, ctx, escrow_spelling=request.url.path.endswith("/escrow")))
 
 
 @_escrow_route(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain import durations
 from ..domain.errors import InvalidRequest
 from ..domain.formats import ADDRESS_RE, BYTES32_RE, DIGITS_RE
 from .model import ReleaseType
@@ -37,6 +38,17 @@ class ReleaseConfig:
     delivery_period: int
     expected_delivery_hash: str | None
     delivery_oracle: str | None
+
+
+def _period(value: Any, param: str, *, maximum: int = MAX_SECONDS) -> int:
+    """A period: seconds as a JSON integer or a string of digits, or a duration with a
+    unit ("3600s", "30m", "24h", "7d"), as real Finternet clients send it."""
+    number = durations.parse_seconds(value)
+    if number is None:
+        raise InvalidRequest(durations.must_be(param), param=param)
+    if number < 0 or number > maximum:
+        raise InvalidRequest(f"{param} must be between 0 and {maximum}", param=param)
+    return number
 
 
 def _seconds(value: Any, param: str, *, maximum: int = MAX_SECONDS) -> int:
@@ -96,7 +108,7 @@ def parse_release_config(top: dict[str, Any], metadata: dict[str, Any]) -> Relea
     dispute_window = (
         DEFAULT_DISPUTE_WINDOW
         if window_raw is None
-        else _seconds(window_raw, "metadata.disputeWindow")
+        else _period(window_raw, "metadata.disputeWindow")
     )
     if dispute_window == 0:
         raise InvalidRequest(
@@ -104,7 +116,7 @@ def parse_release_config(top: dict[str, Any], metadata: dict[str, Any]) -> Relea
         )
     period_raw, period_param = _pick(top, metadata, "deliveryPeriod")
     delivery_period = (
-        DEFAULT_DELIVERY_PERIOD if period_raw is None else _seconds(period_raw, period_param)
+        DEFAULT_DELIVERY_PERIOD if period_raw is None else _period(period_raw, period_param)
     )
     if delivery_period == 0:
         raise InvalidRequest(f"{period_param} must be greater than 0", param=period_param)

@@ -83,6 +83,14 @@ class Phase(WireModel):
     timestamp: int
 
 
+class PaymentError(WireModel):
+    """The last declined card payment of an intent (cleared by a successful one)."""
+
+    code: str
+    message: str
+    cardLast4: str | None
+
+
 class IntentData(WireModel):
     """A payment intent. `metadata` is the merchant's own JSON object, returned as
     given (hence free-form). The card-funding fields, from `fiatPaymentStatus` to
@@ -113,6 +121,7 @@ class IntentData(WireModel):
     paymentUrl: str
     estimatedFee: str
     estimatedDeliveryTime: str
+    lastPaymentError: PaymentError | None
     created: int
     updated: int
     fiatPaymentStatus: str | None = None
@@ -157,23 +166,42 @@ class ReleaseTerms(WireModel):
 
 
 class PublicIntentData(WireModel):
+    """The intent as its payer may see it: every documented field of the intent
+    except the merchant's own (`merchantId`, `settlementMethod`,
+    `settlementDestination`, `metadata`), the wallet's (`signature`,
+    `signerAddress`) and the processors' references (`paymentProcessorTxId`,
+    `onRampTxId`). The card-funding fields are present once a card payment was
+    attempted, as on the intent."""
+
     id: str
     object: Literal["payment_intent"]
+    livemode: bool
     status: str
     amount: AmountStr
     currency: str
     type: str
     description: str | None
+    settlementStatus: str | None
     typedData: IntentTypedData
     contractAddress: str
+    transactionHash: str | None
     chainId: int
     paymentUrl: str
     phases: list[Phase]
+    estimatedFee: str
+    estimatedDeliveryTime: str
+    lastPaymentError: PaymentError | None
     created: int
     updated: int
     merchantName: str | None
     milestones: list[PublicMilestone]
     releaseTerms: ReleaseTerms | None
+    fiatPaymentStatus: str | None = None
+    paymentProcessorType: str | None = None
+    onRampStatus: str | None = None
+    stablecoinAmount: AmountStr | None = None
+    stablecoinCurrency: str | None = None
+    cardLast4: str | None = None
 
 
 class PublicIntentEnvelope(WireModel):
@@ -246,10 +274,12 @@ class DeliveryProofEnvelope(WireModel):
 
 
 class OrderData(WireModel):
-    """The conditional payment (escrow order) of an intent."""
+    """The conditional payment (escrow order) of an intent. `object` is
+    "escrow_order" on GET .../escrow (the older docs and the hackathon collection),
+    "conditional_payment" everywhere else."""
 
     id: str
-    object: Literal["conditional_payment"]
+    object: Literal["conditional_payment", "escrow_order"]
     paymentIntentId: str
     merchantId: str
     orderId: str
@@ -295,7 +325,7 @@ class OrderData(WireModel):
 
 class OrderEnvelope(WireModel):
     id: str
-    object: Literal["conditional_payment"]
+    object: Literal["conditional_payment", "escrow_order"]
     data: OrderData
 
 

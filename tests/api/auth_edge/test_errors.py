@@ -241,9 +241,8 @@ async def test_unknown_milestone_field_is_rejected_by_name(client, merchant):
     assert listed.json()["data"] == []
 
 
-@pytest.mark.parametrize(
-    "missing", ["amount", "currency", "type", "settlementMethod", "settlementDestination"]
-)
+# settlementMethod / settlementDestination are optional (tests/api/compat).
+@pytest.mark.parametrize("missing", ["amount", "currency", "type"])
 async def test_missing_required_field_is_named(client, merchant, missing):
     body = intent_body()
     del body[missing]
@@ -466,28 +465,38 @@ async def test_nul_character_in_text_fields_is_400(client, merchant):
         "intent_%C3%28",
     ],
 )
-async def test_nul_and_odd_bytes_in_path_ids_are_404_not_500(client, merchant, bad_id):
+async def test_nul_and_odd_bytes_in_path_ids_are_400_not_500(client, merchant, bad_id):
+    """A malformed id is the documented 400; one with a control character (NUL) cannot
+    exist anywhere and is a 404 like an unknown id. Neither reaches the database."""
+    nul = "%00" in bad_id
+    status, code = (404, "resource_missing") if nul else (400, "invalid_request")
+    bad = None if nul else "Invalid payment intent ID format"
     for suffix in ("", "/escrow", "/conditional-payment", "/escrow/milestones"):
         r = await client.get(intent_url(bad_id, suffix), headers=merchant.headers)
-        err = assert_error(r, 404, "resource_missing")
+        err = assert_error(r, status, code, bad, param="intentId")
         assert "\x00" not in err["message"]
     r = await client.get(public_intent_url(bad_id))
-    assert_error(r, 404, "resource_missing")
+    assert_error(r, status, code, bad, param="intentId")
     r = await client.post(
         milestones_url(bad_id),
         json={"milestoneIndex": 0, "amount": "1.00"},
         headers=merchant.headers,
     )
-    assert_error(r, 404, "resource_missing")
+    assert_error(r, status, code, bad, param="intentId")
     r = await client.post(cancel_url(bad_id), headers=merchant.headers)
-    assert_error(r, 404, "resource_missing")
+    assert_error(r, status, code, bad, param="intentId")
 
 
 @pytest.mark.parametrize("bad_id", ["milestone_%00", "x%00y", "m" * 200])
-async def test_nul_in_milestone_id_is_404(client, merchant, bad_id):
+async def test_nul_in_milestone_id_is_404_and_a_malformed_one_400(client, merchant, bad_id):
     intent = await create_intent(client, merchant)
     r = await client.get(milestone_url(intent["id"], bad_id), headers=merchant.headers)
-    assert_error(r, 404, "resource_missing", "Milestone not found")
+    if "%00" in bad_id:
+        assert_error(r, 404, "resource_missing", "Milestone not found", param="milestoneId")
+    else:
+        assert_error(
+            r, 400, "invalid_request", "Invalid milestone ID format", param="milestoneId"
+        )
 
 
 @pytest.mark.parametrize(

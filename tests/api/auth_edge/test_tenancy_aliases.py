@@ -154,10 +154,11 @@ async def test_owner_uses_the_conditional_payment_approve_alias(client, app, mak
     assert body["object"] == "conditional_payment"
     assert body["data"]["orderStatus"] == "COMPLETED"
     assert body["data"]["releasedAmount"] == "1000.00" and body["data"]["heldAmount"] == "0.00"
+    # GET .../escrow names it "escrow_order"; everything else "conditional_payment".
     assert body == {
         "id": body["id"],
         "object": "conditional_payment",
-        "data": await escrow(client, m, iid),
+        "data": {**await escrow(client, m, iid), "object": "conditional_payment"},
     }
     released = await list_all(client, m, events_url(), type="escrow_order.released")
     assert [e["data"]["object"]["paymentIntentId"] for e in released] == [iid]

@@ -73,15 +73,24 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     assert answers[0] == answers[1] == answers[2]
     body = answers[0]
     assert body["object"] == "balance" and body["livemode"] is False
-    assert body["data"] == [
-        {
-            "currency": "USDC",
-            "reservedBalance": "700.00",
-            "pendingBalance": "0.00",
-            "availableBalance": "350.00",
-            "totalBalance": "1050.00",
-        }
-    ]
+    assert body["data"] == {
+        # The primary currency, where the reference backend puts it...
+        "availableBalance": "350.00",
+        "pendingBalance": "0.00",
+        "reservedBalance": "700.00",
+        "totalBalance": "1050.00",
+        "currency": "USDC",
+        # ...and every currency.
+        "balances": [
+            {
+                "currency": "USDC",
+                "reservedBalance": "700.00",
+                "pendingBalance": "0.00",
+                "availableBalance": "350.00",
+                "totalBalance": "1050.00",
+            }
+        ],
+    }
 
     entries = await ledger_entries(client, m)
     other_path = await list_all(client, m, "/v1/payment-intents/account/ledger-entries")
@@ -215,14 +224,27 @@ async def test_another_merchant_sees_nothing(client, app, make_merchant):
     assert await ledger_entries(client, other) == []
     assert await ledger_entries(client, other, paymentIntentId=flow["a"]) == []
     r = await client.get(balance_url(), headers=other.headers)
-    assert r.status_code == 200 and r.json()["data"] == []
+    assert r.status_code == 200 and r.json()["data"]["balances"] == []
+    assert r.json()["data"]["totalBalance"] == "0.00"
     b = await balance(client, other)
     assert b["totalBalance"] == ZERO
     # A live key of a merchant sees none of the test-mode money either.
     live = await make_merchant("Live Shop", mode="live")
     assert await ledger_entries(client, live) == []
     r = await client.get(balance_url(), headers=live.headers)
-    assert r.json() == {"object": "balance", "livemode": True, "data": []}
+    zero = "0.00"
+    assert r.json() == {
+        "object": "balance",
+        "livemode": True,
+        "data": {
+            "availableBalance": zero,
+            "pendingBalance": zero,
+            "reservedBalance": zero,
+            "totalBalance": zero,
+            "currency": "USDC",  # no intent in this mode yet: the default primary currency
+            "balances": [],
+        },
+    }
 
 
 # --- Events ---------------------------------------------------------------------------

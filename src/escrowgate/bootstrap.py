@@ -12,6 +12,7 @@ from .api import idempotency
 from .events.routes import router as events_router
 from .ledger.routes import router as ledger_router
 from .payments.jobs import HANDLERS as PAYMENT_JOBS
+from .payments.payer_routes import router as payer_router
 from .payments.routes import router as payments_router
 from .worker.jobs import Handlers
 from .worker.runner import Housekeeping
@@ -29,6 +30,6 @@ def housekeeping() -> Sequence[Housekeeping]:
 def api_router() -> APIRouter:
     router = APIRouter()
     # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
-    for part in (ledger_router, payments_router, events_router):
+    for part in (ledger_router, payer_router, payments_router, events_router):
         router.include_router(part)
     return router

@@ -29,6 +29,8 @@ class PaymentIntent(Base):
     signer_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     # Card (Web2) funding details; null for wallet funding.
     funding: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # SHA-256 of the payer's client secret (issued to whoever paid; never stored raw).
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

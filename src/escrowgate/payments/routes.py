@@ -16,7 +16,19 @@ from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..domain.money import parse_amount
 from ..errors import ApiError, from_domain
-from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render, wire
+from . import (
+    delivery,
+    disputes,
+    funding,
+    intents,
+    milestones,
+    model,
+    orders,
+    payer,
+    refunds,
+    render,
+    wire,
+)
 from .schemas import (
     AdvanceClock,
     ApproveRelease,
@@ -77,14 +89,15 @@ async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> JSONRespo
 
 @router.post(
     PUBLIC + "/payment",
-    response_model=wire.IntentEnvelope,
+    response_model=wire.PaidIntentEnvelope,
     responses=errors(404, public=True, body=True),
     dependencies=IDEMPOTENT,
     tags=["Public"],
 )
 async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JSONResponse:
     """Sandbox card payment (test cards from the docs). A decline answers 400 and
-    leaves the intent REQUIRES_ACTION, from which the payer may pay again."""
+    leaves the intent REQUIRES_ACTION, from which the payer may pay again. A success
+    carries the payer's `clientSecret` (once: an idempotent replay does not repeat it)."""
     intent, declined = await funding.pay_by_card(
         ctx.session,
         ctx.settings,
@@ -96,7 +109,10 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
     if declined is not None:
         err = from_domain(declined)
         return await ctx.respond(err.status_code, ErrorBody.model_validate(err.body()))
-    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+    secret = payer.issue_client_secret(intent)
+    return await ctx.respond(
+        200, render.intent_envelope(intent, ctx.settings), once={"clientSecret": secret}
+    )
 
 
 @router.post(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from . import bootstrap
 from .api import handlers
+from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
@@ -114,4 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis_url=settings.redis_url,
         ),
     )
+    # Outermost: preflights are answered before the edge authenticates anything.
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     return app

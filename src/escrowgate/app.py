@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by the pages (bootstrap.install_pages)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
     install_health(app, settings, schema_gate, heartbeat)
+    bootstrap.install_pages(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from .api import idempotency
 from .events.routes import router as events_router
 from .ledger.routes import router as ledger_router
+from .pages import site as pages
 from .payments.jobs import HANDLERS as PAYMENT_JOBS
 from .payments.payer_routes import router as payer_router
 from .payments.routes import router as payments_router
@@ -33,3 +34,8 @@ def api_router() -> APIRouter:
     for part in (ledger_router, payer_router, payments_router, events_router):
         router.include_router(part)
     return router
+
+
+def install_pages(app: FastAPI) -> None:
+    """The hosted payment page, the merchant dashboard and the offline /docs."""
+    pages.install(app)

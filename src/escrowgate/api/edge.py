@@ -149,9 +149,9 @@ class EdgeMiddleware:
         principal: Principal | None = None
         try:
             body, error = await self._read_body(scope, receive)
-            if error is None:
-                error = self._check_content_type(scope, body)
             sub_path = _api_path(scope["path"])
+            if error is None and sub_path is not None:  # pages (HTML forms) post forms
+                error = self._check_content_type(scope, body)
             if error is None and sub_path is not None:
                 error = await self._check_schema()
             if error is None and sub_path is not None and _is_public(sub_path):

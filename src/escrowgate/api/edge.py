@@ -165,7 +165,7 @@ class EdgeMiddleware:
             else:
                 scope[BODY_KEY] = body
                 scope[PRINCIPAL_KEY] = principal
-                await self.app(scope, self._replay(body), send_wrapper)
+                await self.app(scope, self._replay(body, receive), send_wrapper)
         except Exception as exc:
             log_server_error(scope, exc)
             if not state["started"]:
@@ -280,7 +280,9 @@ class EdgeMiddleware:
         )
 
     @staticmethod
-    def _replay(body: bytes) -> Receive:
+    def _replay(body: bytes, upstream: Receive) -> Receive:
+        """The body already read, then the real channel: a file or streaming answer
+        listens for the client's disconnect and must not be told of one too early."""
         sent = False
 
         async def receive() -> Message:
@@ -288,7 +290,7 @@ class EdgeMiddleware:
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
+            return await upstream()
 
         return receive
 

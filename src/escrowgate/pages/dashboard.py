@@ -72,8 +72,9 @@ def _login_page(
 
 def _forbidden(request: Request) -> Response:
     s = sessions.new()
-    return _login_page(request, s, "Your session expired or the form was stale: sign in again.",
-                       403)
+    return _login_page(
+        request, s, "Your session expired or the form was stale: sign in again.", 403
+    )
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -93,8 +94,13 @@ async def _home(request: Request, error: str | None = None, status_code: int = 2
             return _login_page(request, s)
         try:
             rows, more = await intents.list_intents(
-                db, caller, limit=PAGE_SIZE, starting_after=after, ending_before=before,
-                status=status, type_=None,
+                db,
+                caller,
+                limit=PAGE_SIZE,
+                starting_after=after,
+                ending_before=before,
+                status=status,
+                type_=None,
             )
         except DomainError:
             rows, more = [], False
@@ -111,9 +117,11 @@ async def _home(request: Request, error: str | None = None, status_code: int = 2
         "status": status,
         "statuses": list(model.IntentStatus),
         "newer_url": "/dashboard?" + urlencode({**base, "ending_before": rows[0].id})
-        if newer else None,
+        if newer
+        else None,
         "older_url": "/dashboard?" + urlencode({**base, "starting_after": rows[-1].id})
-        if older else None,
+        if older
+        else None,
         "balances": [
             {
                 "currency": cur,
@@ -185,7 +193,10 @@ async def _intent_page(
     order = None
     if view is not None:
         order = render.order_wire(
-            view.order, settings, milestones=view.milestones, proofs=view.proofs,
+            view.order,
+            settings,
+            milestones=view.milestones,
+            proofs=view.proofs,
             dispute=view.dispute,
         ).wire()
         for m in order["milestones"]:
@@ -198,14 +209,18 @@ async def _intent_page(
         "intent": render.intent_wire(intent, settings).wire(),
         "order": order,
         "terms_intent": render.public_intent_wire(
-            intent, settings, merchant_name=None,
-            order=view.order if view else None, milestones=view.milestones if view else [],
+            intent,
+            settings,
+            merchant_name=None,
+            order=view.order if view else None,
+            milestones=view.milestones if view else [],
         ).wire(),
         "refunds": [render.refund_wire(r, intent.currency).wire() for r in refund_rows],
         "ledger": await queries.ledger_of_intent(db, caller, intent.id),
         "events": await queries.events_of(db, caller, object_ids),
         "next_index": (max((m.milestone_index for m in view.milestones), default=-1) + 1)
-        if view else 0,
+        if view
+        else 0,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }
@@ -245,11 +260,16 @@ async def _action(request: Request, intent_id: str | None, action: str, **kw: st
                     }
                 )
                 intent = await intents.create_intent(
-                    db, settings, caller,
-                    amount=parse_amount(body.amount), currency=body.currency, type_=body.type,
+                    db,
+                    settings,
+                    caller,
+                    amount=parse_amount(body.amount),
+                    currency=body.currency,
+                    type_=body.type,
                     settlement_method=body.settlementMethod,
                     settlement_destination=body.settlementDestination,
-                    description=body.description, metadata=body.metadata,
+                    description=body.description,
+                    metadata=body.metadata,
                     dvp_fields={n: getattr(body, n) for n in intents.DVP_ONLY_FIELDS},
                 )
                 target, done = intent.id, "created"
@@ -263,47 +283,74 @@ async def _action(request: Request, intent_id: str | None, action: str, **kw: st
                     }
                 )
                 await milestones.create_milestone(
-                    db, caller, target, index=mb.milestoneIndex, description=mb.description,
-                    amount=parse_amount(mb.amount), percentage=None,
+                    db,
+                    caller,
+                    target,
+                    index=mb.milestoneIndex,
+                    description=mb.description,
+                    amount=parse_amount(mb.amount),
+                    percentage=None,
                 )
                 done = "milestone"
             elif action == "complete":
                 assert target is not None
                 await milestones.complete_milestone(
-                    db, settings, caller, target, kw["milestone_id"],
-                    completed_by="dashboard", proof=None, proof_uri=None,
+                    db,
+                    settings,
+                    caller,
+                    target,
+                    kw["milestone_id"],
+                    completed_by="dashboard",
+                    proof=None,
+                    proof_uri=None,
                 )
                 done = "completed"
             elif action == "proof":
                 assert target is not None
                 pb = SubmitDeliveryProof.model_validate(
-                    {"proofHash": form.get("proof_hash", ""), "submittedBy": "dashboard",
-                     "proofURI": form.get("proof_uri") or None}
+                    {
+                        "proofHash": form.get("proof_hash", ""),
+                        "submittedBy": "dashboard",
+                        "proofURI": form.get("proof_uri") or None,
+                    }
                 )
                 await delivery.submit_proof(
-                    db, settings, caller, target, proof_hash=pb.proofHash,
-                    submitted_by=pb.submittedBy, proof_uri=pb.proofURI, submit_tx_hash=None,
+                    db,
+                    settings,
+                    caller,
+                    target,
+                    proof_hash=pb.proofHash,
+                    submitted_by=pb.submittedBy,
+                    proof_uri=pb.proofURI,
+                    submit_tx_hash=None,
                 )
                 done = "proof"
             else:
                 assert target is not None
                 rb = CreateRefund.model_validate({"amount": form.get("amount") or None})
                 await refunds.refund(
-                    db, settings, caller, target,
-                    amount=parse_amount(rb.amount) if rb.amount else None, reason=None,
+                    db,
+                    settings,
+                    caller,
+                    target,
+                    amount=parse_amount(rb.amount) if rb.amount else None,
+                    reason=None,
                 )
                 done = "refunded"
         except (ValidationError, ValueError, DomainError) as exc:
             await db.rollback()
             message = (
-                _first_error(exc) if isinstance(exc, ValidationError)
-                else exc.message if isinstance(exc, DomainError)
+                _first_error(exc)
+                if isinstance(exc, ValidationError)
+                else exc.message
+                if isinstance(exc, DomainError)
                 else "Milestone index must be a whole number"
             )
             if target is None:
                 return await _home(request, message, 400)
-            return await _intent_page(request, db, s, caller, target, error=message,
-                                      status_code=400)
+            return await _intent_page(
+                request, db, s, caller, target, error=message, status_code=400
+            )
         await db.commit()
     return redirect(f"/dashboard/intents/{target}?done={done}")
 
@@ -318,8 +365,9 @@ async def add_milestone(request: Request, intent_id: str) -> Response:
     return await _action(request, intent_id, "milestone")
 
 
-@router.post("/dashboard/intents/{intent_id}/milestones/{milestone_id}/complete",
-             response_model=None)
+@router.post(
+    "/dashboard/intents/{intent_id}/milestones/{milestone_id}/complete", response_model=None
+)
 async def complete_milestone(request: Request, intent_id: str, milestone_id: str) -> Response:
     return await _action(request, intent_id, "complete", milestone_id=milestone_id)
 
@@ -332,4 +380,3 @@ async def submit_proof(request: Request, intent_id: str) -> Response:
 @router.post("/dashboard/intents/{intent_id}/refund", response_model=None)
 async def refund(request: Request, intent_id: str) -> Response:
     return await _action(request, intent_id, "refund")
-

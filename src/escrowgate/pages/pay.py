@@ -142,8 +142,9 @@ async def pay_by_card(request: Request, intent_id: str) -> HTMLResponse | Redire
             }
         )
     except ValidationError as exc:
-        return await _render(request, intent_id, error=_first_error(exc), status_code=400,
-                             form=kept)
+        return await _render(
+            request, intent_id, error=_first_error(exc), status_code=400, form=kept
+        )
     settings = settings_of(request)
     async with transaction(request) as session:
         try:
@@ -156,8 +157,7 @@ async def pay_by_card(request: Request, intent_id: str) -> HTMLResponse | Redire
                 payer_address=None,
             )
         except DomainError as exc:
-            return await _render(request, intent_id, error=exc.message, status_code=400,
-                                 form=kept)
+            return await _render(request, intent_id, error=exc.message, status_code=400, form=kept)
         if declined is not None:
             await session.commit()  # the decline is kept (REQUIRES_ACTION), as on the API
             message = f"{declined.message} Try another card."
@@ -179,8 +179,9 @@ async def pay_by_wallet(request: Request, intent_id: str) -> HTMLResponse | Redi
             }
         )
     except ValidationError as exc:
-        return await _render(request, intent_id, error=_first_error(exc), status_code=400,
-                             form=form)
+        return await _render(
+            request, intent_id, error=_first_error(exc), status_code=400, form=form
+        )
     settings = settings_of(request)
     async with transaction(request) as session:
         try:
@@ -193,8 +194,7 @@ async def pay_by_wallet(request: Request, intent_id: str) -> HTMLResponse | Redi
                 transaction_hash=body.transactionHash,
             )
         except DomainError as exc:
-            return await _render(request, intent_id, error=exc.message, status_code=400,
-                                 form=form)
+            return await _render(request, intent_id, error=exc.message, status_code=400, form=form)
         await session.commit()
     return redirect(secret_link(intent_id, secret, paid="1"))
 
@@ -219,13 +219,15 @@ async def _payer_action(request: Request, intent_id: str, action: str, **kw: str
                 await payer.raise_dispute(session, intent_id, secret, reason=reason)
                 notice = "dispute"
         except ValidationError as exc:
-            return await _render(request, intent_id, secret=secret, error=_first_error(exc),
-                                 status_code=400)
+            return await _render(
+                request, intent_id, secret=secret, error=_first_error(exc), status_code=400
+            )
         except Unauthenticated as exc:
             return await _render(request, intent_id, error=exc.message, status_code=401)
         except DomainError as exc:
-            return await _render(request, intent_id, secret=secret, error=exc.message,
-                                 status_code=400)
+            return await _render(
+                request, intent_id, secret=secret, error=exc.message, status_code=400
+            )
         await session.commit()
     return redirect(secret_link(intent_id, secret, done=notice))
 

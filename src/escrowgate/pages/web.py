@@ -80,10 +80,10 @@ def settings_of(request: Request) -> Settings:
 
 @asynccontextmanager
 async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per page action; the caller commits (a domain error rolls back)."""
+    """One session per page action; the caller commits. Closing without a commit
+    rolls back; the rows read stay readable for rendering (close does not expire)."""
     session: AsyncSession = request.app.state.session_factory()
     try:
         yield session
     finally:
-        await session.rollback()
         await session.close()

@@ -37,4 +37,4 @@ bench: setup
 	bench/run
 
 clean:
-	rm -rf $(VENV) escrowgate.db escrowgate.db-* .pytest_cache
+	rm -rf $(VENV) escrowgate.db escrowgate.db-* .pytest_cache tests/artifacts

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from . import bootstrap
 from .api import handlers
+from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by the pages (bootstrap.install_pages)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
     install_health(app, settings, schema_gate, heartbeat)
+    bootstrap.install_pages(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
@@ -122,4 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis_url=settings.redis_url,
         ),
     )
+    # Outermost: preflights are answered before the edge authenticates anything.
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     return app

@@ -23,7 +23,17 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
 
     max_body_bytes: int = 64 * 1024
-    payment_page_url: str = "http://localhost:5173"
+    # Hosted payment page: unset, an intent's paymentUrl is escrowgate's own page
+    # <PUBLIC_URL>/pay/<id>; set, <PAYMENT_PAGE_URL>/?intent=<id> (an external page).
+    payment_page_url: str | None = None
+    # The URL browsers reach this server at (links in pages); default http://HOST:PORT.
+    public_url: str | None = None
+    # CORS: comma-separated origins. Unset: any origin on the public (keyless) routes,
+    # none on the keyed routes. Set: exactly these origins, on both.
+    cors_allow_origins: str = ""
+    # Signs the dashboard's session cookie; unset: a random secret per process
+    # (sessions end when the process restarts; set it when running several processes).
+    session_secret: str | None = None
     contract_address: str = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     token_address: str = "0x94a9D9AC8a22534E3FaCa9F4e7F2E2cf85d5E4C8"
     chain_id: int = 11155111
@@ -74,6 +84,14 @@ class Settings(BaseSettings):
     @property
     def webhook_retry_delays(self) -> list[float]:
         return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip())
 
     @property
     def is_sqlite(self) -> bool:

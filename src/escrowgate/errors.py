@@ -50,6 +50,7 @@ class ApiError(Exception):
 
 # Status and error type of each domain exception (the most specific class wins).
 _DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int, str], ...] = (
+    (domain.Unauthenticated, 401, AUTH),
     (domain.NotFound, 404, INVALID),
     (domain.Forbidden, 403, AUTH),
     (domain.DomainError, 400, INVALID),

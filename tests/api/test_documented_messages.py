@@ -45,6 +45,7 @@ from tests.support.driver import (
     milestone_url,
     milestones_url,
     order_url,
+    pay_by_card,
     payment_url,
     post_milestone,
     raise_dispute,
@@ -491,8 +492,10 @@ async def disputed_with_a_milestone(client, m):
 
 
 async def all_released(client, m):
-    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
+    # Planned before funding: autoRelease covers only milestones the payer saw.
+    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True, fund=False)
     (mid,) = await add_milestones(client, m, iid, ["1000.00"])
+    assert (await pay_by_card(client, iid)).status_code == 200
     assert (await complete(client, m, iid, mid))["data"]["status"] == "RELEASED"
     return SimpleNamespace(iid=iid)
 

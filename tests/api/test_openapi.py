@@ -89,6 +89,11 @@ async def test_errors_use_the_one_envelope(document):
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, method, status)
 
 
+def _takes_client_secret(op):
+    names = {p["name"] for p in op.get("parameters", [])}
+    return {"client_secret", "X-Client-Secret"} <= names
+
+
 async def test_security_schemes_on_keyed_routes_only(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {
@@ -102,7 +107,9 @@ async def test_security_schemes_on_keyed_routes_only(document):
         responses = op["responses"]
         if _is_public(path):
             assert "security" not in op, (path, method)
-            assert "401" not in responses and "429" not in responses, (path, method)
+            # The payer's routes take the client secret: 401 when it is missing or wrong.
+            assert ("401" in responses) == _takes_client_secret(op), (path, method)
+            assert "429" not in responses, (path, method)
         else:
             assert op["security"] == [{"ApiKey": []}, {"Bearer": []}], (path, method)
             assert {"400", "401", "403", "429"} <= set(responses), (path, method)
@@ -113,7 +120,8 @@ async def test_posts_document_idempotency_key_and_409(document):
     assert len(posts) > 10
     for path, op in posts:
         headers = [p for p in op.get("parameters", []) if p["in"] == "header"]
-        assert [h["name"] for h in headers] == ["Idempotency-Key"], path
+        expected = ["Idempotency-Key"] + (["X-Client-Secret"] if _takes_client_secret(op) else [])
+        assert [h["name"] for h in headers] == expected, path
         assert headers[0]["required"] is False
         assert {"409", "413", "415"} <= set(op["responses"]), path
     for path, method, op in _operations(document):

@@ -33,6 +33,7 @@ _ID = re.compile(
     r"\b(intent|conditional_payment|milestone|delivery_proof|dispute|refund|evt|le|ltx|"
     r"merchant|key|settlement|job)_[0-9a-f]{44}\b"
 )
+_SECRET = re.compile(r"\bintent_[0-9a-f]{44}_secret_[0-9a-f]{48}\b")
 _SUBS = [
     (re.compile(r"0x[0-9a-f]{130}\b"), "<sig>"),
     (re.compile(r"0x[0-9a-f]{64}\b"), "<bytes32>"),
@@ -54,6 +55,7 @@ class Recorder:
         return self.ids.setdefault(match.group(0), f"{match.group(1)}#{len(self.ids) + 1}")
 
     def normalise(self, text: str) -> str:
+        text = _SECRET.sub("<client_secret>", text)
         text = _ID.sub(self._id, text)
         for pattern, repl in _SUBS:
             text = pattern.sub(repl, text)

@@ -143,6 +143,19 @@ def milestone_url(iid: str, mid: str, action: str = "", *, prefix: str = API) ->
     return f"{url}/{action}" if action else url
 
 
+def payer_url(iid: str, tail: str = "", *, prefix: str = API) -> str:
+    """The payer's routes (client secret, no key): the view, or an action below it."""
+    return public_intent_url(iid, tail or "/payer", prefix=prefix)
+
+
+def payer_milestone_approve_url(iid: str, mid: str, *, prefix: str = API) -> str:
+    return public_intent_url(iid, f"/milestones/{mid}/approve", prefix=prefix)
+
+
+def operator_approve_url(iid: str, mid: str, *, prefix: str = API) -> str:
+    return f"{milestone_url(iid, mid, prefix=prefix)}/operator-approve"
+
+
 def advance_clock_url(iid: str, *, prefix: str = API) -> str:
     return f"{prefix}/test_helpers/payment-intents/{iid}/advance_clock"
 
@@ -342,6 +355,48 @@ async def pay_by_card(
     if payer is not None:
         body["payerAddress"] = payer.address
     return await client.post(payment_url(intent_id), json=body)
+
+
+async def pay_for_secret(client: httpx.AsyncClient, intent_id: str) -> str:
+    """Pay by card (good card); the payer's client secret from the answer."""
+    r = await pay_by_card(client, intent_id)
+    assert r.status_code == 200, r.text
+    return str(r.json()["clientSecret"])
+
+
+async def planned(
+    client: httpx.AsyncClient, m: Any, amounts: list[str], **kw: Any
+) -> tuple[str, list[str], str]:
+    """A MILESTONE_LOCKED intent whose milestones are planned before the payer pays
+    (so the payer saw them); (intent id, milestone ids, the payer's client secret)."""
+    iid = await dvp(client, m, "MILESTONE_LOCKED", fund=False, **kw)
+    mids = await add_milestones(client, m, iid, amounts)
+    return iid, mids, await pay_for_secret(client, iid)
+
+
+# --- The payer's side (client secret) -------------------------------------------------------
+
+
+async def payer_view(client: httpx.AsyncClient, iid: str, secret: str) -> dict[str, Any]:
+    r = await client.get(payer_url(iid), params={"client_secret": secret})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def payer_approve(
+    client: httpx.AsyncClient, iid: str, mid: str | None, secret: str | None
+) -> httpx.Response:
+    """The payer approves a milestone (`mid`) or, with mid=None, the delivery."""
+    url = payer_url(iid, "/approve") if mid is None else payer_milestone_approve_url(iid, mid)
+    headers = {"X-Client-Secret": secret} if secret is not None else {}
+    return await client.post(url, headers=headers)
+
+
+async def payer_dispute(
+    client: httpx.AsyncClient, iid: str, secret: str | None, reason: str = "Not as agreed"
+) -> httpx.Response:
+    headers = {"X-Client-Secret": secret} if secret is not None else {}
+    return await client.post(payer_url(iid, "/dispute"), json={"reason": reason}, headers=headers)
 
 
 # --- The escrow order: delivery, approval, disputes -----------------------------------------

@@ -54,6 +54,8 @@ class Ms:
     amount: int = 100 * M
     completed_at: int | None = None
     approved_at: int | None = None
+    approved_by: str | None = None
+    added_after_funding: bool = False
     tag: str = field(default="", compare=False)
 
 
@@ -398,6 +400,48 @@ def test_releasable_is_strict_index_order_and_sorts_itself(
     ms = [Ms(i, s, completed_at=c, approved_at=a) for i, s, c, a in rows]
     got = [(m.milestone_index, str(why)) for m, why in model.releasable(o, ms, at)]
     assert got == expected
+
+
+# A milestone added after funding (the payer never saw it): never by time or by
+# autoRelease alone; the payer's approval or an operator's releases it.
+# (order settings, (completed_at, approved_at, approved_by), at, expected reason)
+AFTER_FUNDING_TABLE = [
+    ({}, (0, None, None), 100, None),  # the window passed: not enough
+    ({}, (0, None, None), 10**9, None),  # however long
+    ({"auto_release": True}, (0, None, None), 0, None),  # autoRelease: not enough
+    ({}, (0, 5, "payer_client_secret"), 6, "payer_approval"),
+    ({}, (0, 5, "payer_signature"), 6, "payer_approval"),
+    ({"auto_release": True}, (0, 5, "payer_signature"), 6, "payer_approval"),
+    ({}, (0, 5, "operator"), 6, "operator_approval"),
+]
+
+
+@pytest.mark.parametrize(("settings_", "row", "at", "expected"), AFTER_FUNDING_TABLE)
+def test_a_milestone_added_after_funding_needs_an_approval(
+    settings_: dict[str, object], row: tuple, at: int, expected: str | None
+) -> None:
+    o = Order(**settings_)  # type: ignore[arg-type]
+    completed, approved, by = row
+    m = Ms(0, "COMPLETED", completed_at=completed, approved_at=approved, approved_by=by,
+           added_after_funding=True)
+    reason = model.milestone_release_reason(o, m, at)
+    assert (None if reason is None else str(reason)) == expected
+    # ... and it holds back every later milestone (strict order), window or not
+    later = Ms(1, "COMPLETED", completed_at=0)
+    got = [str(why) for _, why in model.releasable(o, [later, m], at)]
+    later_reason = model.milestone_release_reason(o, later, at)
+    if expected is None:
+        assert got == []
+    else:
+        assert got == [expected] + ([] if later_reason is None else [str(later_reason)])
+
+
+def test_added_after_funding_is_decided_by_the_order_being_funded() -> None:
+    assert model.added_after_funding(Order()) is True
+    assert model.added_after_funding(unfunded()) is False
+    # A milestone planned before funding keeps the window (the payer saw it).
+    m = Ms(0, "COMPLETED", completed_at=0)
+    assert model.milestone_release_reason(Order(), m, 100) == ReleaseReason.WINDOW
 
 
 def test_approval_rules() -> None:

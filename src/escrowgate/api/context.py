@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -44,11 +45,14 @@ class Ctx:
         assert self.principal is not None
         return self.principal.mode
 
-    async def respond(self, status: int, model: WireModel | ErrorBody) -> JSONResponse:
-        """Answer with `model` (its wire JSON), stored for idempotent replay."""
+    async def respond(
+        self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None
+    ) -> JSONResponse:
+        """Answer with `model` (its wire JSON), stored for idempotent replay. `once`:
+        keys added to this answer only and never stored (a secret shown once)."""
         # Render first: a failure here must roll the change back, not follow a commit.
         body = model.wire()
-        response = JSONResponse(body, status_code=status)
+        response = JSONResponse({**body, **(once or {})}, status_code=status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, body)
         await self.session.commit()

@@ -19,7 +19,7 @@ __all__ = ["AmountStr", "ErrorBody", "ErrorDetail", "IsoTime", "UnixStr", "WireM
 
 _TEXT = {
     400: "Invalid request (field named in `param`)",
-    401: "Missing or invalid API key",
+    401: "Missing or invalid API key (public payer routes: client secret)",
     403: "Not allowed with this key (another merchant's object, or the wrong kind of key)",
     404: "Not found",
     409: "Idempotency-Key in use by a running request, or a concurrent conflict (retry)",

@@ -175,9 +175,9 @@ class EdgeMiddleware:
         principal: Principal | None = None
         try:
             body, error = await self._read_body(scope, receive)
-            if error is None:
-                error = self._check_content_type(scope, body)
             sub_path = _api_path(scope["path"])
+            if error is None and sub_path is not None:  # pages (HTML forms) post forms
+                error = self._check_content_type(scope, body)
             if error is None and sub_path is not None:
                 error = await self._check_schema()
             if error is None and sub_path is not None and _is_public(sub_path):
@@ -196,7 +196,7 @@ class EdgeMiddleware:
             else:
                 scope[BODY_KEY] = body
                 scope[PRINCIPAL_KEY] = principal
-                await self.app(scope, self._replay(body), send_wrapper)
+                await self.app(scope, self._replay(body, receive), send_wrapper)
         except Exception as exc:
             log_server_error(scope, exc)
             if not state["started"]:
@@ -312,7 +312,9 @@ class EdgeMiddleware:
         )
 
     @staticmethod
-    def _replay(body: bytes) -> Receive:
+    def _replay(body: bytes, upstream: Receive) -> Receive:
+        """The body already read, then the real channel: a file or streaming answer
+        listens for the client's disconnect and must not be told of one too early."""
         sent = False
 
         async def receive() -> Message:
@@ -320,7 +322,7 @@ class EdgeMiddleware:
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
+            return await upstream()
 
         return receive
 

@@ -43,6 +43,13 @@ class CardDeclined(InvalidRequest):
     """The card rail said no (recorded on the intent; answered as a 400)."""
 
 
+class Unauthenticated(DomainError):
+    """A credential the route needs is missing or wrong (401), e.g. the payer's
+    client secret."""
+
+    code = "authentication_required"
+
+
 class NotFound(DomainError):
     code = "resource_missing"
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from .base import Base, Micro
 
@@ -89,6 +90,11 @@ class Milestone(Base):
     released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Payer approval recorded; the release itself still waits for index order.
     approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Created while the order was funded: released only by an approval (payments.model).
+    added_after_funding: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     release_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

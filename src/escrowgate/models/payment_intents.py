@@ -31,6 +31,8 @@ class PaymentIntent(Base):
     funding: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The last declined card payment ({code, message, cardLast4}); null after a success.
     last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # SHA-256 of the payer's client secret (issued to whoever paid; never stored raw).
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

@@ -36,6 +36,22 @@ async def raise_dispute(
     window: int | None,
 ) -> tuple[Dispute, ConditionalPayment]:
     _, order = await repository.owned_order(session, caller, intent_id, lock=True)
+    dispute = await open_dispute(
+        session, order, reason=reason, raised_by=raised_by, window=window
+    )
+    return dispute, order
+
+
+async def open_dispute(
+    session: AsyncSession,
+    order: ConditionalPayment,
+    *,
+    reason: str,
+    raised_by: str,
+    window: int | None,
+) -> Dispute:
+    """Raise the order's one dispute (the caller holds the intent and order locks and
+    has checked who may raise it)."""
     existing = await repository.dispute_of(session, order.id)
     model.check_can_raise_dispute(order, already_raised=existing is not None)
     at = order_now(order)
@@ -61,7 +77,7 @@ async def raise_dispute(
         type="dispute.raised",
         obj=dispute_data(dispute, order),
     )
-    return dispute, order
+    return dispute
 
 
 def resolver_of(caller: Principal) -> model.Resolver:

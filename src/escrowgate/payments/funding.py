@@ -110,6 +110,28 @@ async def confirm(
 ) -> PaymentIntent:
     """Verify the payer's EIP-712 signature over the intent's typed data."""
     intent = await repository.owned_intent(session, caller, intent_id, lock=True)
+    await confirm_locked(
+        session,
+        settings,
+        intent,
+        signature=signature,
+        payer_address=payer_address,
+        transaction_hash=transaction_hash,
+    )
+    return intent
+
+
+async def confirm_locked(
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    *,
+    signature: str,
+    payer_address: str,
+    transaction_hash: str | None,
+) -> None:
+    """`confirm` on an intent row the caller has locked (the merchant's relay, or the
+    payer's own public confirm: the signature is what authorises it)."""
     if rails.chain_rail(intent.mode) is None:
         # Nothing could ever confirm the payment: refuse before PROCESSING strands it.
         raise _live_refused()
@@ -134,7 +156,6 @@ async def confirm(
     if transaction_hash:
         await _check_hash_unused(session, intent, transaction_hash)
         await _accept_hash(session, settings, intent, transaction_hash)
-    return intent
 
 
 async def submit_transaction_hash(

@@ -14,7 +14,7 @@ from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
 from ..events.service import emit
-from ..models import Milestone
+from ..models import ConditionalPayment, Milestone, PaymentIntent
 from . import model, repository
 from .lifecycle import move_milestone
 from .release import order_now, release_ready_milestones, schedule_for_order
@@ -47,6 +47,7 @@ async def create_milestone(
         amount=amount,
         percentage_bp=percentage_bp,
         status=model.MilestoneStatus.PENDING,
+        added_after_funding=model.added_after_funding(order),
         created_at=at,
         updated_at=at,
     )
@@ -132,7 +133,25 @@ async def approve_milestone(
     milestone = await repository.milestone_of(session, order.id, milestone_id)
     payer = model.check_can_approve_milestone(order, milestone)
     signatures.verify(milestone_approval_typed_data(milestone, settings), signature, payer)
+    await record_approval(
+        session, settings, intent, order, milestone, model.Approver.PAYER_SIGNATURE
+    )
+    return milestone
+
+
+async def record_approval(
+    session: AsyncSession,
+    settings: Settings,
+    intent: PaymentIntent,
+    order: ConditionalPayment,
+    milestone: Milestone,
+    approver: model.Approver,
+) -> None:
+    """An authorised approval of a COMPLETED milestone (the caller checked who may
+    approve, under the intent and order locks): recorded, then every milestone that
+    is releasable now is released, in index order."""
     milestone.approved_at = order_now(order)
+    milestone.approved_by = approver
     # The approval is recorded even when an earlier milestone still holds the release.
     emit(
         session,
@@ -142,4 +161,3 @@ async def approve_milestone(
         obj=milestone_data(milestone),
     )
     await release_ready_milestones(session, settings, intent, order)
-    return milestone

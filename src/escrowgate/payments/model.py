@@ -134,6 +134,15 @@ class ReleaseReason(StrEnum):
     DELIVERY_PROOF = "delivery_proof"
     TIME_LOCK = "time_lock"
     DISPUTE_RESOLUTION = "dispute_resolution"
+    OPERATOR = "operator_approval"
+
+
+class Approver(StrEnum):
+    """Who approved a milestone's release (a COMPLETED milestone's `approvedBy`)."""
+
+    PAYER_SIGNATURE = "payer_signature"  # EIP-712 approval typed data
+    PAYER_SECRET = "payer_client_secret"  # the payer's client secret (page or JSON)
+    OPERATOR = "operator"
 
 
 class JobKind(StrEnum):
@@ -193,6 +202,9 @@ class MilestoneLike(Protocol):
     amount: int
     completed_at: int | None
     approved_at: int | None
+    approved_by: str | None
+    # Created while the order was already funded: the payer never saw it when paying.
+    added_after_funding: bool
 
 
 M = TypeVar("M", bound=MilestoneLike)
@@ -361,24 +373,45 @@ def check_can_complete(order: Order, rows: Iterable[MilestoneLike], target: Mile
         raise InvalidRequest(f"Previous milestone (index {blocking}) must be completed first")
 
 
-def check_can_approve_milestone(order: Order, target: MilestoneLike) -> str:
-    """The payer may approve a COMPLETED milestone; returns the approving address."""
+def check_milestone_approvable(order: Order, target: MilestoneLike) -> None:
+    """A COMPLETED milestone of a funded, undisputed order may be approved (by the
+    payer's signature, the payer's client secret or an operator)."""
     check_funded(order)
     check_not_disputed(order, Action.RELEASE)
     if target.status == MilestoneStatus.RELEASED:
         raise InvalidRequest("Milestone already released")
     if target.status != MilestoneStatus.COMPLETED:
         raise InvalidStatus(f"Milestone must be COMPLETED to approve (status: {target.status})")
+
+
+def check_can_approve_milestone(order: Order, target: MilestoneLike) -> str:
+    """The payer may approve a COMPLETED milestone; returns the approving address."""
+    check_milestone_approvable(order, target)
     return check_payer_can_approve(order)
+
+
+def added_after_funding(order: Order) -> bool:
+    """Is a milestone created now created after the payer paid (and so never seen
+    by the payer when paying)? Decided under the order's lock at creation."""
+    return order.funded_at is not None
 
 
 def milestone_release_reason(order: Order, m: MilestoneLike, at: int) -> ReleaseReason | None:
     """Why a COMPLETED milestone may be released now (order time `at`), if it may.
-    The merchant alone never releases: the terms (autoRelease), the payer, or time."""
+    The merchant alone never releases: the terms (autoRelease), the payer, an
+    operator, or time. Time (the dispute window's silence) releases only what the
+    payer agreed to by paying: a milestone added after funding needs an approval,
+    and so does autoRelease (the payer's terms never covered it)."""
+    approval = None
+    if m.approved_at is not None:
+        operator = m.approved_by == Approver.OPERATOR
+        approval = ReleaseReason.OPERATOR if operator else ReleaseReason.APPROVAL
+    if m.added_after_funding:
+        return approval
     if order.auto_release:
         return ReleaseReason.AUTO
-    if m.approved_at is not None:
-        return ReleaseReason.APPROVAL
+    if approval is not None:
+        return approval
     if m.completed_at is not None and m.completed_at + order.dispute_window <= at:
         return ReleaseReason.WINDOW
     return None
@@ -458,13 +491,17 @@ def check_can_submit_proof(
         )
 
 
-def check_can_approve_delivery(order: Order) -> str:
+def check_delivery_approvable(order: Order) -> None:
     check_funded(order)
     check_not_disputed(order, Action.RELEASE)
     if order.order_status != OrderStatus.DELIVERED:
         raise InvalidStatus(
             f"Cannot approve release: order status is {order.order_status}, must be DELIVERED"
         )
+
+
+def check_can_approve_delivery(order: Order) -> str:
+    check_delivery_approvable(order)
     return check_payer_can_approve(order)
 
 

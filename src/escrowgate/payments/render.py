@@ -270,7 +270,10 @@ def order_event(order: ConditionalPayment, **fields: Any) -> dict[str, Any]:
 
 
 def payment_url(intent_id: str, settings: Settings) -> str:
-    return f"{settings.payment_page_url.rstrip('/')}/?intent={intent_id}"
+    """escrowgate's own hosted page, unless PAYMENT_PAGE_URL names another one."""
+    if settings.payment_page_url:
+        return f"{settings.payment_page_url.rstrip('/')}/?intent={intent_id}"
+    return f"{settings.base_url}/pay/{intent_id}"
 
 
 def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
@@ -363,8 +366,28 @@ def public_intent_envelope(
     milestones: list[Milestone],
 ) -> wire.PublicIntentEnvelope:
     """What a hosted payment page needs, and nothing else (no key required)."""
+    return wire.PublicIntentEnvelope(
+        id=intent.id,
+        object="payment_intent",
+        status=intent.status,
+        data=public_intent_wire(
+            intent, settings, merchant_name=merchant_name, order=order, milestones=milestones
+        ),
+        created=intent.created_at,
+        updated=intent.updated_at,
+    )
+
+
+def public_intent_wire(
+    intent: PaymentIntent,
+    settings: Settings,
+    *,
+    merchant_name: str | None,
+    order: ConditionalPayment | None,
+    milestones: list[Milestone],
+) -> wire.PublicIntentData:
     funding = intent.funding or {}
-    data = wire.PublicIntentData(
+    return wire.PublicIntentData(
         id=intent.id,
         object="payment_intent",
         livemode=intent.mode == "live",
@@ -410,11 +433,29 @@ def public_intent_envelope(
         ),
         **{k: funding[k] for k in PUBLIC_FUNDING_FIELDS if k in funding},
     )
-    return wire.PublicIntentEnvelope(
+
+
+def payer_view(
+    intent: PaymentIntent,
+    settings: Settings,
+    *,
+    merchant_name: str | None,
+    order: ConditionalPayment | None,
+    milestones: list[Milestone],
+    proofs: list[DeliveryProof],
+    dispute: Dispute | None,
+    refunds: list[Refund],
+) -> wire.PayerView:
+    return wire.PayerView(
         id=intent.id,
-        object="payment_intent",
-        status=intent.status,
-        data=data,
-        created=intent.created_at,
-        updated=intent.updated_at,
+        object="payer_view",
+        intent=public_intent_wire(
+            intent, settings, merchant_name=merchant_name, order=order, milestones=milestones
+        ),
+        order=(
+            None
+            if order is None
+            else order_wire(order, settings, milestones=milestones, proofs=proofs, dispute=dispute)
+        ),
+        refunds=[refund_wire(r, intent.currency) for r in refunds],
     )

@@ -25,6 +25,7 @@ from ..models import (
     Merchant,
     Milestone,
     PaymentIntent,
+    Refund,
     Settlement,
 )
 from .model import IntentType, MilestoneStatus
@@ -280,6 +281,15 @@ async def dispute_of(session: AsyncSession, order_id: str) -> Dispute | None:
     """The order's one dispute (open or resolved), if any was raised."""
     found = (await session.execute(_DISPUTE_OF, {"order_id": order_id})).scalar_one_or_none()
     return found
+
+
+_REFUNDS_OF = select(Refund).where(Refund.conditional_payment_id == bindparam("order_id"))
+
+
+async def refunds_of(session: AsyncSession, order_id: str) -> list[Refund]:
+    """An order's refunds, oldest first (ids are time-ordered)."""
+    rows = (await session.execute(_REFUNDS_OF, {"order_id": order_id})).scalars()
+    return sorted(rows, key=lambda r: r.id)
 
 
 # --- funding and settlement ------------------------------------------------------

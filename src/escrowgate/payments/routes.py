@@ -16,7 +16,19 @@ from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..domain.money import parse_amount
 from ..errors import ApiError, from_domain
-from . import delivery, disputes, funding, intents, milestones, model, orders, refunds, render, wire
+from . import (
+    delivery,
+    disputes,
+    funding,
+    intents,
+    milestones,
+    model,
+    orders,
+    payer,
+    refunds,
+    render,
+    wire,
+)
 from .schemas import (
     AdvanceClock,
     ApproveRelease,
@@ -85,14 +97,15 @@ def _public_body(view: intents.PublicView, ctx: Ctx) -> wire.PublicIntentEnvelop
 
 @router.post(
     PUBLIC + "/payment",
-    response_model=wire.PublicIntentEnvelope,
+    response_model=wire.PaidIntentEnvelope,
     responses=errors(404, public=True, body=True),
     dependencies=IDEMPOTENT,
     tags=["Public"],
 )
 async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JSONResponse:
     """Sandbox card payment (test cards from the docs). A decline answers 400 and
-    leaves the intent REQUIRES_ACTION, from which the payer may pay again."""
+    leaves the intent REQUIRES_ACTION, from which the payer may pay again. A success
+    carries the payer's `clientSecret` (once: an idempotent replay does not repeat it)."""
     intent, declined = await funding.pay_by_card(
         ctx.session,
         ctx.settings,
@@ -104,10 +117,11 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
     if declined is not None:
         err = from_domain(declined)
         return await ctx.respond(err.status_code, ErrorBody.model_validate(err.body()))
-    # Keyless: the answer is the public view, never the merchant's (metadata, destination).
-    return await ctx.respond(
-        200, _public_body(await intents.public_view_of(ctx.session, intent), ctx)
-    )
+    # Keyless: the answer is the public view, never the merchant's (metadata, destination),
+    # plus the payer's client secret, shown once (never stored for replay).
+    secret = payer.issue_client_secret(intent)
+    public = _public_body(await intents.public_view_of(ctx.session, intent), ctx)
+    return await ctx.respond(200, public, once={"clientSecret": secret})
 
 
 @router.post(
@@ -274,9 +288,7 @@ def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     responses=errors(404),
     tags=["Conditional payments"],
 )
-async def get_conditional_payment(
-    request: Request, intent_id: str, ctx: ReaderCtx
-) -> JSONResponse:
+async def get_conditional_payment(request: Request, intent_id: str, ctx: ReaderCtx) -> JSONResponse:
     """`object` is "escrow_order" under /escrow (the older docs and the hackathon
     collection), "conditional_payment" under /conditional-payment."""
     view = await orders.get_order(ctx.session, ctx.caller, intent_id)

@@ -367,3 +367,9 @@ class AdvanceClock(RequestModel):
         BeforeValidator(_seconds),
         WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ADVANCE}),
     ]
+
+
+class PayerDispute(RequestModel):
+    """The payer's dispute through the client secret (raisedBy is always "payer")."""
+
+    reason: text_field("reason", 2000)  # type: ignore[valid-type]

@@ -371,3 +371,32 @@ class IntentList(ListEnvelope[IntentData]):
 
 class MilestoneList(ListEnvelope[MilestoneData]):
     pass
+
+
+# --- the payer's side (client secret) -------------------------------------------------
+
+
+class PayerView(WireModel):
+    """What the holder of an intent's client secret sees: the intent as the payment
+    page shows it, the conditional payment (milestones, proofs, dispute) and refunds."""
+
+    id: str
+    object: Literal["payer_view"]
+    intent: PublicIntentData
+    order: OrderData | None
+    refunds: list[RefundData]
+
+
+class PaidIntentEnvelope(WireModel):
+    """A successful payment by the payer: the intent, and the payer's client secret
+    (shown once; never to the merchant)."""
+
+    id: str
+    object: Literal["payment_intent"]
+    status: str
+    data: PublicIntentData  # the public view: a keyless answer shows nothing more
+    created: int
+    updated: int
+    clientSecret: str | None = Field(
+        default=None, description="The payer's client secret (successful payments only)"
+    )

@@ -256,4 +256,9 @@ async def test_public_posts_accept_keys(client, merchant, path_tail):
     )
     assert first.status_code == 200, first.text
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
-    assert again.json() == first.json()
+    # The payer's client secret is shown once and never stored: a replay lacks it.
+    shown = first.json()
+    secret = shown.pop("clientSecret", None)
+    assert (secret is not None) == (path_tail == "payment")
+    assert "clientSecret" not in again.json()
+    assert again.json() == shown

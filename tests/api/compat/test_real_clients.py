@@ -36,6 +36,7 @@ from tests.support.driver import (
     new_key,
     order_url,
     pay_by_card,
+    payer_approve,
     payment_url,
     public_intent_url,
     run_worker,
@@ -86,6 +87,7 @@ async def test_collection_flow_usd_milestones_end_to_end(client, app, make_merch
     # The payment page: a card, on-ramped to USDC at the sandbox rate (USD 1:1).
     r = await pay_by_card(client, iid)
     assert r.status_code == 200, r.text
+    secret = r.json()["clientSecret"]  # the payer's link
     paid = r.json()["data"]
     assert paid["status"] == "SUCCEEDED"
     assert paid["stablecoinAmount"] == "1000.00" and paid["stablecoinCurrency"] == "USDC"
@@ -97,7 +99,13 @@ async def test_collection_flow_usd_milestones_end_to_end(client, app, make_merch
     mids = await add_milestones(client, m, iid, ["300.00", "300.00", "400.00"])
     for mid in mids[:2]:
         done = await complete(client, m, iid, mid)
-        assert done["data"]["status"] == "RELEASED"  # autoRelease
+        # Planned after funding: autoRelease never covered them, the payer approves
+        # (docs/release-paths.md); a client planning before paying sees RELEASED here.
+        assert done["data"]["status"] == "COMPLETED"
+        r = await payer_approve(client, iid, mid, secret)
+        assert r.status_code == 200, r.text
+        released = {x["id"]: x["status"] for x in r.json()["order"]["milestones"]}
+        assert released[mid] == "RELEASED"
     await run_worker(app)  # the mock off-ramp
 
     r = await client.get(order_url(iid), headers=m.headers)

@@ -23,7 +23,8 @@ from tests.support.driver import (
 async def test_dispute_resolution_rules(client, app, make_merchant):
     m = await make_merchant()
     operator = await make_operator(app)
-    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
+    # Planned before funding: autoRelease covers only milestones the payer saw.
+    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True, fund=False)
     for index, amount in ((0, "300.00"), (1, "400.00"), (2, "300.00")):
         r = await client.post(
             milestones_url(iid),
@@ -31,6 +32,7 @@ async def test_dispute_resolution_rules(client, app, make_merchant):
             headers=m.headers,
         )
         assert r.status_code == 201
+    assert (await pay_by_card(client, iid)).status_code == 200
     mids = [x["id"] for x in (await escrow(client, m, iid))["milestones"]]
     r = await client.post(
         milestone_url(iid, mids[0], "complete"),
@@ -181,13 +183,15 @@ async def test_partial_refund_resolution_splits_held_money(client, app, make_mer
 
 async def test_refunds_partial_full_and_milestones_cancelled(client, app, make_merchant):
     m = await make_merchant()
-    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True)
+    # Planned before funding: autoRelease covers only milestones the payer saw.
+    iid = await dvp(client, m, "MILESTONE_LOCKED", autoRelease=True, fund=False)
     for index, amount in ((0, "300.00"), (1, "400.00"), (2, "200.00")):
         await client.post(
             milestones_url(iid),
             json={"milestoneIndex": index, "amount": amount},
             headers=m.headers,
         )
+    assert (await pay_by_card(client, iid)).status_code == 200
     mids = [x["id"] for x in (await escrow(client, m, iid))["milestones"]]
     await client.post(
         milestone_url(iid, mids[0], "complete"),

@@ -91,7 +91,8 @@ async def test_create_returns_the_documented_envelope(client, merchant, settings
     assert_recent(phase["timestamp"])
 
     # the hosted payment page
-    assert d["paymentUrl"].startswith(settings.payment_page_url.rstrip("/"))
+    # escrowgate's own hosted page (PAYMENT_PAGE_URL unset)
+    assert d["paymentUrl"] == f"{settings.base_url}/pay/{d['id']}"
     assert env["id"] in d["paymentUrl"]
 
 

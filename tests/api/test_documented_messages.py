@@ -877,6 +877,8 @@ async def test_dispute_window_message(client, app, make_merchant, window):
     message = f"disputeWindow must be {FORMS}" if window in ("7 days", "1w", "3650d1") else (
         out_of_range
     )
+    if window in ("0", 0):  # the same words as metadata.disputeWindow
+        message = "disputeWindow must be greater than 0"
     m = await make_merchant()
     iid = await dvp(client, m)
     before = await snapshot(client, m, iid)

@@ -314,6 +314,8 @@ def _window(value: Any) -> int:
     seconds = durations.parse_seconds(value)
     if seconds is None:
         raise fail(durations.must_be("disputeWindow"))
+    if seconds == 0:  # as for metadata.disputeWindow: refused everywhere
+        raise fail("disputeWindow must be greater than 0")
     if not 1 <= seconds <= MAX_WINDOW:
         raise fail(f"disputeWindow must be a whole number of seconds from 1 to {MAX_WINDOW}")
     return seconds

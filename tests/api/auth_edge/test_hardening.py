@@ -457,3 +457,39 @@ async def test_release_terms_on_a_conditional_intent_are_refused(
         headers=m.headers,
     )
     assert ok.status_code == 201
+
+
+# --- one rule for a window, wherever it is sent -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("0", None), ('"0"', None), ("1.0", 1), ("1", 1), ('"1"', 1), ("1.5", None), ('"24h"', 86400)],
+)
+async def test_dispute_window_means_the_same_in_metadata_and_on_a_dispute(
+    client, make_merchant, raw, seconds
+):
+    m = await make_merchant()
+    headers = {**m.headers, "Content-Type": "application/json"}
+    body = (
+        '{"amount": "10.00", "currency": "USDC", "type": "DELIVERY_VS_PAYMENT", '
+        '"metadata": {"releaseType": "DELIVERY_PROOF", "disputeWindow": ' + raw + "}}"
+    )
+    created = await client.post(intents_url(), content=body, headers=headers)
+    iid = await dvp(client, m)
+    raised = await client.post(
+        dispute_url(iid),
+        content='{"reason": "x", "raisedBy": "p", "disputeWindow": ' + raw + "}",
+        headers=headers,
+    )
+    if seconds is None:
+        meta_err = assert_error(created, 400, "invalid_request", param="metadata.disputeWindow")
+        err = assert_error(raised, 400, "invalid_request", param="disputeWindow")
+        assert meta_err["message"] == "metadata." + err["message"]
+        assert (await escrow(client, m, iid))["orderStatus"] == "PENDING"
+    else:
+        assert created.status_code == 201, created.text
+        order = await escrow(client, m, created.json()["id"])
+        assert order["disputeWindow"] == str(seconds)
+        assert raised.status_code == 200, raised.text
+        assert raised.json()["data"]["disputeWindow"] == str(seconds)

@@ -84,3 +84,27 @@ async def test_keys_create_and_revoke_take_effect_at_once(db):
     assert missing.returncode == 1 and "no such key: key_doesnotexist" in missing.stderr
     unknown = cli(db, "keys", "create", "--merchant", "merchant_nope", "--mode", "test")
     assert unknown.returncode == 1
+
+
+async def test_keys_create_mode_hackathon_makes_a_test_key(db):
+    merchant = cli(db, "merchants", "create", "--name", "Hack Team").stdout.strip()
+    key = cli(db, "keys", "create", "--merchant", merchant, "--mode", "hackathon")
+    assert key.returncode == 0, key.stderr
+    raw = key.stdout.strip()
+    assert raw.startswith("sk_hackathon_")
+    bad = cli(db, "keys", "create", "--merchant", merchant, "--mode", "staging")
+    assert bad.returncode == 2 and "mode must be test, live or hackathon" in bad.stderr
+    app = create_app(Settings(database_url=db, rate_limit_enabled=False, log_level="WARNING"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            r = await c.post(
+                intents_url(),
+                json={"amount": "5.00", "currency": "USD", "type": "CONDITIONAL"},
+                headers={"X-API-Key": raw},
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["data"]["livemode"] is False  # a test key
+    finally:
+        await app.state.engine.dispose()

@@ -56,6 +56,10 @@ def _is_public(sub_path: str) -> bool:
     return sub_path.startswith("/payment-intents/public/")
 
 
+# The hosted payment page takes the intent id as its only credential too.
+PAYMENT_PAGE_PREFIX = "/pay/"
+
+
 def _client_address(scope: Scope) -> str:
     client = scope.get("client")
     return "ip:" + (str(client[0]) if client else "unknown")
@@ -180,6 +184,8 @@ class EdgeMiddleware:
                 error = self._check_content_type(scope, body)
             if error is None and sub_path is not None:
                 error = await self._check_schema()
+            if error is None and sub_path is None and scope["path"].startswith(PAYMENT_PAGE_PREFIX):
+                error = await self._rate_limit(_client_address(scope), "public", extra_headers)
             if error is None and sub_path is not None and _is_public(sub_path):
                 error = await self._rate_limit(_client_address(scope), "public", extra_headers)
                 if error is None and _raw_key(scope):

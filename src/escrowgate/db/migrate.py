@@ -65,8 +65,12 @@ class SchemaGate:
             now = time.monotonic()
             if not force and now - self._checked_at < self.RECHECK_SECONDS:
                 return False  # checked a moment ago and it was not migrated
+            try:
+                self.current = await current_revision(self.engine)
+            except Exception:
+                self._checked_at = -1e9  # unreachable is not "not migrated": ask again
+                raise
             self._checked_at = now
-            self.current = await current_revision(self.engine)
             self._ok = self.current == self.head
             return self._ok
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import InvalidRequest
+
 BYTES32_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 DIGITS_RE = re.compile(r"^[0-9]{1,12}$")
@@ -28,6 +30,16 @@ def impossible_id(value: str) -> bool:
 def shown_id(value: str) -> str:
     """An id as an error message may repeat it: escaped and short."""
     return clip(value.encode("unicode_escape").decode("ascii"))
+
+
+def check_id(value: str, kind: str, param: str, not_found: Exception) -> None:
+    """The one id rule of every route: an impossible id (a NUL byte) is `not_found`
+    (404) and a malformed one the documented 400 `Invalid <kind> ID format`; neither
+    reaches the database. A well-formed id that does not exist is the route's 404."""
+    if impossible_id(value):
+        raise not_found
+    if not well_formed_id(value):
+        raise InvalidRequest(f"Invalid {kind} ID format", param=param)
 
 
 def well_formed_id(value: str) -> bool:

@@ -11,8 +11,8 @@ from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
-from ..domain.errors import InvalidRequest, NotFound
-from ..domain.formats import impossible_id, well_formed_id
+from ..domain.errors import NotFound
+from ..domain.formats import check_id
 from ..models import Event
 from .service import EventList, EventWire, render
 
@@ -46,10 +46,7 @@ async def list_events(
 
 @router.get("/events/{event_id}", response_model=EventWire, responses=errors(404))
 async def get_event(event_id: str, ctx: MerchantCtx) -> JSONResponse:
-    if impossible_id(event_id):  # e.g. a NUL byte: cannot exist, never queried
-        raise NotFound("Event not found", param="eventId")
-    if not well_formed_id(event_id):
-        raise InvalidRequest("Invalid event ID format", param="eventId")
+    check_id(event_id, "event", "eventId", NotFound("Event not found", param="eventId"))
     event = (
         await ctx.session.execute(
             select(Event).where(

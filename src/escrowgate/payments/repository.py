@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..auth.keys import Principal
 from ..db.pagination import page
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
-from ..domain.formats import impossible_id, shown_id, well_formed_id
+from ..domain.formats import check_id, shown_id, well_formed_id
 from ..ledger.service import FUND
 from ..models import (
     ConditionalPayment,
@@ -38,18 +38,8 @@ def intent_not_found(intent_id: str) -> NotFound:
     return NotFound(f"Payment intent not found: {shown}", param="intentId")
 
 
-def _check_id(value: str, kind: str, param: str, not_found: NotFound) -> None:
-    """A malformed id is the documented 400 and an impossible one (a NUL byte) a 404;
-    neither reaches the database. A well-formed one that does not exist is each
-    route's 404."""
-    if impossible_id(value):
-        raise not_found
-    if not well_formed_id(value):
-        raise InvalidRequest(f"Invalid {kind} ID format", param=param)
-
-
 def check_intent_id(intent_id: str) -> None:
-    _check_id(intent_id, "payment intent", "intentId", intent_not_found(intent_id))
+    check_id(intent_id, "payment intent", "intentId", intent_not_found(intent_id))
 
 
 def _owned_stmt(*, operator: bool, lock: bool) -> Any:
@@ -265,7 +255,7 @@ def milestone_not_found() -> NotFound:
 
 
 async def milestone_of(session: AsyncSession, order_id: str, milestone_id: str) -> Milestone:
-    _check_id(milestone_id, "milestone", "milestoneId", milestone_not_found())
+    check_id(milestone_id, "milestone", "milestoneId", milestone_not_found())
     params = {"order_id": order_id, "milestone_id": milestone_id}
     milestone = (await session.execute(_MILESTONE_OF, params)).scalar_one_or_none()
     if milestone is None:

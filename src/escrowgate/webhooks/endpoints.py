@@ -14,6 +14,7 @@ from ..config import Settings
 from ..domain import ids
 from ..domain.clock import now
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
+from ..domain.formats import check_id, clip, shown_id
 from ..events import catalogue
 from ..models import Event, WebhookDelivery, WebhookEndpoint
 from . import signing, urls
@@ -40,7 +41,7 @@ def check_events(enabled_events: list[str]) -> list[str]:
         return [catalogue.WILDCARD]
     for event_type in enabled_events:
         if not catalogue.is_known(event_type):
-            raise InvalidRequest(f"Unknown event type: {event_type}", param="enabledEvents")
+            raise InvalidRequest(f"Unknown event type: {clip(event_type)}", param="enabledEvents")
     return list(dict.fromkeys(enabled_events))
 
 
@@ -121,6 +122,8 @@ async def create_endpoint(
 async def owned_endpoint(
     session: AsyncSession, merchant_id: str, mode: str, endpoint_id: str, *, lock: bool = False
 ) -> WebhookEndpoint:
+    not_found = NotFound(f"Webhook endpoint not found: {shown_id(endpoint_id)}", param="id")
+    check_id(endpoint_id, "webhook endpoint", "id", not_found)
     stmt = select(WebhookEndpoint).where(
         WebhookEndpoint.id == endpoint_id, WebhookEndpoint.deleted.is_(False)
     )
@@ -128,7 +131,7 @@ async def owned_endpoint(
         stmt = stmt.with_for_update()
     endpoint = (await session.execute(stmt)).scalar_one_or_none()
     if endpoint is None or endpoint.mode != mode:
-        raise NotFound(f"Webhook endpoint not found: {endpoint_id}", param="id")
+        raise not_found
     if endpoint.merchant_id != merchant_id:
         raise Forbidden.not_yours("webhook endpoint")
     return endpoint
@@ -164,6 +167,7 @@ def rotate_secret(endpoint: WebhookEndpoint) -> None:
 
 
 async def owned_event(session: AsyncSession, merchant_id: str, mode: str, event_id: str) -> Event:
+    check_id(event_id, "event", "eventId", NotFound("Event not found", param="eventId"))
     event = (
         await session.execute(
             select(Event).where(

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from . import bootstrap
@@ -19,8 +19,14 @@ from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
 from .db.migrate import SchemaGate
+from .events.routes import router as events_router
 from .health import install_health
+from .ledger.routes import router as ledger_router
 from .logging_setup import configure_logging
+from .pages import site as pages
+from .payments.payer_routes import router as payer_router
+from .payments.routes import router as payments_router
+from .webhooks.routes import router as webhooks_router
 from .worker.jobs import run_due
 from .worker.runner import Heartbeat, run_forever, start_when_ready
 
@@ -31,6 +37,15 @@ programmable escrow. Every route is served under `/v1` and, identically, under
 Every error is `{"error": {"code", "message", "type", "param"?}}`. POST requests
 accept an `Idempotency-Key` header.
 """
+
+
+def _api_router() -> APIRouter:
+    """The API's composition: every aggregate's routes, under one router."""
+    router = APIRouter()
+    # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
+    for part in (ledger_router, payer_router, payments_router, events_router, webhooks_router):
+        router.include_router(part)
+    return router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -83,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # served offline by the pages (bootstrap.install_pages)
+        docs_url=None,  # served offline by the pages (pages/site.py)
         redoc_url=None,
     )
     app.state.settings = settings
@@ -99,14 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     )
     handlers.install(app)
-    router = bootstrap.api_router()
+    router = _api_router()
     app.include_router(router, prefix="/v1")
     # The same routes again under /api/v1 (the reference backend's prefix); the
     # OpenAPI document lists them once, under /v1, and says so in its description.
     app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
     install_health(app, settings, schema_gate, heartbeat)
-    bootstrap.install_pages(app)
+    pages.install(app)  # the hosted payment page, the dashboard, the offline /docs
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

@@ -32,6 +32,7 @@ from escrowgate.audit import run_audit
 from escrowgate.auth.keys import create_key
 from escrowgate.config import Settings
 from escrowgate.db.engine import make_engine, make_session_factory, normalize_url
+from escrowgate.db.housekeeping import purge_idempotency_records as purge_idempotency_records_task
 from escrowgate.db.migrate import upgrade as migrate_database
 from escrowgate.domain import currencies  # the currency list, minor units, sandbox rates
 from escrowgate.merchants import create_merchant, revoke_key
@@ -577,7 +578,7 @@ async def run_worker(app: Any) -> int:
 
 async def purge_idempotency_records(app: Any) -> int:
     """One housekeeping pass of the worker: idempotency answers past 24 hours."""
-    return await run_housekeeping(app.state.session_factory, [idempotency.purge_expired])
+    return await run_housekeeping(app.state.session_factory, [purge_idempotency_records_task])
 
 
 async def db_execute(app: Any, sql: str, **params: Any) -> Any:

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.housekeeping import IDEMPOTENCY_RETENTION_SECONDS
 from ..domain.clock import now
 from ..errors import ApiError
 from ..models import IdempotencyRecord
 from .routing import parse_json
 
-RETENTION_SECONDS = 24 * 3600
+RETENTION_SECONDS = IDEMPOTENCY_RETENTION_SECONDS
 MAX_KEY_LENGTH = 255
 _in_flight: set[tuple[str, str, str]] = set()
 
@@ -139,10 +140,3 @@ def record(session: AsyncSession, claim_: Claim, status: int, body: Any) -> None
             created_at=now(),
         )
     )
-
-
-async def purge_expired(session: AsyncSession) -> int:
-    result = await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now() - RETENTION_SECONDS)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -28,7 +28,10 @@ def impossible_id(value: str) -> bool:
 
 
 def shown_id(value: str) -> str:
-    """An id as an error message may repeat it: escaped and short."""
+    """An id as an error message repeats it: whole when well-formed (at most 64
+    characters), else escaped and short."""
+    if well_formed_id(value):
+        return value
     return clip(value.encode("unicode_escape").decode("ascii"))
 
 

@@ -34,8 +34,7 @@ from .model import IntentType, MilestoneStatus
 
 
 def intent_not_found(intent_id: str) -> NotFound:
-    shown = intent_id if well_formed_id(intent_id) else shown_id(intent_id)
-    return NotFound(f"Payment intent not found: {shown}", param="intentId")
+    return NotFound(f"Payment intent not found: {shown_id(intent_id)}", param="intentId")
 
 
 def check_intent_id(intent_id: str) -> None:

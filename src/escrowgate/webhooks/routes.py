@@ -15,16 +15,14 @@ from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..models import WebhookAttempt, WebhookEndpoint
 from . import endpoints as uc
-from .schemas import (
+from .schemas import CreateEndpoint, Redeliver, UpdateEndpoint
+from .wire import (
     AttemptList,
-    CreateEndpoint,
     DeletedEndpoint,
     EndpointEnvelope,
     EndpointList,
-    Redeliver,
     Redelivery,
     RedeliveryItem,
-    UpdateEndpoint,
     attempt_data,
     endpoint_data,
     endpoint_envelope,

@@ -52,7 +52,7 @@ async def submit_proof(
     move_order(order, model.OrderStatus.DELIVERED, at)
     order.actual_delivery_hash = proof.proof_hash
     order.delivered_at = at
-    set_phase(intent, "AWAITING_DELIVERY_PROOF", "COMPLETED")
+    set_phase(intent, model.Phase.AWAITING_DELIVERY_PROOF, model.PhaseStatus.COMPLETED)
     await cancel_jobs(session, order.id, (model.JobKind.DELIVERY_DEADLINE,))
     emit(
         session,

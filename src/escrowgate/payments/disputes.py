@@ -36,9 +36,7 @@ async def raise_dispute(
     window: int | None,
 ) -> tuple[Dispute, ConditionalPayment]:
     _, order = await repository.owned_order(session, caller, intent_id, lock=True)
-    dispute = await open_dispute(
-        session, order, reason=reason, raised_by=raised_by, window=window
-    )
+    dispute = await open_dispute(session, order, reason=reason, raised_by=raised_by, window=window)
     return dispute, order
 
 

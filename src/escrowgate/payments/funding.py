@@ -62,8 +62,9 @@ async def pay_by_card(
         raise InvalidRequest("Your card has expired.", param="card.expiry")
     charge = await rail.charge(card_number, intent.amount, intent.currency)
     if currencies.is_fiat(intent.currency):
-        coin, coin_amount = currencies.ON_RAMP_CURRENCY, currencies.on_ramp(
-            intent.amount, intent.currency
+        coin, coin_amount = (
+            currencies.ON_RAMP_CURRENCY,
+            currencies.on_ramp(intent.amount, intent.currency),
         )
     else:
         coin, coin_amount = intent.currency, intent.amount
@@ -93,7 +94,7 @@ async def pay_by_card(
         return intent, declined
     intent.last_payment_error = None
     move_intent(session, settings, intent, model.IntentStatus.PROCESSING)
-    set_phase(intent, "SIGNATURE_VERIFICATION", "COMPLETED")
+    set_phase(intent, model.Phase.SIGNATURE_VERIFICATION, model.PhaseStatus.COMPLETED)
     await fund_intent(session, settings, intent, payer_address=payer_address)
     return intent, None
 
@@ -151,8 +152,8 @@ async def confirm_locked(
     intent.signature = signature
     intent.signer_address = payer_address
     move_intent(session, settings, intent, model.IntentStatus.PROCESSING)
-    set_phase(intent, "SIGNATURE_VERIFICATION", "COMPLETED")
-    set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
+    set_phase(intent, model.Phase.SIGNATURE_VERIFICATION, model.PhaseStatus.COMPLETED)
+    set_phase(intent, model.Phase.BLOCKCHAIN_CONFIRMATION, model.PhaseStatus.IN_PROGRESS)
     if transaction_hash:
         await _check_hash_unused(session, intent, transaction_hash)
         await _accept_hash(session, settings, intent, transaction_hash)
@@ -207,9 +208,7 @@ async def _check_hash_unused(session: AsyncSession, intent: PaymentIntent, tx_ha
 
 
 def hash_taken() -> InvalidRequest:
-    return InvalidRequest(
-        HASH_USED_MESSAGE, code="transaction_hash_used", param="transactionHash"
-    )
+    return InvalidRequest(HASH_USED_MESSAGE, code="transaction_hash_used", param="transactionHash")
 
 
 async def _accept_hash(
@@ -220,9 +219,14 @@ async def _accept_hash(
         await session.flush()  # the unique index decides a race between two intents
     except IntegrityError as exc:
         raise hash_taken() from exc
-    set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "IN_PROGRESS")
-    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.blockchain_tx_submitted", obj=intent_data(intent, settings))
+    set_phase(intent, model.Phase.BLOCKCHAIN_CONFIRMATION, model.PhaseStatus.IN_PROGRESS)
+    emit(
+        session,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        type="payment_intent.blockchain_tx_submitted",
+        obj=intent_data(intent, settings),
+    )
     if settings.sandbox_chain_delay_seconds <= 0:
         await confirm_on_chain(session, settings, intent)
     else:
@@ -249,9 +253,14 @@ async def confirm_on_chain(
         return
     if not await rail.is_confirmed(intent.transaction_hash):
         return
-    set_phase(intent, "BLOCKCHAIN_CONFIRMATION", "COMPLETED")
-    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.blockchain_tx_confirmed", obj=intent_data(intent, settings))
+    set_phase(intent, model.Phase.BLOCKCHAIN_CONFIRMATION, model.PhaseStatus.COMPLETED)
+    emit(
+        session,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        type="payment_intent.blockchain_tx_confirmed",
+        obj=intent_data(intent, settings),
+    )
     await fund_intent(session, settings, intent, payer_address=intent.signer_address)
 
 
@@ -264,11 +273,11 @@ async def fund_intent(
         raise InvalidStateTransition(intent.status, model.IntentStatus.SUCCEEDED)
     at = now()
     move_intent(session, settings, intent, model.IntentStatus.SUCCEEDED)
-    intent.settlement_status = "IN_PROGRESS"
+    intent.settlement_status = model.SettlementStatus.IN_PROGRESS
     if intent.type != model.IntentType.DVP:
         where = ledger.Posting(intent.merchant_id, intent.mode, intent.currency, intent.id, None)
         ledger.post(session, where, ledger.FUND, intent.amount, escrowed=False)
-        set_phase(intent, "SETTLEMENT", "IN_PROGRESS")
+        set_phase(intent, model.Phase.SETTLEMENT, model.PhaseStatus.IN_PROGRESS)
         await start_settlement(session, settings, intent, None, intent.amount)
         return
     order = await repository.order_of_intent(session, intent.id, lock=True)
@@ -280,7 +289,7 @@ async def fund_intent(
     order.updated_at = at
     where = ledger.Posting(intent.merchant_id, intent.mode, intent.currency, intent.id, order.id)
     ledger.post(session, where, ledger.FUND, intent.amount, reference_id=intent.id)
-    set_phase(intent, "ESCROW_LOCKED", "COMPLETED")
+    set_phase(intent, model.Phase.ESCROW_LOCKED, model.PhaseStatus.COMPLETED)
     if order.release_type in model.PROOF_TYPES:
-        set_phase(intent, "AWAITING_DELIVERY_PROOF", "IN_PROGRESS")
+        set_phase(intent, model.Phase.AWAITING_DELIVERY_PROOF, model.PhaseStatus.IN_PROGRESS)
     await schedule_after_funding(session, settings, intent, order)

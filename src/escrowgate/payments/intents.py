@@ -106,9 +106,15 @@ async def create_intent(
         description=description,
         settlement_method=settlement_method,
         settlement_destination=settlement_destination,
-        settlement_status="PENDING",
+        settlement_status=model.SettlementStatus.PENDING,
         metadata_json=echo_dvp_fields(metadata, dvp_fields) if config is not None else metadata,
-        phases=[{"phase": "SIGNATURE_VERIFICATION", "status": "IN_PROGRESS", "timestamp": at}],
+        phases=[
+            {
+                "phase": model.Phase.SIGNATURE_VERIFICATION,
+                "status": model.PhaseStatus.IN_PROGRESS,
+                "timestamp": at,
+            }
+        ],
         created_at=at,
         updated_at=at,
     )
@@ -116,8 +122,13 @@ async def create_intent(
     created = intent_data(intent, settings)
 
     def emit_created() -> None:
-        emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-             type="payment_intent.created", obj=created)
+        emit(
+            session,
+            merchant_id=intent.merchant_id,
+            mode=intent.mode,
+            type="payment_intent.created",
+            obj=created,
+        )
 
     if config is None:
         emit_created()
@@ -143,7 +154,7 @@ async def create_intent(
         expected_delivery_hash=config.expected_delivery_hash,
         delivery_oracle=config.delivery_oracle,
         order_status=model.OrderStatus.PENDING,
-        settlement_status="NONE",
+        settlement_status=model.OrderSettlementStatus.NONE,
         clock_offset=0,
         created_at=at,
         updated_at=at,

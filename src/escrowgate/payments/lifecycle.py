@@ -34,9 +34,7 @@ def move_intent(
 
 def move_order(order: ConditionalPayment, target: model.OrderStatus, at: int) -> None:
     """Change the order's status (its event, if any, is the caller's: it says why)."""
-    order.order_status = model.check_transition(
-        model.ORDER_TRANSITIONS, order.order_status, target
-    )
+    order.order_status = model.check_transition(model.ORDER_TRANSITIONS, order.order_status, target)
     order.updated_at = at
 
 
@@ -50,15 +48,19 @@ def move_milestone(
 ) -> None:
     m.status = model.check_transition(model.MILESTONE_TRANSITIONS, m.status, target)
     m.updated_at = at
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event,
-         obj=milestone_data(m))
+    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event, obj=milestone_data(m))
 
 
 def emit_order_event(
     session: AsyncSession, order: ConditionalPayment, type: str, **fields: Any
 ) -> None:
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=type,
-         obj=order_event(order, **fields))
+    emit(
+        session,
+        merchant_id=order.merchant_id,
+        mode=order.mode,
+        type=type,
+        obj=order_event(order, **fields),
+    )
 
 
 def set_phase(intent: PaymentIntent, name: str, status: str) -> None:

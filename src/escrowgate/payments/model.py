@@ -63,6 +63,50 @@ TYPE_ALIASES = {"CONSENTED_PULL": IntentType.CONDITIONAL}
 SETTLEMENT_METHODS = ("OFF_RAMP_MOCK", "OFF_RAMP_TO_RTP", "OFF_RAMP_TO_BANK")
 
 
+class SettlementStatus(StrEnum):
+    """The intent's payout progress (`settlementStatus` of an intent)."""
+
+    PENDING = "PENDING"  # nothing paid out yet
+    IN_PROGRESS = "IN_PROGRESS"  # money arrived; payouts running
+    COMPLETED = "COMPLETED"  # everything released is paid out, nothing held
+
+
+class OrderSettlementStatus(StrEnum):
+    """The order's payout progress (`settlementStatus` of a conditional payment)."""
+
+    NONE = "NONE"  # nothing released yet
+    SCHEDULED = "SCHEDULED"  # a payout of released money is in flight
+    CONFIRMED = "CONFIRMED"  # every released amount is paid out
+
+
+class PayoutStatus(StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+
+
+class Phase(StrEnum):
+    """The steps of an intent's `phases` timeline."""
+
+    SIGNATURE_VERIFICATION = "SIGNATURE_VERIFICATION"
+    BLOCKCHAIN_CONFIRMATION = "BLOCKCHAIN_CONFIRMATION"
+    ESCROW_LOCKED = "ESCROW_LOCKED"
+    AWAITING_DELIVERY_PROOF = "AWAITING_DELIVERY_PROOF"
+    SETTLEMENT = "SETTLEMENT"
+
+
+class PhaseStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+def order_settlement_status(settled: int, released: int) -> OrderSettlementStatus:
+    """After a payout: confirmed once every released amount is paid out."""
+    if settled == released:
+        return OrderSettlementStatus.CONFIRMED
+    return OrderSettlementStatus.SCHEDULED
+
+
 class OrderStatus(StrEnum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"

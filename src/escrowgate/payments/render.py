@@ -163,9 +163,7 @@ def order_wire(
             if order.order_status == OrderStatus.DELIVERED
             else None
         ),
-        milestones=[
-            milestone_wire(m, currency=order.currency) for m in in_index_order(milestones)
-        ],
+        milestones=[milestone_wire(m, currency=order.currency) for m in in_index_order(milestones)],
         deliveryProofs=[proof_wire(p) for p in proofs],
         createdAt=iso(order.created_at),
         updatedAt=iso(order.updated_at),

@@ -28,7 +28,7 @@ from ..models import (
     Refund,
     Settlement,
 )
-from .model import IntentType, MilestoneStatus
+from .model import IntentType, MilestoneStatus, PayoutStatus
 
 # --- payment intents -------------------------------------------------------------
 
@@ -215,9 +215,7 @@ async def lock_by_order_id(
 
 # --- children of an order --------------------------------------------------------
 
-_MILESTONES_OF = select(Milestone).where(
-    Milestone.conditional_payment_id == bindparam("order_id")
-)
+_MILESTONES_OF = select(Milestone).where(Milestone.conditional_payment_id == bindparam("order_id"))
 _MILESTONES_FOR_NEW_INDEX = select(Milestone).where(
     Milestone.conditional_payment_id == bindparam("order_id"),
     or_(
@@ -292,13 +290,12 @@ _SETTLEMENT_LOCKED = (
     select(Settlement).where(Settlement.id == bindparam("settlement_id")).with_for_update()
 )
 _PENDING_SETTLEMENT = select(Settlement.id).where(
-    Settlement.payment_intent_id == bindparam("intent_id"), Settlement.status == "PENDING"
+    Settlement.payment_intent_id == bindparam("intent_id"),
+    Settlement.status == PayoutStatus.PENDING,
 )
 
 
-_HASH_OWNER = select(PaymentIntent.id).where(
-    PaymentIntent.transaction_hash == bindparam("tx_hash")
-)
+_HASH_OWNER = select(PaymentIntent.id).where(PaymentIntent.transaction_hash == bindparam("tx_hash"))
 
 
 async def intent_with_hash(session: AsyncSession, tx_hash: str) -> str | None:

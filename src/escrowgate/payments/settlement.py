@@ -58,15 +58,20 @@ async def start_settlement(
         currency=intent.currency,
         method=intent.settlement_method,
         destination=intent.settlement_destination,
-        status="PENDING",
+        status=model.PayoutStatus.PENDING,
         created_at=now(),
     )
     session.add(settlement)
-    intent.settlement_status = "IN_PROGRESS"
-    emit(session, merchant_id=intent.merchant_id, mode=intent.mode,
-         type="payment_intent.settlement_initiated", obj=_settlement_event(intent, settlement))
+    intent.settlement_status = model.SettlementStatus.IN_PROGRESS
+    emit(
+        session,
+        merchant_id=intent.merchant_id,
+        mode=intent.mode,
+        type="payment_intent.settlement_initiated",
+        obj=_settlement_event(intent, settlement),
+    )
     if order is not None:
-        order.settlement_status = "SCHEDULED"
+        order.settlement_status = model.OrderSettlementStatus.SCHEDULED
     delay = settings.off_ramp_mock_delay_seconds
     if delay <= 0:
         await complete_settlement(session, settings, settlement, intent, order)
@@ -91,9 +96,9 @@ async def complete_settlement(
     intent: PaymentIntent,
     order: ConditionalPayment | None,
 ) -> None:
-    if settlement.status != "PENDING":
+    if settlement.status != model.PayoutStatus.PENDING:
         return
-    settlement.status = "COMPLETED"
+    settlement.status = model.PayoutStatus.COMPLETED
     settlement.external_tx_id = _mock_tx_id(settlement.method)
     settlement.completed_at = now()
     where = ledger.Posting(
@@ -102,8 +107,8 @@ async def complete_settlement(
     ledger.post(session, where, ledger.SETTLE, settlement.amount, reference_id=settlement.id)
     if order is not None:
         order.settled_amount += settlement.amount
-        order.settlement_status = (
-            "CONFIRMED" if order.settled_amount == order.released_amount else "SCHEDULED"
+        order.settlement_status = model.order_settlement_status(
+            order.settled_amount, order.released_amount
         )
         order.updated_at = now()
     emit(
@@ -130,8 +135,8 @@ async def maybe_mark_settled(
             return
     elif await repository.has_pending_settlement(session, intent.id):
         return
-    intent.settlement_status = "COMPLETED"
-    set_phase(intent, "SETTLEMENT", "COMPLETED")
+    intent.settlement_status = model.SettlementStatus.COMPLETED
+    set_phase(intent, model.Phase.SETTLEMENT, model.PhaseStatus.COMPLETED)
     move_intent(session, settings, intent, model.IntentStatus.SETTLED)
 
 

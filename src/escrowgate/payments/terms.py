@@ -81,9 +81,7 @@ def parse_release_config(top: dict[str, Any], metadata: dict[str, Any]) -> Relea
 
     release_type = metadata.get("releaseType")
     if release_type is None:
-        release_type = (
-            ReleaseType.AUTO_RELEASE if auto_release else ReleaseType.DELIVERY_PROOF
-        )
+        release_type = ReleaseType.AUTO_RELEASE if auto_release else ReleaseType.DELIVERY_PROOF
     elif release_type not in RELEASE_TYPES:
         raise InvalidRequest(
             "Invalid release type. Must be one of " + ", ".join(RELEASE_TYPES),

@@ -15,6 +15,7 @@ from eth_account import Account
 from tests.support.driver import (
     AUTH,
     DISPUTE,
+    FORMS,
     GOOD_CARD,
     PROOF,
     SIG,
@@ -123,9 +124,6 @@ async def test_amount_messages(client, make_merchant, amount, message):
 # --- POST /payment-intents ---------------------------------------------------------------
 
 DVP_META = {"releaseType": "DELIVERY_PROOF"}
-FORMS = (
-    'whole seconds (3600 or "3600") or a duration such as "3600s", "30m", "24h" or "7d"'
-)
 CREATE_ERRORS = [
     (
         {"currency": "ETH"},
@@ -283,7 +281,7 @@ async def test_wrong_method_message_and_allow_header(client, make_merchant):
     before = await snapshot(client, m)
     r = await client.delete(intents_url(), headers=m.headers)
     err = assert_error(
-        r, 405, "method_not_allowed", "Method DELETE is not allowed for /v1/payment-intents"
+        r, 405, "method_not_allowed", f"Method DELETE is not allowed for {intents_url()}"
     )
     no_param(err)
     assert {"GET", "POST"} <= {x.strip() for x in r.headers["allow"].split(",")}
@@ -868,14 +866,12 @@ async def test_proof_hash_must_match_the_expected_hash(client, app, make_merchan
 # --- disputes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "window", ["0", 0, "315360001", 315360001, "7 days", -5, "1w", "3650d1"]
-)
+@pytest.mark.parametrize("window", ["0", 0, "315360001", 315360001, "7 days", -5, "1w", "3650d1"])
 async def test_dispute_window_message(client, app, make_merchant, window):
     """A bad disputeWindow is refused; the order is not disputed."""
     out_of_range = "disputeWindow must be a whole number of seconds from 1 to 315360000"
-    message = f"disputeWindow must be {FORMS}" if window in ("7 days", "1w", "3650d1") else (
-        out_of_range
+    message = (
+        f"disputeWindow must be {FORMS}" if window in ("7 days", "1w", "3650d1") else (out_of_range)
     )
     if window in ("0", 0):  # the same words as metadata.disputeWindow
         message = "disputeWindow must be greater than 0"

@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.driver import intents_url, milestones_url, payment_url, public_intent_url
+
 # The two documented free-form objects: merchant-defined metadata, and the object
 # an event is about (one of several shapes).
 FREE_FORM = {("IntentData", "metadata"), ("IntentEnvelope", "metadata"), ("EventData", "object")}
 # ...and the request side of the same metadata.
 REQUEST_FREE_FORM = {"CreatePaymentIntent.metadata"}
 METHODS = ("get", "post", "put", "patch", "delete")
+IID = "{intent_id}"  # the path parameter, as the document spells it
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _is_public(path: str) -> bool:
-    return path.startswith("/v1/payment-intents/public/")
+    return path.startswith(public_intent_url(""))
 
 
 def _free_form_objects(schema: Any, where: str) -> list[str]:
@@ -134,11 +137,11 @@ async def test_posts_document_idempotency_key_and_409(document):
 async def test_documented_statuses(document):
     """Spot checks: what some routes answer."""
     paths = document["paths"]
-    create = paths["/v1/payment-intents"]["post"]["responses"]
+    create = paths[intents_url()]["post"]["responses"]
     assert set(create) == {"201", "400", "401", "403", "409", "413", "415", "429", "default"}
-    public = paths["/v1/payment-intents/public/{intent_id}"]["get"]["responses"]
+    public = paths[public_intent_url(IID)]["get"]["responses"]
     assert set(public) == {"200", "400", "404", "default"}
-    card = paths["/v1/payment-intents/public/{intent_id}/payment"]["post"]["responses"]
+    card = paths[payment_url(IID)]["post"]["responses"]
     assert set(card) == {"200", "400", "404", "409", "413", "415", "default"}
-    milestone = paths["/v1/payment-intents/{intent_id}/escrow/milestones"]["post"]["responses"]
+    milestone = paths[milestones_url(IID)]["post"]["responses"]
     assert "201" in milestone and "404" in milestone and "200" not in milestone

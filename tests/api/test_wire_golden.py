@@ -19,12 +19,42 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from tests.support.driver import GOOD_CARD, intent_body, run_worker, sign
+from tests.support.driver import (
+    API_ALIAS,
+    DECLINED_CARD_NUMBER,
+    GOOD_CARD,
+    ORDER_ALIAS,
+    advance_clock_url,
+    approve_url,
+    balance_url,
+    cancel_url,
+    confirm_url,
+    delivery_proof_url,
+    dispute_url,
+    event_url,
+    events_url,
+    intent_body,
+    intent_url,
+    intents_url,
+    ledger_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    public_intent_url,
+    refund_url,
+    resolve_url,
+    run_worker,
+    sign,
+    transaction_hash_url,
+)
 
 GOLDEN = Path(__file__).with_name("wire_golden.json")
 # A fixed payer: its address is the same in every run.
 PAYER = Account.from_key("0x" + "11" * 32)
-PROOF = {
+# Not the driver's PROOF (nor its PROOF_WITH_URI): these values are what the golden
+# file was recorded with, and the golden bytes must not change with the driver's.
+GOLDEN_PROOF = {
     "proofHash": "0x" + "ab" * 32,
     "submittedBy": "0x" + "cd" * 20,
     "proofURI": "ipfs://QmProof",
@@ -68,7 +98,6 @@ class Recorder:
 
 async def _walk(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) -> list[list[Any]]:
     rec = Recorder()
-    v1 = "/v1/payment-intents"
 
     async def post(label: str, url: str, body: Any = None, key: str | None = None) -> Any:
         extra = {"Idempotency-Key": key} if key else {}
@@ -84,33 +113,33 @@ async def _walk(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) ->
 
     # A: DVP with a milestone plan, card-funded by a known payer.
     meta = {"releaseType": "MILESTONE_LOCKED", "ref": "A", "n": 1.5, "nested": {"x": [1, None]}}
-    a = (await post("create dvp", v1, intent_body(metadata=meta)))["id"]
-    await public("public get unfunded", f"{v1}/public/{a}")
+    a = (await post("create dvp", intents_url(), intent_body(metadata=meta)))["id"]
+    await public("public get unfunded", public_intent_url(a))
     mids = []
     plan = ((0, "Start", "300.00", 30), (1, "Mid", "333.33", 33.33), (2, "End", "366.67", 36.67))
     for index, desc, amount, pct in plan:
         body = {"milestoneIndex": index, "description": desc, "amount": amount, "percentage": pct}
-        mids.append((await post("milestone create", f"{v1}/{a}/escrow/milestones", body))["id"])
-    await get("milestone list", f"{v1}/{a}/escrow/milestones")
-    await get("milestone get", f"{v1}/{a}/escrow/milestones/{mids[0]}")
-    declined = {"card": dict(GOOD_CARD, cardNumber="4000000000000002")}
-    await public("card declined", f"{v1}/public/{a}/payment", declined)
+        mids.append((await post("milestone create", milestones_url(a), body))["id"])
+    await get("milestone list", milestones_url(a))
+    await get("milestone get", milestone_url(a, mids[0]))
+    declined = {"card": dict(GOOD_CARD, cardNumber=DECLINED_CARD_NUMBER)}
+    await public("card declined", payment_url(a), declined)
     paid = {"card": GOOD_CARD, "payerAddress": PAYER.address}
-    await public("card paid", f"{v1}/public/{a}/payment", paid)
-    await public("public get funded", f"{v1}/public/{a}")
+    await public("card paid", payment_url(a), paid)
+    await public("public get funded", public_intent_url(a))
     done = await post(
         "milestone complete",
-        f"{v1}/{a}/escrow/milestones/{mids[0]}/complete",
+        milestone_url(a, mids[0], "complete"),
         {"completedBy": "0x" + "ab" * 20, "completionProof": "done"},
     )
     await post(
         "milestone approve",
-        f"{v1}/{a}/escrow/milestones/{mids[0]}/approve",
+        milestone_url(a, mids[0], "approve"),
         {"signature": sign(done["data"]["approvalTypedData"], PAYER)},
     )
-    await get("intent get", f"{v1}/{a}")
-    await get("escrow get", f"{v1}/{a}/escrow")
-    await get("conditional-payment get", f"{v1}/{a}/conditional-payment")
+    await get("intent get", intent_url(a))
+    await get("escrow get", order_url(a))
+    await get("conditional-payment get", order_url(a, spelling=ORDER_ALIAS))
 
     # B: CONDITIONAL, wallet-funded: confirm, then the transaction hash.
     wallet = {
@@ -120,71 +149,89 @@ async def _walk(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) ->
         "settlementMethod": "OFF_RAMP_MOCK",
         "settlementDestination": "acct_1",
     }
-    b = await post("create conditional", v1, wallet, key="golden-b")
-    await post("create replay", v1, wallet, key="golden-b")
+    b = await post("create conditional", intents_url(), wallet, key="golden-b")
+    await post("create replay", intents_url(), wallet, key="golden-b")
     await post(
         "confirm",
-        f"{v1}/{b['id']}/confirm",
+        confirm_url(b["id"]),
         {"signature": sign(b["data"]["typedData"], PAYER), "payerAddress": PAYER.address},
     )
     await public(
         "transaction hash",
-        f"{v1}/public/{b['id']}/transaction-hash",
+        transaction_hash_url(b["id"]),
         {"transactionHash": "0x" + "12" * 32},
     )
     await run_worker(app)
-    await get("intent get wallet", f"{v1}/{b['id']}")
+    await get("intent get wallet", intent_url(b["id"]))
 
     # C: delivery proof, then payer approval.
-    c = (await post("create c", v1, intent_body(metadata={"releaseType": "DELIVERY_PROOF"})))["id"]
-    await public("card paid c", f"{v1}/public/{c}/payment", paid)
-    await post("delivery proof", f"{v1}/{c}/escrow/delivery-proof", PROOF)
-    order = await get("escrow delivered", f"{v1}/{c}/escrow")
+    c = (
+        await post(
+            "create c", intents_url(), intent_body(metadata={"releaseType": "DELIVERY_PROOF"})
+        )
+    )["id"]
+    await public("card paid c", payment_url(c), paid)
+    await post("delivery proof", delivery_proof_url(c), GOLDEN_PROOF)
+    order = await get("escrow delivered", order_url(c))
     await post(
         "escrow approve",
-        f"{v1}/{c}/conditional-payment/approve",
+        approve_url(c, spelling=ORDER_ALIAS),
         {"signature": sign(order["data"]["approvalTypedData"], PAYER)},
     )
 
     # D: a dispute, raised and resolved (the merchant concedes).
-    d = (await post("create d", v1, intent_body(metadata={"releaseType": "DELIVERY_PROOF"})))["id"]
-    await public("card paid d", f"{v1}/public/{d}/payment", paid)
+    d = (
+        await post(
+            "create d", intents_url(), intent_body(metadata={"releaseType": "DELIVERY_PROOF"})
+        )
+    )["id"]
+    await public("card paid d", payment_url(d), paid)
     await post(
         "dispute raise",
-        f"{v1}/{d}/escrow/dispute",
+        dispute_url(d),
         {"reason": "Not delivered", "raisedBy": "buyer", "disputeWindow": "86400"},
     )
-    await get("escrow disputed", f"{v1}/{d}/escrow")
-    await post("dispute resolve", f"{v1}/{d}/escrow/dispute/resolve", {"resolution": "BUYER_WON"})
+    await get("escrow disputed", order_url(d))
+    await post("dispute resolve", resolve_url(d), {"resolution": "BUYER_WON"})
 
     # E: refunds, partial then the rest.
-    e = (await post("create e", v1, intent_body(metadata={"releaseType": "DELIVERY_PROOF"})))["id"]
-    await public("card paid e", f"{v1}/public/{e}/payment", paid)
-    await post("refund partial", f"{v1}/{e}/refund", {"amount": "100.00", "reason": "partial"})
-    rec.add("refund rest", await client.post(f"{v1}/{e}/refund", headers=headers))
+    e = (
+        await post(
+            "create e", intents_url(), intent_body(metadata={"releaseType": "DELIVERY_PROOF"})
+        )
+    )["id"]
+    await public("card paid e", payment_url(e), paid)
+    await post("refund partial", refund_url(e), {"amount": "100.00", "reason": "partial"})
+    rec.add("refund rest", await client.post(refund_url(e), headers=headers))
 
     # F: the test clock releases a delivered order when the window passes.
-    f = (await post("create f", v1, intent_body(metadata={"releaseType": "DELIVERY_PROOF"})))["id"]
-    await public("card paid f", f"{v1}/public/{f}/payment", paid)
-    await post("delivery proof f", f"{v1}/{f}/escrow/delivery-proof", PROOF)
+    f = (
+        await post(
+            "create f", intents_url(), intent_body(metadata={"releaseType": "DELIVERY_PROOF"})
+        )
+    )["id"]
+    await public("card paid f", payment_url(f), paid)
+    await post("delivery proof f", delivery_proof_url(f), GOLDEN_PROOF)
     await post(
         "advance clock",
-        f"/v1/test_helpers/payment-intents/{f}/advance_clock",
+        advance_clock_url(f),
         {"seconds": 8 * 86_400},
     )
 
     # G: cancelled before funding.
-    g = (await post("create g", v1, intent_body(type="CONDITIONAL", metadata=None)))["id"]
-    await post("cancel", f"{v1}/{g}/cancel")
+    g = (await post("create g", intents_url(), intent_body(type="CONDITIONAL", metadata=None)))[
+        "id"
+    ]
+    await post("cancel", cancel_url(g))
 
-    await get("balance", "/v1/account/balance")
-    await get("balance alias", "/api/v1/payment-intents/account/balance")
-    await get("ledger entries", "/v1/account/ledger-entries", params={"limit": 100})
-    await get("ledger page", "/v1/account/ledger-entries", params={"limit": 2})
-    events = await get("events", "/v1/events", params={"limit": 100})
-    await get("event get", f"/v1/events/{events['data'][-1]['id']}")
-    await get("intents", v1, params={"limit": 100})
-    await get("intents filtered", v1, params={"limit": 1, "type": "CONDITIONAL"})
+    await get("balance", balance_url())
+    await get("balance alias", balance_url(API_ALIAS, under_intents=True))
+    await get("ledger entries", ledger_url(), params={"limit": 100})
+    await get("ledger page", ledger_url(), params={"limit": 2})
+    events = await get("events", events_url(), params={"limit": 100})
+    await get("event get", event_url(events["data"][-1]["id"]))
+    await get("intents", intents_url(), params={"limit": 100})
+    await get("intents filtered", intents_url(), params={"limit": 1, "type": "CONDITIONAL"})
     return rec.answers
 
 

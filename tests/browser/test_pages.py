@@ -14,12 +14,20 @@ import httpx
 import pytest
 
 from tests.e2e.live_server import LiveServer, free_port
-from tests.support.driver import intent_body, intents_url, milestone_url, milestones_url
+from tests.support.driver import (
+    DECLINED_CARD_NUMBER,
+    GOOD_CARD,
+    intent_body,
+    intent_url,
+    intents_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    public_intent_url,
+)
 
 from .conftest import shoot
-
-DECLINED = "4000000000000002"
-GOOD = "4242424242424242"
 
 
 async def new_intent(
@@ -48,7 +56,7 @@ async def test_pay_by_card_a_decline_then_a_good_card_then_the_receipt(
     page: Any, api: httpx.AsyncClient, live: LiveServer
 ) -> None:
     iid, _ = await new_intent(api, ["300.00", "700.00"])
-    url = (await api.get(intents_url() + f"/{iid}")).json()["data"]["paymentUrl"]
+    url = (await api.get(intent_url(iid))).json()["data"]["paymentUrl"]
     assert url == f"{live.url}/pay/{iid}"
     await page.goto(url)
     assert (await page.locator("#merchant-name").inner_text()) == "Acme Freelance"
@@ -59,12 +67,12 @@ async def test_pay_by_card_a_decline_then_a_good_card_then_the_receipt(
     assert (await page.locator("#dispute-window").inner_text()) == "7 days"
     assert "Phase 2" in (await page.locator("#milestone-1").inner_text())
     await shoot(page, "pay-page")
-    await fill_card(page, DECLINED)
+    await fill_card(page, DECLINED_CARD_NUMBER)
     await page.get_by_role("button", name=re.compile("^Pay 1000.00")).click()
     assert "declined" in (await page.locator("#error").inner_text()).lower()
     assert (await page.locator("#status").inner_text()) == "INITIATED"  # still payable
     await shoot(page, "pay-declined")
-    await fill_card(page, GOOD)
+    await fill_card(page, GOOD_CARD["cardNumber"])
     await page.get_by_label("CVC").press("Enter")  # the keyboard pays, too
     await page.wait_for_url(re.compile(r"client_secret="))
     assert "Thank you" in (await page.locator("#receipt").inner_text())
@@ -78,8 +86,8 @@ async def test_the_payer_approves_a_completed_milestone_and_raises_a_dispute(
     page: Any, api: httpx.AsyncClient
 ) -> None:
     iid, (m0, m1) = await new_intent(api, ["300.00", "700.00"])
-    await page.goto((await api.get(intents_url() + f"/{iid}")).json()["data"]["paymentUrl"])
-    await fill_card(page, GOOD)
+    await page.goto((await api.get(intent_url(iid))).json()["data"]["paymentUrl"])
+    await fill_card(page, GOOD_CARD["cardNumber"])
     await page.get_by_role("button", name=re.compile("^Pay 1000")).click()
     await page.wait_for_url(re.compile(r"client_secret="))
     link = page.url
@@ -100,7 +108,7 @@ async def test_the_payer_approves_a_completed_milestone_and_raises_a_dispute(
     assert "Phase 2 was never delivered" in (await page.locator("#dispute").inner_text())
     assert (await page.locator("#order-status").inner_text()) == "DISPUTED"
     await shoot(page, "payer-disputed")
-    order = (await api.get(intents_url() + f"/{iid}/escrow")).json()["data"]
+    order = (await api.get(order_url(iid))).json()["data"]
     assert order["orderStatus"] == "DISPUTED" and order["disputeRaisedBy"] == "payer"
     # without the secret the link shows no actions, and a wrong secret is refused
     await page.goto(link.split("?")[0])
@@ -116,8 +124,8 @@ async def test_the_merchant_signs_in_sees_the_intent_and_completes_a_milestone(
 ) -> None:
     iid, _ = await new_intent(api, ["400.00", "600.00"], description="Logo design")
     pay = await api.post(
-        f"/v1/payment-intents/public/{iid}/payment",
-        json={"card": {"cardNumber": GOOD, "expiry": "12/39", "cvv": "123", "name": "P"}},
+        payment_url(iid),
+        json={"card": {**GOOD_CARD, "name": "P"}},
     )
     assert pay.status_code == 200
     await page.goto(api.base_url.join("/dashboard").__str__())
@@ -144,9 +152,7 @@ async def test_the_merchant_signs_in_sees_the_intent_and_completes_a_milestone(
         page.url.split("?")[0] + "/refund", form={"csrf": "forged", "amount": "1.00"}
     )
     assert r.status == 403
-    assert (await api.get(intents_url() + f"/{iid}/escrow")).json()["data"][
-        "refundedAmount"
-    ] == "0.00"
+    assert (await api.get(order_url(iid))).json()["data"]["refundedAmount"] == "0.00"
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_selector("#login-form")
 
@@ -164,18 +170,17 @@ async def test_docs_work_with_no_internet_access(page: Any, live: LiveServer) ->
     await page.route("**/*", only_local)
     await page.goto(live.url + "/docs")
     await page.wait_for_selector(".swagger-ui .information-container")
-    await page.get_by_text("/v1/payment-intents", exact=True).first.wait_for()
+    await page.get_by_text(intents_url(), exact=True).first.wait_for()
     assert outside == []
     await shoot(page, "docs", phone=False)
 
 
 CROSS_ORIGIN_PAGE = """<!doctype html><html><body><p id="out">…</p><script>
-async function run(api, id) {
-  const intent = await (await fetch(api + "/v1/payment-intents/public/" + id)).json();
-  const paid = await fetch(api + "/v1/payment-intents/public/" + id + "/payment", {
+async function run(api, intentUrl, card, id) {
+  const intent = await (await fetch(api + intentUrl)).json();
+  const paid = await fetch(api + intentUrl + "/payment", {
     method: "POST", headers: {"Content-Type": "application/json", "Idempotency-Key": "x-" + id},
-    body: JSON.stringify({card: {cardNumber: "4242424242424242", expiry: "12/39",
-                                 cvv: "123", name: "Ada"}})});
+    body: JSON.stringify({card: card})});
   const body = await paid.json();
   document.getElementById("out").textContent = intent.data.amount + " " + body.data.status;
   return {amount: intent.data.amount, status: body.data.status, secret: body.clientSecret,
@@ -214,14 +219,17 @@ async def test_a_page_on_another_origin_loads_and_pays_an_intent(
 ) -> None:
     iid, _ = await new_intent(api, [])
     await page.goto(other_origin + "/shop")
-    result = await page.evaluate("([api, id]) => run(api, id)", [live.url, iid])
+    result = await page.evaluate(
+        "([api, intentUrl, card, id]) => run(api, intentUrl, card, id)",
+        [live.url, public_intent_url(iid), {**GOOD_CARD, "name": "Ada"}, iid],
+    )
     assert result["amount"] == "1000.00" and result["status"] == "SUCCEEDED"
     assert result["secret"].startswith(iid + "_secret_")
     assert result["requestId"]  # exposed to the page
     # a keyed route is not readable from that origin by default
     blocked = await page.evaluate(
-        """async ([api, key]) => { try { await fetch(api + "/v1/payment-intents",
+        """async ([api, url, key]) => { try { await fetch(api + url,
              {headers: {"X-API-Key": key}}); return "read"; } catch (e) { return "blocked"; } }""",
-        [live.url, api.headers["X-API-Key"]],
+        [live.url, intents_url(), api.headers["X-API-Key"]],
     )
     assert blocked == "blocked"

@@ -14,7 +14,7 @@ import pytest
 
 from escrowgate.app import create_app
 from escrowgate.config import Settings
-from tests.support.driver import assert_error, intents_url
+from tests.support.driver import assert_error, intents_url, milestones_url
 
 pytestmark = pytest.mark.e2e
 
@@ -43,9 +43,8 @@ def test_demo_prints_a_working_key_and_a_curl_a_client_can_call(db):
     assert done.returncode == 0, done.stderr
     assert "export ESCROWGATE_KEY=sk_test_" in done.stdout
     # A wildcard bind address is printed as loopback: the curl must be callable.
-    assert "curl http://127.0.0.1:8123/v1/payment-intents/$INTENT/escrow/milestones" in (
-        done.stdout
-    )
+    curl = f"curl http://127.0.0.1:8123{milestones_url('$INTENT')}"
+    assert curl in done.stdout
     assert "0.0.0.0" not in done.stdout
     again = cli(db, "demo")
     keys = [

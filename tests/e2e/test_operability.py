@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.live_server import free_port
-from tests.support.driver import CLI_MODULE, assert_error
+from tests.support.driver import CLI_MODULE, assert_error, intents_url
 
 pytestmark = pytest.mark.e2e
 NOT_MIGRATED = "database not migrated: run escrowgate migrate"
@@ -63,7 +63,7 @@ def test_an_unmigrated_database_is_a_503_until_migrated(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, proc)
-        r = httpx.post(url + "/v1/payment-intents", json={}, headers={"X-API-Key": "sk_test_x"})
+        r = httpx.post(url + intents_url(), json={}, headers={"X-API-Key": "sk_test_x"})
         assert_error(r, 503, "database_not_migrated", NOT_MIGRATED, type_="api_error")
         ready = httpx.get(url + "/ready")
         assert ready.status_code == 503
@@ -79,7 +79,7 @@ def test_an_unmigrated_database_is_a_503_until_migrated(tmp_path: Path) -> None:
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
         assert checks["migrations"]["status"] == "ok" and checks["worker"] == "ok"
-        r = httpx.get(url + "/v1/payment-intents", headers={"X-API-Key": "sk_test_" + "a" * 32})
+        r = httpx.get(url + intents_url(), headers={"X-API-Key": "sk_test_" + "a" * 32})
         assert_error(r, 401, "invalid_api_key", "Invalid API key", type_="authentication_error")
     finally:
         proc.terminate()

@@ -239,7 +239,7 @@ def test_the_curl_example_body_and_headers(deployment):
         '"amount": "300.00",\n"percentage": 30\n}'
     )
     r = httpx.post(
-        f"{d.base_url}/v1/payment-intents/{intent_id}/escrow/milestones",
+        d.base_url + milestones_url(intent_id),
         content=body.encode(),
         timeout=10,
         headers={"X-API-Key": key, "Content-Type": "application/json"},

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.driver import intent_body
+from tests.support.driver import intent_body, intents_url, webhook_endpoints_url
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +80,7 @@ async def test_kill_9_mid_delivery_loses_nothing(
         m = await make_merchant("Crash Receiver Ltd")
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         r = await client.post(
-            "/v1/webhook-endpoints",
+            webhook_endpoints_url(),
             json={"url": url, "enabledEvents": ["payment_intent.created"]},
             headers=m.headers,
         )
@@ -88,7 +88,7 @@ async def test_kill_9_mid_delivery_loses_nothing(
         ids = []
         for _ in range(EVENTS):
             r = await client.post(
-                "/v1/payment-intents",
+                intents_url(),
                 json=intent_body(type="CONDITIONAL", metadata={}),
                 headers=m.headers,
             )

@@ -9,6 +9,7 @@ arguments. A helper whose name is a step of a scenario (`create_intent`, `dvp`,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -169,12 +170,39 @@ def event_url(eid: str, *, prefix: str = API) -> str:
     return f"{events_url(prefix)}/{eid}"
 
 
-def balance_url(prefix: str = API) -> str:
-    return f"{prefix}/account/balance"
+def event_redeliver_url(eid: str, *, prefix: str = API) -> str:
+    return f"{event_url(eid, prefix=prefix)}/redeliver"
 
 
-def ledger_url(prefix: str = API) -> str:
-    return f"{prefix}/account/ledger-entries"
+def _account(prefix: str, under_intents: bool) -> str:
+    """The account routes: at `{prefix}/account/...`, or (the reference backend's other
+    documented place) below the intents, `{prefix}/payment-intents/account/...`."""
+    return f"{intents_url(prefix) if under_intents else prefix}/account"
+
+
+def balance_url(prefix: str = API, *, under_intents: bool = False) -> str:
+    return f"{_account(prefix, under_intents)}/balance"
+
+
+def ledger_url(prefix: str = API, *, under_intents: bool = False) -> str:
+    return f"{_account(prefix, under_intents)}/ledger-entries"
+
+
+def webhook_endpoints_url(prefix: str = API) -> str:
+    return f"{prefix}/webhook-endpoints"
+
+
+def webhook_endpoint_url(we_id: str, tail: str = "", *, prefix: str = API) -> str:
+    """A webhook endpoint, or a route below it (`tail` starts with "/")."""
+    return f"{webhook_endpoints_url(prefix)}/{we_id}{tail}"
+
+
+def webhook_deliveries_url(we_id: str, *, prefix: str = API) -> str:
+    return webhook_endpoint_url(we_id, "/deliveries", prefix=prefix)
+
+
+def rotate_secret_url(we_id: str, *, prefix: str = API) -> str:
+    return webhook_endpoint_url(we_id, "/rotate-secret", prefix=prefix)
 
 
 # --- Constants the scenarios share ---------------------------------------------------------
@@ -187,6 +215,14 @@ ZERO = Decimal("0")
 DAY = 86_400
 WINDOW = 604_800  # the default dispute window
 GOOD_CARD = {"cardNumber": "4242424242424242", "expiry": "12/39", "cvv": "123", "name": "Ada Payer"}
+DECLINED_CARD_NUMBER = "4000000000000002"  # the sandbox's always-declined card
+TX_HASH = "0x" + "ab" * 32  # a well-formed chain transaction hash
+CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # the sandbox escrow contract
+CHAIN_ID = 11155111  # Sepolia, the sandbox chain
+INTENT_ID_RE = re.compile(r"^intent_[A-Za-z0-9]+$")
+# The accepted forms of a window (disputeWindow, autoReleaseAfter, ...), as every
+# message that refuses one spells them.
+FORMS = 'whole seconds (3600 or "3600") or a duration such as "3600s", "30m", "24h" or "7d"'
 PROOF = {"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20}
 PROOF_WITH_URI = {**PROOF, "proofURI": "ipfs://QmProof"}
 DISPUTE = {"reason": "Not as described", "raisedBy": "payer"}

@@ -12,6 +12,9 @@ import pytest
 from eth_account import Account
 
 from tests.support.driver import (
+    DECLINED_CARD_NUMBER,
+    FORMS,
+    TX_HASH,
     add_milestones,
     assert_error,
     audit_clean,
@@ -55,7 +58,6 @@ COLLECTION_DVP = {
     "metadata": {"releaseType": "MILESTONE_LOCKED", "deliveryPeriod": "7d"},
     "autoRelease": True,
 }
-TX = "0x" + "ab" * 32
 
 
 async def post_intent(client, m, body, headers=None):
@@ -225,7 +227,7 @@ async def test_wallet_payment_of_a_fiat_intent_is_400(client, make_merchant):
         "need a USDC, USDT or DAI intent"
     )
     assert_error(r, 400, "invalid_request", message, param="signature")
-    r = await client.post(transaction_hash_url(iid), json={"transactionHash": TX})
+    r = await client.post(transaction_hash_url(iid), json={"transactionHash": TX_HASH})
     assert_error(r, 400, "invalid_request", message, param="transactionHash")
     assert (await get_intent(client, m, iid))["status"] == "INITIATED"
 
@@ -280,9 +282,6 @@ async def test_period_fields_take_durations(client, make_merchant, period, secon
     assert r.json()["data"]["disputeWindow"] == str(seconds)
 
 
-FORMS = 'whole seconds (3600 or "3600") or a duration such as "3600s", "30m", "24h" or "7d"'
-
-
 @pytest.mark.parametrize("bad", ["1w", "24 h", "h", "7.5d", "-1h", "24H", "", True, 1.5])
 async def test_other_period_forms_are_400_naming_the_accepted_forms(client, make_merchant, bad):
     m = await make_merchant()
@@ -335,7 +334,7 @@ async def test_live_mode_requires_the_settlement_fields(client, app, make_mercha
 async def test_decline_keeps_the_intent_payable_for_another_card(client, app, make_merchant):
     m = await make_merchant()
     iid = (await post_intent(client, m, COLLECTION_DVP)).json()["id"]
-    r = await pay_by_card(client, iid, card=card("4000000000000002"))
+    r = await pay_by_card(client, iid, card=card(DECLINED_CARD_NUMBER))
     assert_error(r, 400, "payment_failed", "Your card was declined.", param="card")
     # The payment page reads the public intent: still payable, the decline shown.
     public = (await client.get(public_intent_url(iid))).json()
@@ -355,7 +354,7 @@ async def test_decline_keeps_the_intent_payable_for_another_card(client, app, ma
 async def test_a_declined_intent_can_still_be_canceled(client, make_merchant):
     m = await make_merchant()
     iid = (await post_intent(client, m, COLLECTION_DVP)).json()["id"]
-    await pay_by_card(client, iid, card=card("4000000000000002"))
+    await pay_by_card(client, iid, card=card(DECLINED_CARD_NUMBER))
     r = await client.post(cancel_url(iid), headers=m.headers)
     assert r.status_code == 200 and r.json()["status"] == "CANCELED"
 
@@ -375,7 +374,7 @@ async def test_sandbox_ids_that_do_not_exist_are_404_with_the_id(client, make_me
         await client.post(cancel_url(iid), headers=m.headers),
         await client.get(public_intent_url(iid)),
         await client.post(payment_url(iid), json={"card": card("4242424242424242")}),
-        await client.post(transaction_hash_url(iid), json={"transactionHash": TX}),
+        await client.post(transaction_hash_url(iid), json={"transactionHash": TX_HASH}),
     ):
         assert_error(r, 404, "resource_missing", not_found, param="intentId")
     real = (await create_intent(client, m))["id"]

@@ -16,6 +16,8 @@ from eth_account import Account
 
 from escrowgate.config import Settings
 from tests.support.driver import (
+    DECLINED_CARD_NUMBER,
+    TX_HASH,
     ZERO,
     assert_error,
     audit_clean,
@@ -40,7 +42,6 @@ from tests.support.driver import (
     transactions,
 )
 
-TX_HASH = "0x" + "ab" * 32
 OTHER_HASH = "0x" + "cd" * 32
 
 
@@ -119,7 +120,7 @@ async def test_declined_card_stays_payable_then_a_good_card_funds(client, app, m
     """A decline leaves the intent INITIATED (payable), recorded in lastPaymentError."""
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
-    r = await pay_by_card(client, iid, card=card("4000000000000002"))
+    r = await pay_by_card(client, iid, card=card(DECLINED_CARD_NUMBER))
     assert_error(r, 400, "payment_failed", "Your card was declined.", param="card")
     await assert_unfunded(client, m, iid, "INITIATED")
     intent = await get_intent(client, m, iid)
@@ -132,7 +133,7 @@ async def test_declined_card_stays_payable_then_a_good_card_funds(client, app, m
     assert await status_changes(client, m, iid) == []
 
     # Declined again: still INITIATED, still nothing moved.
-    r = await pay_by_card(client, iid, card=card("4000000000000002"))
+    r = await pay_by_card(client, iid, card=card(DECLINED_CARD_NUMBER))
     assert_error(r, 400, "payment_failed", "Your card was declined.", param="card")
     await assert_unfunded(client, m, iid, "INITIATED")
 

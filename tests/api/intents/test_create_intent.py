@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
@@ -11,6 +10,9 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from tests.support.driver import (
+    CHAIN_ID,
+    CONTRACT,
+    INTENT_ID_RE,
     PREFIXES,
     assert_error,
     create_intent,
@@ -20,10 +22,6 @@ from tests.support.driver import (
     intents_url,
     order_url,
 )
-
-CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-CHAIN_ID = 11155111
-INTENT_ID_RE = re.compile(r"^intent_[A-Za-z0-9]+$")
 
 
 def assert_recent(ts: object) -> None:

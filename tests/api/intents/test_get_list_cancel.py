@@ -23,10 +23,6 @@ from tests.support.driver import (
     public_intent_url,
 )
 
-CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-CHAIN_ID = 11155111
-INTENT_ID_RE = re.compile(r"^intent_[A-Za-z0-9]+$")
-
 
 def assert_recent(ts: object) -> None:
     assert isinstance(ts, int) and not isinstance(ts, bool)

@@ -64,7 +64,7 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     answers = []
     for path in (
         balance_url(),
-        "/v1/payment-intents/account/balance",
+        balance_url(under_intents=True),
         balance_url(prefix=API_ALIAS),
     ):
         r = await client.get(path, headers=m.headers)
@@ -93,7 +93,7 @@ async def test_balance_and_entries_agree_at_both_documented_paths(client, app, m
     }
 
     entries = await ledger_entries(client, m)
-    other_path = await list_all(client, m, "/v1/payment-intents/account/ledger-entries")
+    other_path = await list_all(client, m, ledger_url(under_intents=True))
     assert entries == other_path
     assert len(entries) == 10
     assert all(e["object"] == "ledger_entry" and e["id"].startswith("le_") for e in entries)

@@ -11,6 +11,7 @@ from eth_account import Account
 
 from tests.support.driver import (
     AUTH,
+    DECLINED_CARD_NUMBER,
     WINDOW,
     add_milestone,
     advance,
@@ -67,7 +68,7 @@ async def test_a_declined_card_hands_out_no_secret(client, merchant):
     r = await pay_by_card(
         client,
         iid,
-        card={"cardNumber": "4000000000000002", "expiry": "12/39", "cvv": "123", "name": "P"},
+        card={"cardNumber": DECLINED_CARD_NUMBER, "expiry": "12/39", "cvv": "123", "name": "P"},
     )
     assert r.status_code == 400 and "clientSecret" not in r.text
 

@@ -9,7 +9,7 @@ import pytest
 from escrowgate.config import Settings
 from escrowgate.webhooks.delivery import Deliverer
 from tests.api.webhooks.receiver import Receiver
-from tests.support.driver import Merchant
+from tests.support.driver import Merchant, webhook_endpoints_url
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def add_endpoint(
     client: httpx.AsyncClient, m: Merchant, url: str, events: list[str] | None = None
 ) -> dict[str, Any]:
     r = await client.post(
-        "/v1/webhook-endpoints",
+        webhook_endpoints_url(),
         json={"url": url, "enabledEvents": events or ["*"]},
         headers=m.headers,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from escrowgate.events.catalogue import EVENT_TYPES
-from tests.support.driver import Merchant, create_intent
+from tests.support.driver import Merchant, create_intent, events_url, transaction_hash_url
 
 TX = "0x" + secrets.token_hex(32)  # a chain transaction funds one intent in the database
 
@@ -19,11 +19,11 @@ async def test_chain_and_settlement_events_are_emitted(
 ) -> None:
     intent = await create_intent(client, merchant, type="CONDITIONAL", metadata={})
     r = await client.post(
-        f"/v1/payment-intents/public/{intent['id']}/transaction-hash",
+        transaction_hash_url(intent["id"]),
         json={"transactionHash": TX},
     )
     assert r.status_code == 200, r.text
-    r = await client.get("/v1/events", params={"limit": 100}, headers=merchant.headers)
+    r = await client.get(events_url(), params={"limit": 100}, headers=merchant.headers)
     types = [e["type"] for e in reversed(r.json()["data"])]
     for expected in (
         "payment_intent.blockchain_tx_submitted",

@@ -20,7 +20,20 @@ from escrowgate.webhooks import endpoints as uc
 from escrowgate.webhooks.delivery import Deliverer
 from tests.api.webhooks.conftest import Deliver, add_endpoint
 from tests.api.webhooks.receiver import Receiver
-from tests.support.driver import Merchant, assert_error, create_intent, intent_body
+from tests.support.driver import (
+    Merchant,
+    assert_error,
+    create_intent,
+    event_redeliver_url,
+    events_url,
+    intent_body,
+    intents_url,
+    milestones_url,
+    rotate_secret_url,
+    webhook_deliveries_url,
+    webhook_endpoint_url,
+    webhook_endpoints_url,
+)
 
 
 def events_of(receiver: Receiver) -> list[dict[str, Any]]:
@@ -28,9 +41,7 @@ def events_of(receiver: Receiver) -> list[dict[str, Any]]:
 
 
 async def deliveries(client: httpx.AsyncClient, m: Merchant, eid: str) -> list[dict[str, Any]]:
-    r = await client.get(
-        f"/v1/webhook-endpoints/{eid}/deliveries", params={"limit": 100}, headers=m.headers
-    )
+    r = await client.get(webhook_deliveries_url(eid), params={"limit": 100}, headers=m.headers)
     assert r.status_code == 200, r.text
     return list(r.json()["data"])
 
@@ -41,7 +52,7 @@ async def test_every_event_is_delivered_signed(
     endpoint = await add_endpoint(client, merchant, receiver.url)
     secret = endpoint["data"]["secret"]
     r = await client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json=intent_body(),
         headers={**merchant.headers, "Idempotency-Key": "order-42"},
     )
@@ -49,7 +60,7 @@ async def test_every_event_is_delivered_signed(
     await deliver()
     got = events_of(receiver)
     assert [e["type"] for e in got] == ["payment_intent.created", "escrow_order.created"]
-    listed = await client.get("/v1/events", params={"limit": 2}, headers=merchant.headers)
+    listed = await client.get(events_url(), params={"limit": 2}, headers=merchant.headers)
     assert [e["id"] for e in got] == [e["id"] for e in reversed(listed.json()["data"])]
     first = got[0]
     assert set(first) == {"id", "object", "type", "data", "created", "livemode", "request"}
@@ -80,7 +91,7 @@ async def test_filters_and_endpoints_created_after_an_event(
     intent = await create_intent(client, merchant)
     await add_endpoint(client, merchant, receiver.url, ["milestone.created"])
     r = await client.post(
-        f"/v1/payment-intents/{intent['id']}/escrow/milestones",
+        milestones_url(intent["id"]),
         json={"milestoneIndex": 0, "amount": "300.00"},
         headers=merchant.headers,
     )
@@ -108,7 +119,7 @@ async def test_retries_then_failed_then_redeliver(
     receiver.status = 200
     event_id = json.loads(receiver.requests[0].body)["id"]
     assert json.loads(receiver.requests[0].body)["data"]["object"]["id"] == intent["id"]
-    r = await client.post(f"/v1/events/{event_id}/redeliver", headers=merchant.headers)
+    r = await client.post(event_redeliver_url(event_id), headers=merchant.headers)
     assert r.status_code == 200, r.text
     assert r.json()["deliveries"][0]["status"] == "PENDING"
     await deliver()
@@ -125,8 +136,8 @@ async def test_redeliver_errors_and_explicit_endpoint(
     deliver: Deliver,
 ) -> None:
     await create_intent(client, merchant)
-    event_id = (await client.get("/v1/events", headers=merchant.headers)).json()["data"][0]["id"]
-    url = f"/v1/events/{event_id}/redeliver"
+    event_id = (await client.get(events_url(), headers=merchant.headers)).json()["data"][0]["id"]
+    url = event_redeliver_url(event_id)
     r = await client.post(url, headers=merchant.headers)
     assert_error(
         r,
@@ -170,7 +181,7 @@ async def test_410_disables_the_endpoint_and_records_an_event(
         await create_intent(client, merchant)
         await deliver()
         assert len(receiver.requests) == 1  # no retry, and nothing more after a 410
-        r = await client.get(f"/v1/webhook-endpoints/{gone['id']}", headers=merchant.headers)
+        r = await client.get(webhook_endpoint_url(gone["id"]), headers=merchant.headers)
         assert r.json()["data"]["status"] == "disabled"
         assert r.json()["data"]["disabledReason"] == "the endpoint answered 410 Gone"
         [event] = events_of(watcher)
@@ -178,7 +189,7 @@ async def test_410_disables_the_endpoint_and_records_an_event(
         assert event["data"]["object"]["id"] == gone["id"]
         assert event["request"] is None  # made by the worker, not by a request
         types = await client.get(
-            "/v1/events", params={"type": "webhook_endpoint.disabled"}, headers=merchant.headers
+            events_url(), params={"type": "webhook_endpoint.disabled"}, headers=merchant.headers
         )
         assert len(types.json()["data"]) == 1
     finally:
@@ -198,10 +209,10 @@ async def test_endpoint_failing_for_days_is_disabled(
     # "3 days" configured down to 0 seconds: the second failure is past the limit.
     await deliver(hook_settings.model_copy(update={"webhook_disable_after_seconds": 0}))
     assert len(receiver.requests) == 2
-    r = await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url(endpoint["id"]), headers=merchant.headers)
     assert r.json()["data"]["disabledReason"] == "every delivery failed for 0 days"
     r = await client.get(
-        "/v1/events", params={"type": "webhook_endpoint.disabled"}, headers=merchant.headers
+        events_url(), params={"type": "webhook_endpoint.disabled"}, headers=merchant.headers
     )
     assert len(r.json()["data"]) == 1
 
@@ -238,9 +249,7 @@ async def test_rotation_signs_with_both_secrets(
 ) -> None:
     endpoint = await add_endpoint(client, merchant, receiver.url, ["payment_intent.created"])
     old = endpoint["data"]["secret"]
-    r = await client.post(
-        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=merchant.headers
-    )
+    r = await client.post(rotate_secret_url(endpoint["id"]), headers=merchant.headers)
     new = r.json()["data"]["secret"]
     await create_intent(client, merchant)
     await deliver()
@@ -299,7 +308,7 @@ async def test_live_delivery_refuses_internal_addresses_at_send_time(
 ) -> None:
     live = await add_key(merchant, "live")
     r = await client.post(
-        "/v1/webhook-endpoints",
+        webhook_endpoints_url(),
         json={"url": "https://hooks.example.com/x", "enabledEvents": ["*"]},
         headers=live.headers,
     )

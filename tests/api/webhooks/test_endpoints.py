@@ -7,18 +7,23 @@ from typing import Any
 
 import httpx
 
-from tests.support.driver import Merchant, assert_error
-
-URL = "/v1/webhook-endpoints"
+from tests.support.driver import (
+    Merchant,
+    assert_error,
+    rotate_secret_url,
+    webhook_deliveries_url,
+    webhook_endpoint_url,
+    webhook_endpoints_url,
+)
 
 
 async def create(client: httpx.AsyncClient, m: Merchant, **body: Any) -> httpx.Response:
     payload = {"url": "http://127.0.0.1:9/hook", "enabledEvents": ["*"], **body}
-    return await client.post(URL, json=payload, headers=m.headers)
+    return await client.post(webhook_endpoints_url(), json=payload, headers=m.headers)
 
 
 async def count(client: httpx.AsyncClient, m: Merchant) -> int:
-    r = await client.get(URL, params={"limit": 100}, headers=m.headers)
+    r = await client.get(webhook_endpoints_url(), params={"limit": 100}, headers=m.headers)
     assert r.status_code == 200, r.text
     return len(r.json()["data"])
 
@@ -34,24 +39,28 @@ async def test_create_shows_the_secret_once(client: httpx.AsyncClient, merchant:
     assert data["enabledEvents"] == ["milestone.released"]
     assert data["description"] == "orders"
     assert data["status"] == "enabled" and data["livemode"] is False
-    got = await client.get(f"{URL}/{body['id']}", headers=merchant.headers)
+    got = await client.get(webhook_endpoint_url(body["id"]), headers=merchant.headers)
     assert got.status_code == 200
     assert "secret" not in got.json()["data"]
-    listed = await client.get(URL, headers=merchant.headers)
-    assert listed.json()["object"] == "list" and listed.json()["url"] == URL
+    listed = await client.get(webhook_endpoints_url(), headers=merchant.headers)
+    assert listed.json()["object"] == "list" and listed.json()["url"] == webhook_endpoints_url()
     assert [e["id"] for e in listed.json()["data"]] == [body["id"]]
     assert "secret" not in listed.json()["data"][0]
 
 
 async def test_list_is_paginated(client: httpx.AsyncClient, merchant: Merchant) -> None:
     ids = [(await create(client, merchant)).json()["id"] for _ in range(3)]
-    r = await client.get(URL, params={"limit": 2}, headers=merchant.headers)
+    r = await client.get(webhook_endpoints_url(), params={"limit": 2}, headers=merchant.headers)
     assert [e["id"] for e in r.json()["data"]] == ids[::-1][:2] and r.json()["hasMore"]
     r = await client.get(
-        URL, params={"limit": 2, "starting_after": ids[1]}, headers=merchant.headers
+        webhook_endpoints_url(),
+        params={"limit": 2, "starting_after": ids[1]},
+        headers=merchant.headers,
     )
     assert [e["id"] for e in r.json()["data"]] == [ids[0]] and not r.json()["hasMore"]
-    r = await client.get(URL, params={"starting_after": "we_nope"}, headers=merchant.headers)
+    r = await client.get(
+        webhook_endpoints_url(), params={"starting_after": "we_nope"}, headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", "No such object in this list: we_nope")
 
 
@@ -83,7 +92,9 @@ async def test_bad_input_is_refused_and_changes_nothing(
     for body, message, param in cases:
         r = await create(client, merchant, **body)
         assert_error(r, 400, "invalid_request", message, param=param)
-    r = await client.post(URL, json={"enabledEvents": ["*"]}, headers=merchant.headers)
+    r = await client.post(
+        webhook_endpoints_url(), json={"enabledEvents": ["*"]}, headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", "Missing required parameter: url", param="url")
     assert await count(client, merchant) == 0
 
@@ -122,7 +133,7 @@ async def test_update_rotate_delete(client: httpx.AsyncClient, merchant: Merchan
     created = (await create(client, merchant)).json()
     eid, secret = created["id"], created["data"]["secret"]
     r = await client.post(
-        f"{URL}/{eid}",
+        webhook_endpoint_url(eid),
         json={"url": "http://127.0.0.1:10/new", "enabledEvents": ["refund.created"]},
         headers=merchant.headers,
     )
@@ -130,27 +141,33 @@ async def test_update_rotate_delete(client: httpx.AsyncClient, merchant: Merchan
     assert r.json()["data"]["url"] == "http://127.0.0.1:10/new"
     assert r.json()["data"]["enabledEvents"] == ["refund.created"]
     assert "secret" not in r.json()["data"]
-    r = await client.post(f"{URL}/{eid}", json={"disabled": True}, headers=merchant.headers)
+    r = await client.post(
+        webhook_endpoint_url(eid), json={"disabled": True}, headers=merchant.headers
+    )
     assert r.json()["data"]["status"] == "disabled"
-    r = await client.post(f"{URL}/{eid}", json={"disabled": False}, headers=merchant.headers)
+    r = await client.post(
+        webhook_endpoint_url(eid), json={"disabled": False}, headers=merchant.headers
+    )
     assert r.json()["data"]["status"] == "enabled"
-    r = await client.post(f"{URL}/{eid}", json={"disabled": "yes"}, headers=merchant.headers)
+    r = await client.post(
+        webhook_endpoint_url(eid), json={"disabled": "yes"}, headers=merchant.headers
+    )
     assert_error(r, 400, "invalid_request", "disabled must be a boolean", param="disabled")
     r = await client.post(
-        f"{URL}/{eid}", json={"enabledEvents": ["nope.nope"]}, headers=merchant.headers
+        webhook_endpoint_url(eid), json={"enabledEvents": ["nope.nope"]}, headers=merchant.headers
     )
     assert_error(r, 400, "invalid_request", "Unknown event type: nope.nope")
-    r = await client.get(f"{URL}/{eid}", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url(eid), headers=merchant.headers)
     assert r.json()["data"]["enabledEvents"] == ["refund.created"]  # unchanged by the 400
 
-    rotated = await client.post(f"{URL}/{eid}/rotate-secret", headers=merchant.headers)
+    rotated = await client.post(rotate_secret_url(eid), headers=merchant.headers)
     assert rotated.status_code == 200, rotated.text
     new_secret = rotated.json()["data"]["secret"]
     assert new_secret.startswith("whsec_") and new_secret != secret
 
-    r = await client.delete(f"{URL}/{eid}", headers=merchant.headers)
+    r = await client.delete(webhook_endpoint_url(eid), headers=merchant.headers)
     assert r.status_code == 200 and r.json()["deleted"] is True
-    r = await client.get(f"{URL}/{eid}", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url(eid), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", f"Webhook endpoint not found: {eid}")
     assert await count(client, merchant) == 0
 
@@ -161,22 +178,22 @@ async def test_tenancy(
     eid = (await create(client, merchant)).json()["id"]
     forbidden = "You do not have access to this webhook endpoint"
     for method, path, body in [
-        ("GET", f"{URL}/{eid}", None),
-        ("POST", f"{URL}/{eid}", {"disabled": True}),
-        ("DELETE", f"{URL}/{eid}", None),
-        ("POST", f"{URL}/{eid}/rotate-secret", None),
-        ("GET", f"{URL}/{eid}/deliveries", None),
+        ("GET", webhook_endpoint_url(eid), None),
+        ("POST", webhook_endpoint_url(eid), {"disabled": True}),
+        ("DELETE", webhook_endpoint_url(eid), None),
+        ("POST", rotate_secret_url(eid), None),
+        ("GET", webhook_deliveries_url(eid), None),
     ]:
         r = await client.request(method, path, json=body, headers=other_merchant.headers)
         assert_error(r, 403, "forbidden", forbidden, type_="authentication_error")
     live = await add_key(merchant, "live")
-    r = await client.get(f"{URL}/{eid}", headers=live.headers)
+    r = await client.get(webhook_endpoint_url(eid), headers=live.headers)
     assert_error(r, 404, "resource_missing", f"Webhook endpoint not found: {eid}")
     assert await count(client, live) == 0
     assert await count(client, other_merchant) == 0
-    r = await client.get(f"{URL}/{eid}", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url(eid), headers=merchant.headers)
     assert r.json()["data"]["status"] == "enabled"  # the 403s changed nothing
-    r = await client.get(f"{URL}/we_unknown", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url("we_unknown"), headers=merchant.headers)
     assert_error(r, 404, "resource_missing", "Webhook endpoint not found: we_unknown")
-    r = await client.get(URL)
+    r = await client.get(webhook_endpoints_url())
     assert_error(r, 401, "authentication_required", type_="authentication_error")

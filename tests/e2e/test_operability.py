@@ -85,7 +85,12 @@ def test_an_unmigrated_database_is_a_503_until_migrated(tmp_path: Path) -> None:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
     lines = [line for line in out.splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]  # every line is JSON, uvicorn's too
+    records = []
+    for line in lines:  # every line is JSON, uvicorn's too
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AssertionError(f"not a JSON log line: {line[:300]!r}") from None
     assert any(r.get("logger") == "uvicorn.error" for r in records), lines[:5]
     waiting = [r for r in records if r.get("event") == "worker_waiting"]
     assert len(waiting) == 1 and waiting[0]["reason"] == NOT_MIGRATED

@@ -15,20 +15,26 @@ from eth_account import Account
 from tests.support.driver import (
     AUTH,
     DISPUTE,
+    PROOF,
     WINDOW,
     add_milestone,
     advance_clock_url,
+    approve_url,
     assert_error,
     balance,
+    cancel_url,
     complete,
     confirm_url,
     create_intent,
+    delivery_proof_url,
     dispute_url,
     dvp,
     escrow,
+    event_url,
     get_intent,
     high_s,
     intent_body,
+    intent_url,
     intents_url,
     ledger_entries,
     ledger_url,
@@ -170,14 +176,14 @@ async def test_a_high_s_signature_is_refused_on_payer_approvals(client, make_mer
 
     delivered = await dvp(client, m, payer=payer)
     r = await client.post(
-        f"/v1/payment-intents/{delivered}/escrow/delivery-proof",
-        json={"proofHash": "0x" + "1f" * 32, "submittedBy": "0x" + "cd" * 20},
+        delivery_proof_url(delivered),
+        json=PROOF,
         headers=m.headers,
     )
     assert r.status_code == 200
     typed = (await escrow(client, m, delivered))["approvalTypedData"]
     r = await client.post(
-        f"/v1/payment-intents/{delivered}/escrow/approve",
+        approve_url(delivered),
         json={"signature": high_s(sign(typed, payer))},
         headers=m.headers,
     )
@@ -252,10 +258,10 @@ async def test_an_error_never_echoes_more_than_a_short_prefix(client, make_merch
 @pytest.mark.parametrize(
     "path",
     [
-        "/v1/events/evt_%00",
-        "/v1/payment-intents/intent_%00",
-        "/v1/payment-intents/intent_%00/escrow",
-        "/v1/payment-intents/public/intent_%00",
+        event_url("evt_%00"),
+        intent_url("intent_%00"),
+        order_url("intent_%00"),
+        public_intent_url("intent_%00"),
     ],
 )
 async def test_an_id_with_nul_is_a_404(client, make_merchant, path):
@@ -418,10 +424,10 @@ async def test_a_valid_key_under_public_gets_the_routes_own_answer(client, make_
     r = await client.get(public_intent_url(iid), headers=m.headers)  # a key is ignored
     assert r.status_code == 200 and r.json()["id"] == iid
     # "public" as an intent id on a merchant route: that route's own 404, with the key...
-    r = await client.post("/v1/payment-intents/public/cancel", headers=m.headers)
+    r = await client.post(cancel_url("public"), headers=m.headers)
     assert_error(r, 404, "resource_missing", "Payment intent not found: public", param="intentId")
     # ...and without one, the merchant route asks for it.
-    r = await client.post("/v1/payment-intents/public/cancel")
+    r = await client.post(cancel_url("public"))
     assert_error(r, 401, "authentication_required", "API key is required", type_=AUTH)
 
 

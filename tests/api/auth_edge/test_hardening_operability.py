@@ -12,13 +12,21 @@ import pytest
 
 from escrowgate.app import create_app
 from tests.support.driver import (
+    advance_clock_url,
     assert_error,
     complete,
     create_intent,
+    event_redeliver_url,
+    intents_url,
+    milestones_url,
     pay_by_card,
     payment_url,
     public_intent_url,
+    rotate_secret_url,
     run_worker,
+    webhook_deliveries_url,
+    webhook_endpoint_url,
+    webhook_endpoints_url,
 )
 
 
@@ -67,12 +75,12 @@ async def test_keyless_routes_and_the_payment_page_are_rate_limited(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/v1/webhook-endpoints/we_%00"),
-        ("POST", "/v1/webhook-endpoints/we_%00"),
-        ("DELETE", "/v1/webhook-endpoints/we_%00"),
-        ("GET", "/v1/webhook-endpoints/we_%00/deliveries"),
-        ("POST", "/v1/webhook-endpoints/we_%00/rotate-secret"),
-        ("POST", "/v1/events/evt_%00/redeliver"),
+        ("GET", webhook_endpoint_url("we_%00")),
+        ("POST", webhook_endpoint_url("we_%00")),
+        ("DELETE", webhook_endpoint_url("we_%00")),
+        ("GET", webhook_deliveries_url("we_%00")),
+        ("POST", rotate_secret_url("we_%00")),
+        ("POST", event_redeliver_url("evt_%00")),
     ],
 )
 async def test_webhook_routes_answer_404_for_an_impossible_id(client, merchant, method, path):
@@ -84,13 +92,13 @@ async def test_webhook_routes_answer_404_for_an_impossible_id(client, merchant, 
 
 
 async def test_webhook_ids_malformed_or_too_long_are_a_short_400(client, merchant):
-    r = await client.get("/v1/webhook-endpoints/we_!!", headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url("we_!!"), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", "Invalid webhook endpoint ID format", param="id")
-    r = await client.get("/v1/webhook-endpoints/we_" + "x" * 5000, headers=merchant.headers)
+    r = await client.get(webhook_endpoint_url("we_" + "x" * 5000), headers=merchant.headers)
     assert_error(r, 400, "invalid_request", "Invalid webhook endpoint ID format", param="id")
     assert len(r.text) < 400
     r = await client.post(
-        "/v1/webhook-endpoints",
+        webhook_endpoints_url(),
         json={"url": "http://127.0.0.1:9/hook", "enabledEvents": ["x" * 5000]},
         headers=merchant.headers,
     )
@@ -126,7 +134,7 @@ async def test_a_500_is_logged_with_request_id_route_exception_and_trace(
 
     monkeypatch.setattr(routes.intents, "create_intent", boom)
     r = await fragile_client.post(
-        "/v1/payment-intents",
+        intents_url(),
         json={"amount": "1.00", "currency": "USDC", "type": "CONDITIONAL"},
         headers={**merchant.headers, "X-Request-Id": "trace-500-abcdef"},
     )
@@ -161,7 +169,7 @@ async def test_the_worker_logs_each_job(client, app, make_merchant, monkeypatch)
     m = await make_merchant()
     iid = (await create_intent(client, m))["id"]
     r = await client.post(
-        f"/v1/payment-intents/{iid}/escrow/milestones",
+        milestones_url(iid),
         json={"milestoneIndex": 0, "amount": "100.00"},
         headers=m.headers,
     )
@@ -169,7 +177,7 @@ async def test_the_worker_logs_each_job(client, app, make_merchant, monkeypatch)
     assert (await pay_by_card(client, iid)).status_code == 200
     await complete(client, m, iid, mid)
     await client.post(
-        f"/v1/test_helpers/payment-intents/{iid}/advance_clock",
+        advance_clock_url(iid),
         json={"seconds": 604_800},
         headers=m.headers,
     )
@@ -200,7 +208,7 @@ async def test_ready_is_503_when_the_database_is_unreachable(settings):
     )
     async with client_for(app) as c:
         r = await c.get("/ready")
-        api = await c.get("/v1/payment-intents", headers={"X-API-Key": "sk_test_" + "a" * 32})
+        api = await c.get(intents_url(), headers={"X-API-Key": "sk_test_" + "a" * 32})
     assert r.status_code == 503 and r.json()["checks"]["database"].startswith("unreachable")
     assert_error(api, 503, "database_unavailable", "database unavailable", type_="api_error")
 

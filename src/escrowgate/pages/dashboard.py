@@ -204,6 +204,7 @@ async def _intent_page(
             row = next(r for r in view.milestones if r.id == m["id"])
             m["addedAfterFunding"] = row.added_after_funding
             m["progress"] = {"PENDING": 0, "COMPLETED": 50, "RELEASED": 100}.get(m["status"], 0)
+    events = await queries.events_of(db, caller, object_ids)
     context: dict[str, Any] = {
         "csrf": s.csrf,
         "mode": caller.mode,
@@ -218,7 +219,8 @@ async def _intent_page(
         ).wire(),
         "refunds": [render.refund_wire(r, intent.currency).wire() for r in refund_rows],
         "ledger": await queries.ledger_of_intent(db, caller, intent.id),
-        "events": await queries.events_of(db, caller, object_ids),
+        "events": events,
+        "deliveries": await queries.webhook_attempts_of(db, caller, [e.id for e in events]),
         "next_index": (max((m.milestone_index for m in view.milestones), default=-1) + 1)
         if view
         else 0,

@@ -1,5 +1,6 @@
-"""Read models of the dashboard that no API use case has: the ledger entries and the
-events of one intent, always scoped to the signed-in merchant and mode."""
+"""Read models of the dashboard that no API use case has: the ledger entries, the
+events of one intent and their webhook deliveries, always scoped to the signed-in
+merchant and mode."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
-from ..models import Event, LedgerEntry
+from ..models import Event, LedgerEntry, WebhookAttempt
 
 
 async def ledger_of_intent(
@@ -40,6 +41,24 @@ async def events_of(
             Event.object_id.in_(ids),
         )
         .order_by(Event.id.desc())
+        .limit(200)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def webhook_attempts_of(
+    session: AsyncSession, caller: Principal, event_ids: Iterable[str]
+) -> list[WebhookAttempt]:
+    """Every delivery attempt of these events, newest first."""
+    ids = list(event_ids)
+    stmt = (
+        select(WebhookAttempt)
+        .where(
+            WebhookAttempt.merchant_id == caller.merchant_id,
+            WebhookAttempt.mode == caller.mode,
+            WebhookAttempt.event_id.in_(ids),
+        )
+        .order_by(WebhookAttempt.id.desc())
         .limit(200)
     )
     return list((await session.execute(stmt)).scalars())

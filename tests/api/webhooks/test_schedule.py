@@ -95,3 +95,31 @@ async def test_a_receiver_down_for_an_hour_gets_every_event_afterwards(
         assert [r[0] for r in rows] == ["SUCCEEDED"] * 3
     finally:
         await back.stop()
+
+
+async def test_the_dashboard_shows_an_intents_webhook_deliveries(
+    app, client: httpx.AsyncClient, merchant: Merchant, deliver: Deliver
+) -> None:
+    import re
+
+    receiver = await Receiver().start()
+    try:
+        await add_endpoint(client, merchant, receiver.url, ["payment_intent.created"])
+        iid = (await create_intent(client, merchant))["id"]
+        await deliver()
+    finally:
+        await receiver.stop()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as browser:
+        login = await browser.get("/dashboard")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+        assert csrf
+        r = await browser.post(
+            "/dashboard/login", data={"csrf": csrf.group(1), "key": merchant.key}
+        )
+        page = await browser.get(f"/dashboard/intents/{iid}")
+    assert page.status_code == 200
+    table = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
+    assert "payment_intent.created" in table and "200 delivered" in table
+    assert r.status_code in (200, 302, 303)

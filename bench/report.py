@@ -295,7 +295,8 @@ def scale_out_section(results: dict[str, Any]) -> list[str]:
             f"{_ratio(a2['throughput'], a1['throughput'])}{_noisy(a1, a2)} | "
             f"{_cores(a1, ('app',)):.2f} → {app2:.2f} | {_cores(a1, DB_ROLES):.2f} → {db2:.2f} | "
             f"{share(a1):.0%} → {share(a2):.0%} | {a1.get('foreign_cores', 0):.2f} / "
-            f"{a2.get('foreign_cores', 0):.2f} | {first} ({used:.2f} of {ncpu} cores busy) |")
+            f"{a2.get('foreign_cores', 0):.2f} | {first} ({used:.2f} of {ncpu} cores busy, "
+            f"{float(a2.get('foreign_cores', 0)):.2f} of them other load) |")
     return rows
 
 
@@ -303,7 +304,36 @@ def peer_section(results: dict[str, Any]) -> list[str]:
     peer = results.get("peer") or {}
     if peer.get("skipped") or not peer:
         return [peer.get("skipped", "skipped: no peer (not run)")]
-    return [f"`{peer}`"]
+    levels = results["levels"]
+    c = str(peer.get("concurrency", 16))
+    ours = levels[0]["api"] if levels else {}
+    n = results.get("config", {}).get("workers", 2)
+    one = (levels[0].get("one_process") or {}).get("api", {}) if levels else {}
+    rows = [f"Peer: {peer['name']} (one Node process, SQLite; see bench/README.md, A peer), "
+            f"measured in this run with the same wrk replay at c={c}, "
+            f"{_scale(levels[0]['scale']) if levels else '?'} intents on our side.", "",
+            f"| our path / its closest equivalent | ours req/s ({n} processes) | ours req/s "
+            f"(1 process) | peer req/s | ours / peer ({n} processes) | ours / peer (1 "
+            "process) | app CPU ms/req: ours / peer | other load (cores) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for ours_path, key, label in (("create_milestone", "create", "POST /api/escrows"),
+                                  ("get_intent", "get", "GET /api/escrows/{id}")):
+        a = ours.get(ours_path, {}).get(c)
+        a1 = one.get(ours_path)
+        pr = peer.get(key)
+        if not (a and pr):
+            continue
+        rows.append(
+            f"| {ours_path} / {label} | {_f(a['throughput'])} | "
+            f"{_f(a1['throughput']) if a1 else '-'} | {_f(pr['throughput'])} | "
+            f"{_ratio(a['throughput'], pr['throughput'])}{_noisy(a, pr)} | "
+            f"{_ratio(a1['throughput'] if a1 else None, pr['throughput'])} | "
+            f"{_cpu_per(a, ('app',), api_count(a))} / {_cpu_per(pr, ('app',), api_count(pr))} | "
+            f"{pr.get('foreign_cores', 0):.2f} |")
+    rows += ["", "The peer does less durable work per request than ours (no ledger, no events, "
+             "no idempotency, SQLite in one process) and more in places (it logs each request "
+             "body to stdout): it is a reference point for the stack, not the same contract."]
+    return rows
 
 
 P99_TARGET_MS = 50.0

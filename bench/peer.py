@@ -9,6 +9,7 @@ SQLite, MIT). Without BENCH_PEER_DIR the report says "skipped" with the reason."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -78,7 +79,9 @@ def secure_escrow_backend(cfg: Config, bench: Any, peer_dir: Path) -> dict[str, 
         buyer_token, _ = user("buyer")
         r = c.post("/products", headers={"Authorization": f"Bearer {seller_token}"},
                    data={"name": "bench item", "description": "bench", "price": "10",
-                         "category": "bench"})
+                         "category": "bench"},
+                   # its product route takes multipart only (multer): a 1-byte image
+                   files={"image": ("item.png", b"\x89", "image/png")})
         r.raise_for_status()
         product = str(r.json()["id"])
         body = json.dumps({"products": [{"productId": product, "quantity": 1}],
@@ -95,6 +98,7 @@ def secure_escrow_backend(cfg: Config, bench: Any, peer_dir: Path) -> dict[str, 
                                        [f"GET\t/api/escrows/{rnd.choice(ids)}\t"
                                         for _ in range(5000)])
         key = f"Bearer {buyer_token}"
+        cfg = dataclasses.replace(cfg, port=port)  # wrk drives the peer's port
         load.run_wrk(cfg, create_file, conc, max(1, cfg.warmup), key, roles)
         load.run_wrk(cfg, get_file, conc, max(1, cfg.warmup), key, roles)
         out["concurrency"] = conc

@@ -598,7 +598,10 @@ def main() -> int:
     started = time.time()
     bench = Bench(cfg)
     bench.results["machine"] = machine_info(cfg)
-    bench.results["command"] = ("BENCH_QUICK=1 " if cfg.quick else "") + "bench/run"
+    peer_dir = os.environ.get("BENCH_PEER_DIR")
+    bench.results["command"] = (
+        (f"BENCH_PEER_DIR=<checkout of {Path(peer_dir).name}> " if peer_dir else "")
+        + ("BENCH_QUICK=1 " if cfg.quick else "") + "bench/run")
     bench.results["env_overrides"] = {k: ("<path>" if v.startswith("/") else v)
                                       for k, v in os.environ.items() if k.startswith("BENCH_")}
     bench.results["app_under_test"] = app_version()

@@ -27,7 +27,8 @@ _ENTRY = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \w+ \[(\d+)\] (?:(\S*)@(\S*) )?(\w+):  (.*)$")
 _EXEC = re.compile(r"^execute ([^:]+): (.*)$", re.S)
 _PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')", re.S)
-_NEW_ID = re.compile(r"^([a-z_]+_)([0-9a-f]{12})([0-9a-f]{16})$")
+# prefix + 12 hex milliseconds + the random part (16 hex before issue 13, 32 since)
+_NEW_ID = re.compile(r"^([a-z_]+_)([0-9a-f]{12})([0-9a-f]{16,32})$")
 
 
 def find_log(cfg: Config) -> Path:
@@ -158,7 +159,7 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
                 var = f"r{len(new_ids) + 1}"
                 rand_lines.append(f"\\set {var} random(1, 4611686018427387903)")
                 new_ids[value] = (f"('{m.group(1)}{m.group(2)}' || "
-                                  f"lpad(to_hex(:{var}::bigint), 16, '0'))")
+                                  f"lpad(to_hex(:{var}::bigint), {len(m.group(3))}, '0'))")
             return new_ids[value]
         if value not in by_value:
             var = f"v{len(by_value) + 1}"

@@ -23,6 +23,8 @@ from typing import Any
 import capture
 import cpu_profile as prof
 import load
+import minimal
+import peer
 import report
 import seed
 import stack_floor
@@ -245,6 +247,51 @@ class Bench:
                                    f"did: {problems}")
             log(f"pgbench script {path}: validated ({n} tx, rows written as the request)")
         seed.reset_ms_pool(cfg, self.st)
+        self.validate_minimal()
+
+    def minimal_defines(self, path: str, concurrency: int) -> dict[str, str]:
+        return minimal.defines(path, self.st, self.scripts[path].statements, concurrency,
+                               self.ms_pool, self.pgb_pool)
+
+    def validate_minimal(self) -> None:
+        """Each minimal-SQL script must write the same rows per table as the request did
+        (the durable work), checked like the captured scripts (pg_stat_user_tables)."""
+        cfg = self.cfg
+        self.results["validation_minimal"] = {}
+        for path in PATHS:
+            seed.reset_ms_pool(cfg, self.st)
+            want = {t: v for t, v in self.scripts[path].expected.items()
+                    if v["ins"] or v["upd"]}
+            declared = {t: v for t, v in minimal.expected(path).items() if v["ins"] or v["upd"]}
+            problems = []
+            if declared != want:
+                problems.append(f"declared writes {declared} differ from the request's {want}")
+            before = load.stat_tables(cfg)
+            n = 20
+            res = load.run_pgbench(cfg, minimal.script(path), 1, 0,
+                                   self.minimal_defines(path, 1), transactions=n)
+            time.sleep(0.7)
+            after = load.stat_tables(cfg)
+            if res["exit_code"] != 0:
+                problems.append(f"pgbench failed: {res['errors_text']}")
+            for table in set(want) | set(after):
+                exp = want.get(table, {"ins": 0, "upd": 0})
+                d_ins = after.get(table, (0, 0))[0] - before.get(table, (0, 0))[0]
+                d_upd = after.get(table, (0, 0))[1] - before.get(table, (0, 0))[1]
+                if d_ins != exp["ins"] * n or d_upd != exp["upd"] * n:
+                    problems.append(f"{table}: inserted {d_ins}, updated {d_upd}; expected "
+                                    f"{exp['ins'] * n}, {exp['upd'] * n}")
+            self.results["validation_minimal"][path] = {
+                "transactions": n, "expected_per_tx": want, "problems": problems,
+                "round_trips": minimal.statements(path),
+                "round_trips_captured": len(self.scripts[path].statements)}
+            if problems:
+                raise RuntimeError(f"minimal-SQL script for {path} does not do the request's "
+                                   f"durable work: {problems}")
+            log(f"minimal-SQL script {path}: validated ({n} tx, same rows as the request, "
+                f"{minimal.statements(path)} round trips vs "
+                f"{len(self.scripts[path].statements)})")
+        seed.reset_ms_pool(cfg, self.st)
 
     # ---- API points ----------------------------------------------------------------
     def request_file(self, path: str, concurrency: int, duration: float,
@@ -334,28 +381,33 @@ class Bench:
         log("warm-up done: " + ", ".join(f"{p} ~{self.rate[p]:.0f}/s" for p in PATHS))
 
     # ---- pgbench points ------------------------------------------------------------
-    def pgbench_point(self, path: str, concurrency: int) -> dict[str, Any]:
+    def pgbench_point(self, path: str, concurrency: int,
+                      kind: str = "pgbench") -> dict[str, Any]:
+        """kind: "pgbench" runs the captured statements, "minimal" the hand-written
+        least SQL (bench/minimal_sql)."""
         cfg = self.cfg
+        script, defines = ((self.script_files[path], self.pgbench_defines(path, concurrency))
+                           if kind == "pgbench" else
+                           (minimal.script(path), self.minimal_defines(path, concurrency)))
         best: dict[str, Any] | None = None
         attempts = 0
         while True:
             attempts += 1
             if path == "create_milestone":
                 seed.reset_ms_pool(cfg, self.st)
-            res = load.run_pgbench(cfg, self.script_files[path], concurrency, cfg.duration,
-                                   self.pgbench_defines(path, concurrency))
+            res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines)
             res["attempts"] = attempts
             foreign = load.foreign_cores(res)
             res["foreign_cores"] = round(foreign, 2)
             if best is None or foreign < best["foreign_cores"]:
                 best = res
             if self.should_retry(foreign, attempts):
-                log(f"  pgbench {path} c={concurrency}: {foreign:.2f} foreign cores; again")
+                log(f"  {kind} {path} c={concurrency}: {foreign:.2f} foreign cores; again")
                 continue
             break
         self.note_foreign(best["foreign_cores"])
         if best["exit_code"] != 0:
-            self.results["issues"].append({"where": f"pgbench {path} c={concurrency}",
+            self.results["issues"].append({"where": f"{kind} {path} c={concurrency}",
                                            "errors": best["errors_text"]})
         return best
 
@@ -406,7 +458,7 @@ class Bench:
     # ---- levels --------------------------------------------------------------------
     def run_level(self, index: int, scale: int) -> None:
         cfg, st = self.cfg, self.st
-        level: dict[str, Any] = {"scale": scale, "api": {}, "pgbench": {}}
+        level: dict[str, Any] = {"scale": scale, "api": {}, "pgbench": {}, "minimal": {}}
         self.results["levels"].append(level)
         log(f"== level {index + 1}: {scale:,} payment intents ==")
         level["filler"] = seed.add_filler(cfg, st, scale)
@@ -437,6 +489,8 @@ class Bench:
                 level["profile"] = self.profile(server)
         finally:
             server.stop()
+        if index == 0 and cfg.workers > 1:
+            level["one_process"] = self.one_process(concurrencies)
         self.check_connections(max(concurrencies) + 2)
         seed.vacuum(cfg)
         for path in PATHS:
@@ -447,9 +501,36 @@ class Bench:
                     f"p50 {res['latency_ms']['p50']:7.2f}  p99 {res['latency_ms']['p99']:7.2f} ms"
                     f"  exit {res['exit_code']}  gen {res['generator_cpu_pct_of_core']}%"
                     f"  foreign {res['foreign_cores']}")
+        for path in PATHS:
+            for c in concurrencies:
+                res = self.pgbench_point(path, c, "minimal")
+                level["minimal"].setdefault(path, {})[str(c)] = res
+                log(f"  minimal {path:17s} c={c:<3d} {res['throughput']:8.1f}/s  "
+                    f"p50 {res['latency_ms']['p50']:7.2f}  p99 {res['latency_ms']['p99']:7.2f} ms"
+                    f"  exit {res['exit_code']}  foreign {res['foreign_cores']}")
         level["explain"] = self.explain()
         level["counts_end"] = seed.counts(cfg)
         level["sizes_end"] = seed.table_sizes(cfg)
+
+    def one_process(self, concurrencies: list[int]) -> dict[str, Any]:
+        """Scale out, measured: the same paths with one API process (uvicorn, one
+        worker), at the concurrency of the headline, to set beside the N-process points."""
+        c = 16 if 16 in concurrencies else max(concurrencies)
+        out: dict[str, Any] = {"workers": 1, "concurrency": c, "api": {}}
+        log(f"  scale out: one API process, c={c}")
+        server = Server(self.cfg, 1, "server-1proc")
+        server.start()
+        try:
+            self.warmup(server)
+            for path in PATHS:
+                res = self.api_point(server, path, c)
+                out["api"][path] = res
+                log(f"  api 1p  {path:17s} c={c:<3d} {res['throughput']:8.1f}/s  "
+                    f"p99 {res['latency_ms']['p99']:7.1f} ms  non-2xx {res['non_2xx']}"
+                    f"  foreign {res['foreign_cores']}")
+        finally:
+            server.stop()
+        return out
 
     def profile(self, server: Server) -> dict[str, Any]:
         cfg = self.cfg
@@ -493,8 +574,10 @@ class Bench:
 def app_version() -> str:
     """Which escrowgate was measured: the checkout's commit (and whether src/ had
     uncommitted changes), or the BENCH_APP_PYTHONPATH override."""
-    if os.environ.get("BENCH_APP_PYTHONPATH"):
-        return f"src from BENCH_APP_PYTHONPATH={os.environ['BENCH_APP_PYTHONPATH']}"
+    override = os.environ.get("BENCH_APP_PYTHONPATH")
+    own_src = Path(__file__).resolve().parent.parent / "src"
+    if override and Path(override).resolve() != own_src:
+        return "src from BENCH_APP_PYTHONPATH (another checkout)"
     try:
         root = str(Path(__file__).resolve().parent.parent)
         rev = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %s"],
@@ -515,8 +598,12 @@ def main() -> int:
     started = time.time()
     bench = Bench(cfg)
     bench.results["machine"] = machine_info(cfg)
-    bench.results["command"] = ("BENCH_QUICK=1 " if cfg.quick else "") + "bench/run"
-    bench.results["env_overrides"] = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}
+    peer_dir = os.environ.get("BENCH_PEER_DIR")
+    bench.results["command"] = (
+        (f"BENCH_PEER_DIR=<checkout of {Path(peer_dir).name}> " if peer_dir else "")
+        + ("BENCH_QUICK=1 " if cfg.quick else "") + "bench/run")
+    bench.results["env_overrides"] = {k: ("<path>" if v.startswith("/") else v)
+                                      for k, v in os.environ.items() if k.startswith("BENCH_")}
     bench.results["app_under_test"] = app_version()
     bench.results["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started))
     if not prof.available():
@@ -526,6 +613,7 @@ def main() -> int:
         bench.setup()
         for i, scale in enumerate(cfg.scales):
             bench.run_level(i, scale)
+        bench.results["peer"] = peer.measure(cfg, bench)
         log("audit (ledger balances, held amounts) ...")
         bench.results["audit"] = bench.audit()
         log(f"audit: {bench.results['audit']}")

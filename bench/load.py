@@ -107,10 +107,13 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
            "-M", "prepared", "-c", str(concurrency), "-j", str(jobs), "-f", str(script),
            "-l", "--log-prefix", str(logdir / "tx"), "--random-seed", str(_next_seed())]
     cmd += ["-t", str(transactions)] if transactions else ["-T", str(duration)]
+    captured_vars = sorted(k for k, v in defines.items()
+                           if re.fullmatch(r"v\d+", k) or len(v) > 60)
     display = " ".join(cmd) + " " + " ".join(
-        f"-D {k}={v}" if not k.startswith("v") else "" for k, v in defines.items()).strip()
-    display = " ".join(display.split()) + f" -D v1..v{sum(k.startswith('v') for k in defines)}=" \
-        "<captured values> " + cfg.db
+        f"-D {k}={v}" for k, v in defines.items() if k not in captured_vars)
+    if captured_vars:
+        display += " -D " + ",".join(captured_vars) + "=<captured values>"
+    display = " ".join(display.split()) + " " + cfg.db
     for k, v in defines.items():
         cmd += ["-D", f"{k}={v}"]
     cmd.append(cfg.db)

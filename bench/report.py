@@ -141,6 +141,201 @@ def headline(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+# Issue 14, item 2: the targets on this machine (2 API processes, c=16; p99/p50 at c=64).
+MIN_RATIO_TARGET = {"create_intent": 0.25, "create_milestone": 0.25, "complete_release": 0.25,
+                    "get_intent": 0.12}
+APP_CPU_TARGET_MS = {"create_intent": 1.5, "create_milestone": 1.5, "complete_release": 1.5,
+                     "get_intent": 0.5}
+TAIL_TARGET = 2.5
+
+
+def _cores(res: dict[str, Any] | None, roles: tuple[str, ...]) -> float:
+    if not res:
+        return 0.0
+    cores = res["cpu"].get("cores", {})
+    return sum(float(cores.get(r, 0.0)) for r in roles)
+
+
+def minimal_headline(results: dict[str, Any]) -> list[str]:
+    """Per path: the API's rate / the minimal-SQL script's rate (the yardstick), beside the
+    same-statements ratio, and issue 14's targets checked against this run."""
+    levels = results["levels"]
+    if not levels:
+        return ["(no level completed)"]
+    small = levels[0]
+    large = levels[-1] if len(levels) > 1 else None
+    c = "16" if 16 in small["concurrency"] else str(max(small["concurrency"]))
+    val = results.get("validation_minimal", {})
+    caps = results.get("captures", {})
+    head = (f"| path (c={c}, {_scale(small['scale'])} intents) | API req/s | minimal SQL tx/s | "
+            "**API / minimal SQL** | API / minimal SQL, CPU-normalized | same-statements "
+            "pgbench tx/s | API / pgbench (same statements) | round trips: app / minimal | "
+            "app CPU ms/req |")
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    lc = large and c in [str(x) for x in large["concurrency"]]
+    if lc:
+        head += f" API / minimal SQL at {_scale(large['scale'])} |"
+        sep += "---:|"
+    rows = [head, sep]
+    for path in PATHS:
+        a = small["api"].get(path, {}).get(c)
+        mn = small.get("minimal", {}).get(path, {}).get(c)
+        p = small["pgbench"].get(path, {}).get(c)
+        if not a:
+            continue
+        rt_app = caps.get(path, {}).get("round_trips", "-")
+        rt_min = val.get(path, {}).get("round_trips", "-")
+        line = (f"| {path} | {_f(a['throughput'])} | {_f(mn['throughput']) if mn else '-'} | "
+                f"**{_ratio(a['throughput'], mn['throughput'] if mn else None)}**"
+                f"{_noisy(a, mn)} | {cpu_ratio(a, mn)} | {_f(p['throughput']) if p else '-'} | "
+                f"{_ratio(a['throughput'], p['throughput'] if p else None)}{_noisy(a, p)} | "
+                f"{rt_app} / {rt_min} | {_cpu_per(a, ('app',), api_count(a))} |")
+        if lc:
+            la = large["api"].get(path, {}).get(c)
+            lm = large.get("minimal", {}).get(path, {}).get(c)
+            ratio = _ratio(la["throughput"] if la else None, lm["throughput"] if lm else None)
+            line += f" {ratio}{_noisy(la, lm)} |"
+        rows.append(line)
+    rows += ["", "*Minimal SQL*: the hand-written pgbench script `bench/minimal_sql/<path>.sql`, "
+             "the least SQL that does the durable work the endpoint must guarantee (reviewed in "
+             "bench/README.md; before use it is checked to insert and update exactly the rows "
+             "the request did). *Same statements*: pgbench replaying the SQL the endpoint "
+             "actually sends (captured). Both with `-M prepared`, same concurrency and "
+             "duration as the API point, same run. *CPU-normalized* = the script's DB CPU per "
+             "transaction / the API's (app + DB) CPU per request: what the ratio would be if "
+             "both had the machine's cores to themselves."]
+    # issue 14 item 2 targets
+    rows += ["", f"Issue 14 targets at c={c}, {_scale(small['scale'])} intents (and at "
+             f"c=64 for the tail), this run:", "",
+             "| path | API / minimal SQL (target) | app CPU ms/req (target) | p99 / p50 at c=64 "
+             "(target) | non-2xx |", "|---|---:|---:|---:|---:|"]
+    for path in PATHS:
+        a = small["api"].get(path, {}).get(c)
+        mn = small.get("minimal", {}).get(path, {}).get(c)
+        a64 = small["api"].get(path, {}).get("64")
+        if not a:
+            continue
+        r = a["throughput"] / mn["throughput"] if mn and mn["throughput"] else None
+        cpu = cpu_ms(a, ("app",))
+        errors = sum(x["non_2xx"] + x.get("socket_errors", 0)
+                     for x in small["api"].get(path, {}).values())
+        tail = (a64["latency_ms"]["p99"] / a64["latency_ms"]["p50"]
+                if a64 and a64["latency_ms"]["p50"] else None)
+
+        def mark(ok: bool | None) -> str:
+            return "" if ok is None else (" ✓" if ok else " ✗")
+        rows.append(
+            f"| {path} | {'-' if r is None else f'{r:.3f}'} (≥ {MIN_RATIO_TARGET[path]})"
+            f"{mark(None if r is None else r >= MIN_RATIO_TARGET[path])} | "
+            f"{'-' if cpu is None else f'{cpu:.2f}'} (≤ {APP_CPU_TARGET_MS[path]})"
+            f"{mark(None if cpu is None else cpu <= APP_CPU_TARGET_MS[path])} | "
+            f"{'-' if tail is None else f'{tail:.1f}'} (≤ {TAIL_TARGET})"
+            f"{mark(None if tail is None else tail <= TAIL_TARGET)} | "
+            f"{errors} |")
+    return rows
+
+
+def minimal_table(level: dict[str, Any]) -> list[str]:
+    rows = ["| path | conc. | API req/s | minimal SQL tx/s | minimal p50 / p99 ms | API / minimal "
+            "SQL | DB CPU ms/tx (minimal) | DB CPU ms/tx (same statements) | API / minimal SQL, "
+            "CPU-normalized | other load (cores) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for path in PATHS:
+        for c in level["concurrency"]:
+            a = level["api"].get(path, {}).get(str(c))
+            mn = level.get("minimal", {}).get(path, {}).get(str(c))
+            p = level["pgbench"].get(path, {}).get(str(c))
+            if not mn:
+                continue
+            rows.append(
+                f"| {path} | {c} | {_f(a['throughput']) if a else '-'} | {_f(mn['throughput'])} | "
+                f"{_f(mn['latency_ms']['p50'], 2)} / {_f(mn['latency_ms']['p99'], 2)} | "
+                f"{_ratio(a['throughput'] if a else None, mn['throughput'])}{_noisy(a, mn)} | "
+                f"{_cpu_per(mn, DB_ROLES, mn['transactions'])} | "
+                f"{_cpu_per(p, DB_ROLES, p['transactions']) if p else '-'} | "
+                f"{cpu_ratio(a, mn)} | {mn.get('foreign_cores', 0):.2f} |")
+    return rows
+
+
+def scale_out_section(results: dict[str, Any]) -> list[str]:
+    """Item 5: throughput with 1 and with N API processes, and who uses the CPU."""
+    levels = results["levels"]
+    if not levels or not levels[0].get("one_process"):
+        return ["(not measured: the run used one API process, BENCH_WORKERS=1)"]
+    small = levels[0]
+    one = small["one_process"]
+    c = str(one["concurrency"])
+    n = results.get("config", {}).get("workers", 2)
+    ncpu = int(results.get("machine", {}).get("nproc") or 2)
+    rows = [f"Concurrency {c}, {_scale(small['scale'])} intents; wrk, PostgreSQL and the API "
+            f"share the machine's {ncpu} cores. Cores = CPU seconds / wall seconds during the "
+            "point (procstat). *DB share* = the database's CPU / all CPU the bench used (app + "
+            "DB + load generator).", "",
+            f"| path | 1 process req/s | {n} processes req/s | {n} / 1 | app cores (1 → {n}) | "
+            f"DB cores (1 → {n}) | DB share of CPU (1 → {n}) | other load (1 / {n}) | "
+            f"what runs out first ({n} processes) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for path in PATHS:
+        a1 = one["api"].get(path)
+        a2 = small["api"].get(path, {}).get(c)
+        if not (a1 and a2):
+            continue
+
+        def share(x: dict[str, Any]) -> float:
+            db = _cores(x, DB_ROLES)
+            tot = db + _cores(x, ("app", "generator"))
+            return db / tot if tot else 0.0
+        app2, db2 = _cores(a2, ("app",)), _cores(a2, DB_ROLES)
+        used = app2 + db2 + _cores(a2, ("generator",)) + float(a2.get("foreign_cores", 0))
+        first = ("CPU of the machine" if used > 0.85 * ncpu else "not CPU (latency, locks)")
+        if used > 0.85 * ncpu:
+            first += (": the API processes" if app2 > db2 else ": the database")
+        rows.append(
+            f"| {path} | {_f(a1['throughput'])} | {_f(a2['throughput'])} | "
+            f"{_ratio(a2['throughput'], a1['throughput'])}{_noisy(a1, a2)} | "
+            f"{_cores(a1, ('app',)):.2f} → {app2:.2f} | {_cores(a1, DB_ROLES):.2f} → {db2:.2f} | "
+            f"{share(a1):.0%} → {share(a2):.0%} | {a1.get('foreign_cores', 0):.2f} / "
+            f"{a2.get('foreign_cores', 0):.2f} | {first} ({used:.2f} of {ncpu} cores busy, "
+            f"{float(a2.get('foreign_cores', 0)):.2f} of them other load) |")
+    return rows
+
+
+def peer_section(results: dict[str, Any]) -> list[str]:
+    peer = results.get("peer") or {}
+    if peer.get("skipped") or not peer:
+        return [peer.get("skipped", "skipped: no peer (not run)")]
+    levels = results["levels"]
+    c = str(peer.get("concurrency", 16))
+    ours = levels[0]["api"] if levels else {}
+    n = results.get("config", {}).get("workers", 2)
+    one = (levels[0].get("one_process") or {}).get("api", {}) if levels else {}
+    rows = [f"Peer: {peer['name']} (one Node process, SQLite; see bench/README.md, A peer), "
+            f"measured in this run with the same wrk replay at c={c}, "
+            f"{_scale(levels[0]['scale']) if levels else '?'} intents on our side.", "",
+            f"| our path / its closest equivalent | ours req/s ({n} processes) | ours req/s "
+            f"(1 process) | peer req/s | ours / peer ({n} processes) | ours / peer (1 "
+            "process) | app CPU ms/req: ours / peer | other load (cores) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for ours_path, key, label in (("create_milestone", "create", "POST /api/escrows"),
+                                  ("get_intent", "get", "GET /api/escrows/{id}")):
+        a = ours.get(ours_path, {}).get(c)
+        a1 = one.get(ours_path)
+        pr = peer.get(key)
+        if not (a and pr):
+            continue
+        rows.append(
+            f"| {ours_path} / {label} | {_f(a['throughput'])} | "
+            f"{_f(a1['throughput']) if a1 else '-'} | {_f(pr['throughput'])} | "
+            f"{_ratio(a['throughput'], pr['throughput'])}{_noisy(a, pr)} | "
+            f"{_ratio(a1['throughput'] if a1 else None, pr['throughput'])} | "
+            f"{_cpu_per(a, ('app',), api_count(a))} / {_cpu_per(pr, ('app',), api_count(pr))} | "
+            f"{pr.get('foreign_cores', 0):.2f} |")
+    rows += ["", "The peer does less durable work per request than ours (no ledger, no events, "
+             "no idempotency, SQLite in one process) and more in places (it logs each request "
+             "body to stdout): it is a reference point for the stack, not the same contract."]
+    return rows
+
+
 P99_TARGET_MS = 50.0
 RATIO_TARGET = 0.5
 
@@ -388,7 +583,24 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append(f"- Each point: {cfg.get('duration')} s (wrk `-t1 -c<conc>`, keep-alive; pgbench "
              f"`-M prepared -c<conc>`), after a {cfg.get('warmup')} s warm-up per path.")
     L.append("")
-    L.append("## Headline")
+    L.append("This machine is shared: other test runs may be going on during the bench. The "
+             "*other load* columns say how many cores other processes used during each point "
+             "(† marks a ratio taken above the limit); the CPU columns (ms of CPU per request or "
+             "transaction) and the CPU-normalized ratios are the ones other load cannot distort.")
+    L.append("")
+    L.append("## Headline: the API against the minimal SQL")
+    L.append("")
+    L.extend(minimal_headline(results))
+    L.append("")
+    L.append("## Scale out: 1 and 2 API processes")
+    L.append("")
+    L.extend(scale_out_section(results))
+    L.append("")
+    L.append("## A peer, side by side")
+    L.append("")
+    L.extend(peer_section(results))
+    L.append("")
+    L.append("## Against the same statements")
     L.append("")
     L.extend(headline(results))
     L.append("")
@@ -398,7 +610,7 @@ def write(results: dict[str, Any], path: Path) -> None:
              f"taken while other processes used more than {NOISY} cores of this shared machine; "
              "the CPU-normalized ratio is not distorted by that.")
     L.append("")
-    L.append("## Targets, and what this machine allows")
+    L.append("## Earlier targets (against the same statements), and what this machine allows")
     L.append("")
     L.extend(targets_section(results))
     L.append("")
@@ -412,6 +624,11 @@ def write(results: dict[str, Any], path: Path) -> None:
         L.append("")
         L.extend(level_table(level))
         L.append("")
+        if level.get("minimal"):
+            L.append(f"Minimal SQL at {level['scale']:,} intents:")
+            L.append("")
+            L.extend(minimal_table(level))
+            L.append("")
     L.append("Columns: latencies are per request (wrk) or per script run (pgbench, from its "
              "per-transaction log). *app CPU* = CPU seconds of the uvicorn processes / 2xx "
              "requests; *DB CPU* = CPU of this database's backends + PostgreSQL's shared "

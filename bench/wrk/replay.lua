@@ -18,9 +18,13 @@ function init(args)
    nthreads = tonumber(args[4] or "1")
    out_path = args[3]
    local headers = {
-      ["X-API-Key"] = key,
       ["Content-Type"] = "application/json",
    }
+   if string.sub(key, 1, 7) == "Bearer " then
+      headers["Authorization"] = key  -- a peer service (bench/peer.py) that takes a JWT
+   else
+      headers["X-API-Key"] = key
+   end
    reqs = {}
    local i = 0
    for line in io.lines(path) do

@@ -28,6 +28,7 @@ import peer
 import report
 import seed
 import stack_floor
+import webhooks_step
 from common import (
     OUT,
     PATHS,
@@ -614,6 +615,8 @@ def main() -> int:
         for i, scale in enumerate(cfg.scales):
             bench.run_level(i, scale)
         bench.results["peer"] = peer.measure(cfg, bench)
+        log("webhook delivery throughput ...")
+        bench.results["webhooks"] = webhooks_step.measure(cfg)
         log("audit (ledger balances, held amounts) ...")
         bench.results["audit"] = bench.audit()
         log(f"audit: {bench.results['audit']}")

@@ -340,6 +340,32 @@ P99_TARGET_MS = 50.0
 RATIO_TARGET = 0.5
 
 
+def webhooks_section(results: dict[str, Any]) -> list[str]:
+    w = results.get("webhooks")
+    if not w:
+        return ["Not measured in this run.", ""]
+    if not w.get("ok"):
+        return [f"The webhook step failed: `{w.get('error')}`", ""]
+    r = w["rates"]
+    return [
+        f"`{w['command']}` (run by `bench/run`): {w['events']} events on {w['database']}, "
+        "delivered by the worker's webhook loop (`Deliverer`) to a receiver on loopback "
+        "that answers at once; then the same with a second merchant's endpoint whose "
+        "receiver never answers (each send held to the timeout).",
+        "",
+        "| scenario | events/s delivered to the fast receiver |",
+        "|---|---:|",
+        f"| fast receiver alone | {r['alone']} |",
+        f"| fast receiver + a dead receiver beside it | {r['with_dead']} |",
+        "",
+        "A dead receiver costs the healthy one little: it holds at most its per-endpoint "
+        "bound (`WEBHOOK_PER_ENDPOINT_CONCURRENCY`, 4) of sends. The rate is bounded by two "
+        "short transactions per send (claim, record); batching them is the next step if one "
+        "endpoint needs more.",
+        "",
+    ]
+
+
 def targets_section(results: dict[str, Any]) -> list[str]:
     """The issue's targets against this run, and what the machine and the stack allow."""
     levels = results["levels"]
@@ -596,6 +622,9 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("")
     L.extend(scale_out_section(results))
     L.append("")
+    L.append("## Webhook delivery")
+    L.append("")
+    L.extend(webhooks_section(results))
     L.append("## A peer, side by side")
     L.append("")
     L.extend(peer_section(results))

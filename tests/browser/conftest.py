@@ -105,4 +105,7 @@ async def shoot(pg: Any, name: str, *, phone: bool = True) -> None:
         size = pg.viewport_size
         await pg.set_viewport_size(PHONE)
         await pg.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
+        # Usable on a phone: nothing sticks out sideways.
+        width = await pg.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name}: {width}px wide on a {PHONE['width']}px phone"
         await pg.set_viewport_size(size)

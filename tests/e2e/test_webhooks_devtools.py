@@ -101,3 +101,17 @@ async def test_trigger_and_listen(db_url: str, make_merchant: Any) -> None:
         stop.set()
         server.stop()
         await receiver.stop()
+
+
+async def test_trigger_makes_every_type_it_names(db_url: str, make_merchant: Any) -> None:
+    """Each recipe goes through the real API and makes the event it is named after."""
+    m = await make_merchant("Trigger Everything Ltd")
+    server = LiveServer(db_url).start()
+    try:
+        for event_type in sorted(devtools.TRIGGERS):
+            made = await asyncio.to_thread(devtools.trigger, server.url, m.key, event_type)
+            assert event_type in made, (event_type, made)
+        with pytest.raises(ValueError, match="trigger cannot make webhook_endpoint.disabled"):
+            devtools.trigger(server.url, m.key, "webhook_endpoint.disabled")
+    finally:
+        server.stop()

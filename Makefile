@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres setup lint bench clean
+.PHONY: run test test-sqlite test-postgres test-pgbouncer setup lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: setup
 	  echo "== PostgreSQL run =="; \
 	  $(BIN)/pytest -q -p no:cacheprovider tests/api tests/e2e; \
 	fi
+
+# The API suite through PgBouncer in transaction mode (DB_PGBOUNCER=true). It recreates
+# the schema of PGBOUNCER_TEST_DB (default: test) on the PostgreSQL at 127.0.0.1:5432.
+test-pgbouncer: setup
+	.ci/pgbouncer-tests
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pgbouncer=settings.db_pgbouncer,
     )
     session_factory = make_session_factory(engine)
     job_handlers = bootstrap.job_handlers()
@@ -107,10 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_handlers = job_handlers
     app.state.run_due_jobs = run_due_jobs  # the test clock runs due jobs as a worker would
     # Read-only requests: no BEGIN/ROLLBACK around their SELECTs (READ COMMITTED gives
-    # every statement its own snapshot anyway). SQLite keeps its BEGIN IMMEDIATE.
+    # every statement its own snapshot anyway). SQLite keeps its BEGIN IMMEDIATE. Behind
+    # PgBouncer in transaction mode they keep BEGIN too: outside a transaction the pooler
+    # may run a statement's Bind on another server connection than its Parse.
     app.state.read_session_factory = (
         session_factory
-        if settings.is_sqlite
+        if settings.is_sqlite or settings.db_pgbouncer
         else make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     )
     handlers.install(app)

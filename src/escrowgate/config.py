@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     # A pool sized for one API process; tune per deployment.
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # PostgreSQL is reached through PgBouncer in transaction pooling mode (db/engine.py).
+    db_pgbouncer: bool = False
 
     max_body_bytes: int = 64 * 1024
     # Hosted payment page: unset, an intent's paymentUrl is escrowgate's own page

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -35,18 +37,61 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+_TRUE = ("1", "true", "yes", "on", "t", "y")
+_FALSE = ("", "0", "false", "no", "off", "f", "n")
+
+
+def pgbouncer_from_env() -> bool:
+    """DB_PGBOUNCER: PostgreSQL is reached through PgBouncer in transaction pooling mode.
+    Read here too (not only in Settings) so that every engine gets it: the API, the
+    worker, migrations (db/migrations/env.py) and the test suite."""
+    value = os.environ.get("DB_PGBOUNCER", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"DB_PGBOUNCER: must be true or false (got {value!r})")
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pgbouncer: bool | None = None,
+) -> AsyncEngine:
+    """`pgbouncer` (default: the DB_PGBOUNCER environment variable) switches off what a
+    transaction-mode pooler breaks: asyncpg's and SQLAlchemy's prepared-statement caches
+    (a statement cached on one server connection is missing, or its name taken, on the
+    next) and asyncpg's numbered statement names (two clients' "__asyncpg_stmt_1__"
+    collide on one server connection); each statement gets a unique name instead, as
+    SQLAlchemy's asyncpg dialect documents for PgBouncer. Every statement is then
+    prepared again per execution: one more round trip each, the price of the pooler."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, json_serializer=json_dumps, connect_args={"timeout": 30})
         _make_sqlite_transactions_immediate(engine)
         return engine
+    if pgbouncer is None:
+        pgbouncer = pgbouncer_from_env()
+    connect_args: dict[str, Any] = {}
+    if pgbouncer:
+        connect_args = {
+            "statement_cache_size": 0,  # asyncpg's own cache
+            "prepared_statement_cache_size": 0,  # the SQLAlchemy dialect's cache
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     return create_async_engine(
         url,
         json_serializer=json_dumps,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
+        connect_args=connect_args,
     )
 
 

@@ -121,6 +121,7 @@ async def run_cli(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pgbouncer=settings.db_pgbouncer,
     )
     factory = make_session_factory(engine)
     try:

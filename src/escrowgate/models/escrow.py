@@ -77,6 +77,9 @@ class Milestone(Base):
     conditional_payment_id: Mapped[str] = mapped_column(ForeignKey("conditional_payments.id"))
     payment_intent_id: Mapped[str] = mapped_column(String(64))
     merchant_id: Mapped[str] = mapped_column(String(64))
+    # The order's currency, copied at creation (it never changes): every rendering of
+    # the milestone, events included, shows its amount in that currency's minor units.
+    currency: Mapped[str] = mapped_column(String(8), default="USDC")
     milestone_index: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     amount: Mapped[int] = mapped_column(Micro)

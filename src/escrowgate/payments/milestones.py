@@ -42,6 +42,7 @@ async def create_milestone(
         conditional_payment_id=order.id,
         payment_intent_id=intent.id,
         merchant_id=order.merchant_id,
+        currency=order.currency,
         milestone_index=index,
         description=description,
         amount=amount,

@@ -39,7 +39,7 @@ def milestone_wire(
         paymentIntentId=m.payment_intent_id,
         milestoneIndex=m.milestone_index,
         description=m.description,
-        amount=format_amount(m.amount, currency),
+        amount=format_amount(m.amount, currency or m.currency),
         percentage=percentage_value(m.percentage_bp),
         status=m.status,
         completionProof=m.completion_proof,

@@ -29,6 +29,7 @@ from tests.support.driver import (
     dispute_url,
     escrow,
     event_url,
+    events,
     get_intent,
     intent_url,
     intents_url,
@@ -204,6 +205,15 @@ async def test_milestones_and_refunds_keep_the_minor_unit(client, app, make_merc
     assert (await pay_by_card(client, iid)).status_code == 200
     order = await escrow(client, m, iid)
     assert [x["amount"] for x in order["milestones"]] == ["400", "600"]
+    # ...and every other answer about a milestone, events included, says the same.
+    listed = (await client.get(milestones_url(iid), headers=m.headers)).json()["data"]
+    assert [x["amount"] for x in listed] == ["400", "600"]
+    one = (await client.get(milestone_url(iid, listed[0]["id"]), headers=m.headers)).json()
+    assert one["data"]["amount"] == "400"
+    done = await complete(client, m, iid, listed[0]["id"])
+    assert done["data"]["amount"] == "400"
+    created = await events(client, m, type="milestone.created")
+    assert {e["data"]["object"]["amount"] for e in created[:2]} == {"400", "600"}
     r = await client.post(intent_url(iid, "/refund"), json={"amount": "0.5"}, headers=m.headers)
     assert_error(r, 400, "invalid_request", "Amount must be a whole number for JPY", param="amount")
     r = await client.post(intent_url(iid, "/refund"), json={"amount": "100"}, headers=m.headers)

@@ -132,7 +132,12 @@ async def release_order_in_full(
         "time_lock.released" if reason == model.ReleaseReason.TIME_LOCK else "escrow_order.released"
     )
     emit_order_event(
-        session, order, event, amount=format_amount(amount), currency=order.currency, reason=reason
+        session,
+        order,
+        event,
+        amount=format_amount(amount, order.currency),
+        currency=order.currency,
+        reason=reason,
     )
     await _after_release(session, settings, intent, order, amount, milestone_id=None)
     return amount

@@ -145,7 +145,7 @@ def _settlement_event(intent: PaymentIntent, settlement: Settlement) -> dict[str
         "id": intent.id,
         "object": "payment_intent",
         "settlementId": settlement.id,
-        "amount": format_amount(settlement.amount),
+        "amount": format_amount(settlement.amount, settlement.currency),
         "currency": settlement.currency,
         "settlementTxId": settlement.external_tx_id,
     }

@@ -14,6 +14,7 @@ from eth_account import Account
 from tests.support.driver import (
     DECLINED_CARD_NUMBER,
     FORMS,
+    PROOF,
     TX_HASH,
     add_milestones,
     assert_error,
@@ -26,6 +27,7 @@ from tests.support.driver import (
     confirm_url,
     create_intent,
     currencies,
+    delivery_proof_url,
     dispute_url,
     escrow,
     event_url,
@@ -214,6 +216,26 @@ async def test_milestones_and_refunds_keep_the_minor_unit(client, app, make_merc
     assert done["data"]["amount"] == "400"
     created = await events(client, m, type="milestone.created")
     assert {e["data"]["object"]["amount"] for e in created[:2]} == {"400", "600"}
+    for kind in ("payment_intent.settlement_initiated", "payment_intent.settlement_completed"):
+        (paid_out,) = await events(client, m, type=kind)
+        assert paid_out["data"]["object"]["amount"] == "400", kind
+    # A release in full names the amount in the currency's minor units too.
+    whole = (
+        await post_intent(
+            client,
+            m,
+            {**COLLECTION_DVP, "currency": "JPY", "amount": "1000",
+             "metadata": {"releaseType": "DELIVERY_PROOF"}},
+        )
+    ).json()["id"]
+    assert (await pay_by_card(client, whole)).status_code == 200
+    r = await client.post(delivery_proof_url(whole), json=PROOF, headers=m.headers)
+    assert r.status_code == 200, r.text
+    released = [
+        e for e in await events(client, m, type="escrow_order.released")
+        if e["data"]["object"]["paymentIntentId"] == whole
+    ]
+    assert [e["data"]["object"]["amount"] for e in released] == ["1000"]
     r = await client.post(intent_url(iid, "/refund"), json={"amount": "0.5"}, headers=m.headers)
     assert_error(r, 400, "invalid_request", "Amount must be a whole number for JPY", param="amount")
     r = await client.post(intent_url(iid, "/refund"), json={"amount": "100"}, headers=m.headers)

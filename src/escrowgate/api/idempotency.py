@@ -24,7 +24,6 @@ from ..errors import ApiError
 from ..models import IdempotencyRecord
 from .routing import parse_json
 
-RETENTION_SECONDS = IDEMPOTENCY_RETENTION_SECONDS
 MAX_KEY_LENGTH = 255
 _in_flight: set[tuple[str, str, str]] = set()
 
@@ -108,7 +107,7 @@ async def claim(
     try:
         params = {"scope": scope, "mode": mode, "key": key}
         row = (await session.execute(_RECORD, params)).scalar_one_or_none()
-        if row is not None and row.created_at < now() - RETENTION_SECONDS:
+        if row is not None and row.created_at < now() - IDEMPOTENCY_RETENTION_SECONDS:
             await session.delete(row)
             await session.flush()
             row = None

@@ -16,6 +16,7 @@ from .api import handlers
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.rate_limit import RateLimiter
+from .auth.cache import KeyCache, RevocationListener
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
 from .db.migrate import SchemaGate
@@ -61,6 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     job_handlers = bootstrap.job_handlers()
     schema_gate = SchemaGate(engine)
     heartbeat = Heartbeat()
+    # API-key lookups cached per process, kept honest by LISTEN/NOTIFY (auth/cache.py):
+    # PostgreSQL only, and not behind PgBouncer in transaction mode (no LISTEN there).
+    key_cache = KeyCache()
+    key_listener = (
+        None
+        if settings.is_sqlite or settings.db_pgbouncer
+        else RevocationListener(engine, key_cache)
+    )
 
     async def run_due_jobs() -> int:
         return await run_due(session_factory, settings, job_handlers)
@@ -68,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
+        if key_listener is not None:
+            tasks.append(asyncio.create_task(key_listener.run()))
         if settings.worker_in_process:
             tasks.append(
                 asyncio.create_task(
@@ -106,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.job_handlers = job_handlers
+    app.state.key_cache = key_cache
     app.state.run_due_jobs = run_due_jobs  # the test clock runs due jobs as a worker would
     # Read-only requests: no BEGIN/ROLLBACK around their SELECTs (READ COMMITTED gives
     # every statement its own snapshot anyway). SQLite keeps its BEGIN IMMEDIATE. Behind
@@ -136,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_session_factory=lambda: app.state.read_session_factory,
         max_body_bytes=settings.max_body_bytes,
         schema_gate=schema_gate,
+        key_cache=key_cache,
         rate_limiter=RateLimiter(
             test_limit=settings.rate_limit_test_per_minute,
             live_limit=settings.rate_limit_live_per_minute,

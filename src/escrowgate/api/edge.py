@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..auth.cache import KeyCache
 from ..auth.keys import Principal, resolve_key
 from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
@@ -148,8 +149,10 @@ class EdgeMiddleware:
         max_body_bytes: int,
         rate_limiter: RateLimiter,
         schema_gate: SchemaGate | None = None,
+        key_cache: KeyCache | None = None,
     ) -> None:
         self.schema_gate = schema_gate
+        self.key_cache = key_cache
         self.app = app
         self.session_factory = session_factory
         self.read_session_factory = read_session_factory or session_factory
@@ -282,7 +285,7 @@ class EdgeMiddleware:
         read_only = scope["method"] in ("GET", "HEAD")
         session = (self.read_session_factory if read_only else self.session_factory)()()
         try:
-            principal = await resolve_key(session, raw)
+            principal = await resolve_key(session, raw, self.key_cache)
         except BaseException:
             await session.close()
             raise

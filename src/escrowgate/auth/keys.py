@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,20 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..domain import ids
 from ..domain.clock import now
 from ..models import ApiKey
+from .cache import KeyCache
+from .principal import Principal as Principal  # re-exported: callers import it from here
 
 MODES = ("test", "live")
 # Key prefixes: sk_test_ / sk_live_, and sk_hackathon_ (the Finternet hackathon's
 # keys), which is a test key: its objects live in test mode.
 PREFIX_MODES = {"test": "test", "live": "live", "hackathon": "test"}
 _KEY_RE = re.compile(r"^sk_(test|live|hackathon)_[0-9A-Za-z]{16,128}$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    merchant_id: str | None  # None for an operator key
-    mode: str
-    is_operator: bool
 
 
 # Built once: constructing a statement (and its cache key) per request costs about as
@@ -48,21 +41,33 @@ def looks_like_key(raw: str) -> bool:
     return bool(_KEY_RE.fullmatch(raw))
 
 
-async def resolve_key(session: AsyncSession, raw: str) -> Principal | None:
-    """The principal for a raw key, or None when malformed, unknown or revoked."""
+async def resolve_key(
+    session: AsyncSession, raw: str, cache: KeyCache | None = None
+) -> Principal | None:
+    """The principal for a raw key, or None when malformed, unknown or revoked.
+    With a `cache` (auth/cache.py), a key resolved before is answered from memory
+    while the cache is armed; unknown and revoked keys are never cached."""
     if not looks_like_key(raw):
         return None
     digest = hash_key(raw)
+    if cache is not None:
+        cached = cache.get(digest)
+        if cached is not None:
+            return cached
+        generation = cache.generation
     row = (await session.execute(_BY_HASH, {"key_hash": digest})).scalar_one_or_none()
     # The lookup is by hash; compare again in constant time before trusting it.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return Principal(
+    principal = Principal(
         key_id=row.id,
         merchant_id=row.merchant_id,
         mode=row.mode,
         is_operator=row.kind == "operator",
     )
+    if cache is not None:
+        cache.put(digest, principal, generation)
+    return principal
 
 
 async def create_key(

@@ -108,4 +108,11 @@ async def shoot(pg: Any, name: str, *, phone: bool = True) -> None:
         # Usable on a phone: nothing sticks out sideways.
         width = await pg.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{name}: {width}px wide on a {PHONE['width']}px phone"
+        # Nor inside a card: a table that needs its own sideways scroll hides columns.
+        inner = await pg.evaluate(
+            "[...document.querySelectorAll('.scroll')]"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".map(e => (e.querySelector('table') || e).id || e.className)"
+        )
+        assert inner == [], f"{name}: scrolls sideways inside {inner} on a phone"
         await pg.set_viewport_size(size)

@@ -43,10 +43,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
-
+    """Serve the API with uvicorn (several workers: a socket each, see serving.py)."""
     from .logging_setup import uvicorn_log_config
+    from .serving import serve as run_server
 
     settings = get_settings()
     if not settings.worker_in_process:
@@ -57,14 +56,12 @@ def serve(
             "(dispute windows, time locks, deadlines and payouts are its jobs)",
             err=True,
         )
-    uvicorn.run(
-        "escrowgate.asgi:app",
+    run_server(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
         log_config=uvicorn_log_config(settings.log_level),
-        access_log=False,
     )
 
 

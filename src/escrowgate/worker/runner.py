@@ -52,7 +52,12 @@ async def start_when_ready(
 ) -> None:
     """Start a side loop once the database is migrated (the job loop says that it
     waits; the side loops wait quietly instead of failing on missing tables)."""
-    while ready is not None and not await ready():
+    while ready is not None:
+        try:
+            if await ready():
+                break
+        except Exception as exc:  # unreachable (a failover): wait, do not end the worker
+            log.warning("worker_waiting", loop=loop.name, reason=type(exc).__name__)
         await asyncio.sleep(settings.worker_poll_seconds)
     await loop.forever(session_factory, settings)
 

@@ -409,3 +409,88 @@ async def _replay_creates(base_url: str, key: str, out: Outcomes) -> int:
             assert r.json()["id"] == iid and r.headers["idempotent-replayed"] == "true"
             same += 1
     return same
+
+
+async def test_lists_read_the_standby_and_everything_else_the_primary() -> None:
+    """DATABASE_READ_URL on a real standby whose replay is paused (a lagging replica):
+    the intent and event lists do not show a fresh intent yet; the intent itself, its
+    idempotent replay, the payer's public view and payment answer from the primary; once
+    replay resumes the lists catch up."""
+    from tests.e2e.pg_cluster import Pair
+
+    pair = Pair()
+    server: LiveServer | None = None
+    logs = Path(tempfile.mkdtemp(prefix="escrowgate-replica-logs-"))
+    try:
+        pair.start()
+        pair.primary.sql(f"CREATE DATABASE {DATABASE}")
+        env = {**os.environ, "DATABASE_URL": pair.primary.url(DATABASE), "LOG_LEVEL": "WARNING"}
+        env.pop("DB_PGBOUNCER", None)
+        assert _cli(env, "migrate").strip() == "migrations applied"
+        merchant = _cli(env, "merchants", "create", "--name", "Replica Shop").strip()
+        key = _cli(env, "keys", "create", "--merchant", merchant, "--mode", "test").strip()
+        headers = {"X-API-Key": key}
+        server = LiveServer(
+            pair.primary.url(DATABASE),
+            log_path=str(logs / "api.log"),
+            database_read_url=pair.standby.url(DATABASE),
+        ).start(timeout=60)
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT) as c:
+
+            async def listed() -> tuple[set[str], int]:
+                """The intent list's ids and the number of events (both replica routes)."""
+                intents = await c.get(intents_url() + "?limit=100", headers=headers)
+                events = await c.get("/v1/events?limit=100", headers=headers)
+                assert intents.status_code == 200 and events.status_code == 200
+                return {i["id"] for i in intents.json()["data"]}, len(events.json()["data"])
+
+            first = await c.post(intents_url(), json=intent_body(), headers=headers)
+            assert first.status_code == 201
+            deadline = time.monotonic() + 30
+            while first.json()["id"] not in (await listed())[0]:
+                assert time.monotonic() < deadline, "the standby never replayed the intent"
+                await asyncio.sleep(0.1)
+
+            events_before = (await listed())[1]
+            assert events_before > 0
+            pair.standby.sql("SELECT pg_wal_replay_pause()")
+            deadline = time.monotonic() + 30
+            while pair.standby.sql("SELECT pg_get_wal_replay_pause_state()") != "paused":
+                assert time.monotonic() < deadline, "replay did not pause"
+                await asyncio.sleep(0.1)
+
+            r = await c.post(intents_url(), json=intent_body(), headers={
+                **headers, "Idempotency-Key": "replica-create"})
+            assert r.status_code == 201
+            fresh = r.json()["id"]
+            # The lagging standby serves the lists: the fresh intent is not there yet.
+            intents, events = await listed()
+            assert first.json()["id"] in intents and fresh not in intents
+            assert events == events_before
+            # Everything that must see its own writes reads the primary.
+            assert (await c.get(f"{intents_url()}/{fresh}", headers=headers)).status_code == 200
+            replay = await c.post(intents_url(), json=intent_body(), headers={
+                **headers, "Idempotency-Key": "replica-create"})
+            assert replay.status_code == 201 and replay.json()["id"] == fresh
+            assert replay.headers["idempotent-replayed"] == "true"
+            public = await c.get(f"{intents_url()}/public/{fresh}")
+            assert public.status_code == 200, public.text
+            paid = await c.post(payment_url(fresh), json={"card": GOOD_CARD})
+            assert paid.status_code == 200 and paid.json()["data"]["status"] == "SUCCEEDED"
+            after = await c.get(f"{intents_url()}/public/{fresh}")
+            assert after.json()["data"]["status"] == "SUCCEEDED"
+            page = await c.get(f"/pay/{fresh}")
+            assert page.status_code == 200
+            assert (await listed()) == (intents, events_before)  # still lagging
+
+            pair.standby.sql("SELECT pg_wal_replay_resume()")
+            deadline = time.monotonic() + 30
+            while fresh not in (await listed())[0]:
+                assert time.monotonic() < deadline, "the standby never caught up"
+                await asyncio.sleep(0.1)
+            assert (await listed())[1] > events_before
+    finally:
+        if server is not None:
+            server.stop()
+        pair.close()

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         session_factory,
                         settings,
                         job_handlers,
-                        bootstrap.housekeeping(),
+                        bootstrap.housekeeping(settings),
                         ready=schema_gate.check,
                         heartbeat=heartbeat,
                     )

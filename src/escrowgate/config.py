@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # PostgreSQL is reached through PgBouncer in transaction pooling mode (db/engine.py).
     db_pgbouncer: bool = False
     # Optional: a standby (streaming replica) for the list routes that tolerate replica
-    # lag (GET /payment-intents, /events, balance, ledger entries, webhook lists).
+    # lag (GET /payment-intents, /events, balance, ledger entries, webhook endpoints).
     # Everything else (writes, idempotency, single objects, the payer's pages,
     # authentication, the worker) stays on DATABASE_URL. docs/high-availability.md.
     database_read_url: str | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -230,9 +231,12 @@ def explain_all(cfg: Config, ids: dict[str, Any]) -> list[dict[str, Any]]:
             plan = [f"(EXPLAIN failed: {exc})"]
         execution = next((p.split(":", 1)[1].strip() for p in plan
                           if p.startswith("Execution Time")), "?")
+        scanned = [int(m.group(1)) for p in plan if "Scan" in p
+                   for m in [re.search(r"actual rows=(\d+)", p)] if m]
         out.append({
             "name": name, "route": route, "sql": sql, "plan": plan,
             "seq_scan": any("Seq Scan" in p for p in plan),
+            "rows_scanned": max(scanned, default=0),
             "execution": execution,
         })
     return out
@@ -280,7 +284,8 @@ def main() -> int:
           f"seeded in {result['seed_seconds']} s")
     for p in result["plans"]:
         flag = "SEQ SCAN" if p["seq_scan"] else "index"
-        print(f"\n== {p['name']} ({p['route']}): {flag}, {p['execution']}")
+        print(f"\n== {p['name']} ({p['route']}): {flag}, {p['rows_scanned']:,} rows "
+              f"from the largest scan, {p['execution']}")
         print("\n".join(p["plan"]))
     return 1 if any(p["seq_scan"] for p in result["plans"]) else 0
 

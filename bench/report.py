@@ -510,12 +510,14 @@ def growth_section(results: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in g["sizes"].items())
         + ". Generic plans, executed inside a rolled-back transaction.",
         "",
-        "| query | route or job | plan | execution |",
-        "|---|---|---|---|",
+        "| query | route or job | plan | rows from the largest scan | execution |",
+        "|---|---|---|---|---|",
     ]
     for p in g["plans"]:
         scan = "**Seq Scan**" if p["seq_scan"] else "index"
-        out.append(f"| {p['name']} | {p['route']} | {scan} | {p['execution']} |")
+        rows = p.get("rows_scanned")
+        out.append(f"| {p['name']} | {p['route']} | {scan} | "
+                   f"{'?' if rows is None else f'{rows:,}'} | {p['execution']} |")
     for p in g["plans"]:
         out.append("")
         out.append(f"**{p['name']}**: `{' '.join(p['sql'].split())[:300]}`")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import asyncpg
 import pytest
@@ -67,6 +68,8 @@ def _wrapped(orig: BaseException) -> DBAPIError:
     "exc",
     [
         ConnectionRefusedError(111, "Connect call failed"),
+        OSError("Multiple exceptions: [Errno 111] Connect call failed"),
+        socket.gaierror(-2, "Name or service not known"),
         TimeoutError(),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
@@ -94,6 +97,8 @@ def test_a_wrapped_cause_counts_but_an_error_while_handling_one_does_not() -> No
     "exc",
     [
         ValueError("bug"),
+        FileNotFoundError(2, "No such file or directory"),
+        PermissionError(13, "Permission denied"),
         asyncpg.exceptions.UniqueViolationError("duplicate key"),
         asyncpg.exceptions.SerializationError("could not serialize"),
         _wrapped(asyncpg.exceptions.UndefinedTableError("no such table")),

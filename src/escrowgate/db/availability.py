@@ -6,6 +6,7 @@ with `Retry-After` instead of a 500, and the client retries with its Idempotency
 from __future__ import annotations
 
 import asyncio
+import socket
 
 # SQLSTATEs meaning "no usable database session": class 08 (connection exception),
 # the server shutting down or crashed, starting up or recovering, and a read-only
@@ -37,13 +38,22 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def _is_network_error(e: BaseException) -> bool:
+    """Refused, reset, timed out, unknown host, or asyncio's plain OSError for several
+    failed addresses; not a file or permission error (an OSError too, but a bug)."""
+    return (
+        isinstance(e, (ConnectionError, TimeoutError, asyncio.TimeoutError, socket.gaierror))
+        or type(e) is OSError
+    )
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
     for e in _causes(exc):
         if isinstance(e, DBAPIError) and e.connection_invalidated:
             return True
-        if isinstance(e, (OSError, asyncio.TimeoutError)):  # refused, reset, timed out
+        if _is_network_error(e):
             return True
         if type(e).__name__ == "TargetServerAttributeNotMatched":  # no host is writable
             return True

@@ -242,10 +242,32 @@ def explain_all(cfg: Config, ids: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+BYTES_PER_ROW = 850  # an event or a ledger entry with its indexes, as seeded here
+
+
+def disk_check(cfg: Config, intents: int) -> str | None:
+    """Why the seed would not fit (None: it fits, or the data directory is not local)."""
+    need = intents * (EVENTS_PER_INTENT + ENTRIES_PER_INTENT) * BYTES_PER_ROW * 1.3
+    try:
+        data_dir = psql_value(cfg, "SHOW data_directory", db="postgres")
+        stat = os.statvfs(data_dir)
+    except (OSError, RuntimeError):
+        return None
+    free = stat.f_bavail * stat.f_frsize
+    if need > free:
+        return (f"needs about {need / 1e9:.0f} GB for {intents:,} intents, "
+                f"{free / 1e9:.0f} GB free: set BENCH_EXPLAIN_INTENTS lower")
+    return None
+
+
 def measure(cfg: Config) -> dict[str, Any]:
     intents = intents_for(cfg)
     scratch = dataclasses.replace(cfg, db=cfg.db + "_explain")
     assert scratch.db.startswith("escrowgate_bench"), scratch.db
+    too_big = disk_check(scratch, intents)
+    if too_big:
+        log(f"explain: skipped: {too_big}")
+        return {"skipped": too_big, "intents": intents}
     started = time.monotonic()
     psql(scratch, f"DROP DATABASE IF EXISTS {scratch.db} WITH (FORCE)", db="postgres")
     psql(scratch, f"CREATE DATABASE {scratch.db}", db="postgres")
@@ -276,6 +298,9 @@ def measure(cfg: Config) -> dict[str, Any]:
 def main() -> int:
     cfg = load_config()
     result = measure(cfg)
+    if result.get("skipped"):
+        print(f"skipped: {result['skipped']}")
+        return 2
     out = Path(os.environ.get("BENCH_OUT", Path(__file__).resolve().parent / "out"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "explain.json").write_text(json.dumps(result, indent=2))

@@ -503,6 +503,8 @@ def growth_section(results: dict[str, Any]) -> list[str]:
     g = results.get("growth_explain")
     if not g:
         return ["Not measured in this run (`python bench/explain.py`)."]
+    if g.get("skipped"):
+        return [f"Skipped: {g['skipped']}."]
     out = [
         f"`{g['command']}` seeded a scratch database with {g['intents']:,} payment intents' "
         f"worth of rows ({g['events']:,} events, {g['ledger_entries']:,} ledger entries; "

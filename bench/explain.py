@@ -63,13 +63,16 @@ def seed(cfg: Config, intents: int) -> dict[str, Any]:
     merchant = f"(CASE WHEN g % 2 = 0 THEN '{BIG}' ELSE 'merchant_s' || (g % 100) END)"
     types = "ARRAY[" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + "]"
     ev_ms = f"({start_ms}::bigint + g::bigint * {ev_step})"
-    intent_of_event = _hex_id("intent_", ev_ms, f"(g / {EVENTS_PER_INTENT})")
+    # One intent per EVENTS_PER_INTENT consecutive events: its id's time is its first's.
+    ev_intent_ms = (f"({start_ms}::bigint + (g / {EVENTS_PER_INTENT})::bigint * "
+                    f"{EVENTS_PER_INTENT * ev_step})")
+    intent_of_event = _hex_id("intent_", ev_intent_ms, f"(g / {EVENTS_PER_INTENT})")
     psql(cfg, f"""
 SET synchronous_commit = off;
 SET maintenance_work_mem = '256MB';
 INSERT INTO events (id, merchant_id, mode, type, object_id, payload, created_at,
                     request_id, idempotency_key, dispatched_at)
-SELECT {_hex_id('evt_', ev_ms, 'g')}, {merchant}, 'test', ({types})[g % 4 + 1],
+SELECT {_hex_id('evt_', ev_ms, 'g')}, {merchant}, 'test', ({types})[(g / 2) % 4 + 1],
        {intent_of_event},
        json_build_object('id', {intent_of_event}, 'status', 'SUCCEEDED',
                          'amount', '1000.00', 'currency', 'USDC'),
@@ -78,20 +81,25 @@ SELECT {_hex_id('evt_', ev_ms, 'g')}, {merchant}, 'test', ({types})[g % 4 + 1],
 FROM generate_series(1, {events}) AS g;
 """, timeout=7200)
     le_ms = f"({start_ms}::bigint + g::bigint * {le_step})"
-    le_intent = _hex_id("intent_", le_ms, f"(g / {ENTRIES_PER_INTENT})")
+    # Entries of one intent (and of one transaction) share its id, made at its first.
+    le_intent_ms = (f"({start_ms}::bigint + (g / {ENTRIES_PER_INTENT})::bigint * "
+                    f"{ENTRIES_PER_INTENT * le_step})")
+    le_tx_ms = f"({start_ms}::bigint + (g / 2)::bigint * {2 * le_step})"
+    le_intent = _hex_id("intent_", le_intent_ms, f"(g / {ENTRIES_PER_INTENT})")
     psql(cfg, f"""
 SET synchronous_commit = off;
 INSERT INTO ledger_entries (id, transaction_id, merchant_id, mode, currency, account, amount,
                             kind, payment_intent_id, conditional_payment_id, reference_id,
                             created_at)
-SELECT {_hex_id('le_', le_ms, 'g')}, {_hex_id('ltx_', le_ms, '(g / 2)')},
+SELECT {_hex_id('le_', le_ms, 'g')}, {_hex_id('ltx_', le_tx_ms, '(g / 2)')},
        (CASE WHEN (g / {ENTRIES_PER_INTENT}) % 2 = 0 THEN '{BIG}'
              ELSE 'merchant_s' || ((g / {ENTRIES_PER_INTENT}) % 100) END),
        'test', 'USDC',
        (ARRAY['escrow', 'payer', 'merchant_pending', 'escrow'])[g % 4 + 1],
        CASE WHEN g % 2 = 0 THEN 1000000000 ELSE -1000000000 END,
        CASE WHEN (g / 2) % 2 = 0 THEN 'FUND' ELSE 'RELEASE' END,
-       {le_intent}, {_hex_id('conditional_payment_', le_ms, f'(g / {ENTRIES_PER_INTENT})')},
+       {le_intent},
+       {_hex_id('conditional_payment_', le_intent_ms, f'(g / {ENTRIES_PER_INTENT})')},
        NULL, {le_ms} / 1000
 FROM generate_series(1, {entries}) AS g;
 """, timeout=7200)

@@ -133,7 +133,7 @@ async def run_cli(
         if once:
             purged = await run_housekeeping(factory, housekeeping)
             count = await run_due(factory, settings, handlers)
-            log.info("worker_once", jobs=count, idempotency_records_purged=purged)
+            log.info("worker_once", jobs=count, housekeeping_rows_removed=purged)
             for loop in loops:
                 log.info("worker_once", loop=loop.name, done=await loop.once(factory, settings))
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -345,6 +346,7 @@ async def test_failover_loses_no_acknowledged_write(capsys: pytest.CaptureFixtur
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert audit.stdout.startswith("audit ok"), audit.stdout
         assert max(rto) < RTO_LIMIT_SECONDS, result
+        shutil.rmtree(logs, ignore_errors=True)  # kept when the drill failed
     finally:
         for p in processes:
             if isinstance(p, LiveServer):
@@ -490,6 +492,7 @@ async def test_lists_read_the_standby_and_everything_else_the_primary() -> None:
                 assert time.monotonic() < deadline, "the standby never caught up"
                 await asyncio.sleep(0.1)
             assert (await listed())[1] > events_before
+        shutil.rmtree(logs, ignore_errors=True)  # kept when the test failed
     finally:
         if server is not None:
             server.stop()

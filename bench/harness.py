@@ -22,6 +22,7 @@ from typing import Any
 
 import capture
 import cpu_profile as prof
+import explain
 import load
 import minimal
 import peer
@@ -617,6 +618,8 @@ def main() -> int:
         bench.results["peer"] = peer.measure(cfg, bench)
         log("webhook delivery throughput ...")
         bench.results["webhooks"] = webhooks_step.measure(cfg)
+        log("EXPLAIN of the growing tables at 10x today's sizes (bench/explain.py) ...")
+        bench.results["growth_explain"] = explain.measure(cfg)
         log("audit (ledger balances, held amounts) ...")
         bench.results["audit"] = bench.audit()
         log(f"audit: {bench.results['audit']}")

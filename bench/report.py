@@ -498,6 +498,37 @@ def capture_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def growth_section(results: dict[str, Any]) -> list[str]:
+    """bench/explain.py: the hot queries of the tables that grow, at 10x today's sizes."""
+    g = results.get("growth_explain")
+    if not g:
+        return ["Not measured in this run (`python bench/explain.py`)."]
+    if g.get("skipped"):
+        return [f"Skipped: {g['skipped']}."]
+    out = [
+        f"`{g['command']}` seeded a scratch database with {g['intents']:,} payment intents' "
+        f"worth of rows ({g['events']:,} events, {g['ledger_entries']:,} ledger entries; "
+        f"half of them one merchant's) in {g['seed_seconds']} s. Sizes: "
+        + ", ".join(f"{k} {v}" for k, v in g["sizes"].items())
+        + ". Generic plans, executed inside a rolled-back transaction.",
+        "",
+        "| query | route or job | plan | rows from the largest scan | execution |",
+        "|---|---|---|---|---|",
+    ]
+    for p in g["plans"]:
+        scan = "**Seq Scan**" if p["seq_scan"] else "index"
+        rows = p.get("rows_scanned")
+        out.append(f"| {p['name']} | {p['route']} | {scan} | "
+                   f"{'?' if rows is None else f'{rows:,}'} | {p['execution']} |")
+    for p in g["plans"]:
+        out.append("")
+        out.append(f"**{p['name']}**: `{' '.join(p['sql'].split())[:300]}`")
+        out.append("```")
+        out.extend(p["plan"][:16])
+        out.append("```")
+    return out
+
+
 def explain_section(level: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for e in level.get("explain", []):
@@ -625,6 +656,11 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("## Webhook delivery")
     L.append("")
     L.extend(webhooks_section(results))
+    L.append("")
+    L.append("## Growth: EXPLAIN of the growing tables at 10x today's sizes")
+    L.append("")
+    L.extend(growth_section(results))
+    L.append("")
     L.append("## A peer, side by side")
     L.append("")
     L.extend(peer_section(results))

@@ -59,6 +59,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pgbouncer=settings.db_pgbouncer,
     )
     session_factory = make_session_factory(engine)
+    # DATABASE_READ_URL: a standby for the list routes that tolerate replica lag
+    # (api/context.py: replica_ctx); None: they read the primary like every route.
+    read_engine = (
+        make_engine(
+            settings.database_read_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pgbouncer=settings.db_pgbouncer,
+        )
+        if settings.database_read_url
+        else None
+    )
     job_handlers = bootstrap.job_handlers()
     schema_gate = SchemaGate(engine)
     heartbeat = Heartbeat()
@@ -86,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         session_factory,
                         settings,
                         job_handlers,
-                        bootstrap.housekeeping(),
+                        bootstrap.housekeeping(settings),
                         ready=schema_gate.check,
                         heartbeat=heartbeat,
                     )
@@ -104,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.dispose()
+        if read_engine is not None:
+            await read_engine.dispose()
 
     app = FastAPI(
         title="escrowgate",
@@ -127,6 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_factory
         if settings.is_sqlite or settings.db_pgbouncer
         else make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    )
+    app.state.replica_session_factory = (
+        None
+        if read_engine is None
+        else make_session_factory(
+            read_engine
+            if settings.db_pgbouncer
+            else read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
     )
     handlers.install(app)
     router = _api_router()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .db.housekeeping import purge_idempotency_records
+from .config import Settings
+from .db.housekeeping import events_retention, purge_idempotency_records
 from .payments.jobs import HANDLERS as PAYMENT_JOBS
 from .webhooks import delivery as webhook_delivery
 from .worker.jobs import Handlers
@@ -18,9 +19,14 @@ def job_handlers() -> Handlers:
     return dict(PAYMENT_JOBS)
 
 
-def housekeeping() -> Sequence[Housekeeping]:
-    """Periodic clean-ups the worker runs: idempotency answers are kept 24 hours."""
-    return (purge_idempotency_records,)
+def housekeeping(settings: Settings | None = None) -> Sequence[Housekeeping]:
+    """Periodic clean-ups the worker runs: idempotency answers are kept 24 hours, events
+    EVENTS_RETENTION_DAYS (the ledger forever)."""
+    tasks: list[Housekeeping] = [purge_idempotency_records]
+    events = events_retention(settings.events_retention_days) if settings else None
+    if events is not None:
+        tasks.append(events)
+    return tuple(tasks)
 
 
 def worker_loops() -> Sequence[Loop]:

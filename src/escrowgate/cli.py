@@ -73,9 +73,10 @@ def worker(
     from . import bootstrap
     from .worker.runner import run_cli
 
-    handlers, housekeeping = bootstrap.job_handlers(), bootstrap.housekeeping()
+    settings = get_settings()
+    handlers, housekeeping = bootstrap.job_handlers(), bootstrap.housekeeping(settings)
     loops = bootstrap.worker_loops()
-    asyncio.run(run_cli(get_settings(), handlers, housekeeping, once=once, loops=loops))
+    asyncio.run(run_cli(settings, handlers, housekeeping, once=once, loops=loops))
 
 
 async def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -11,6 +11,15 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
 
 
+def _check_database_url(value: str) -> str:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in DATABASE_SCHEMES:
+        raise ValueError(
+            "must be a sqlite:/// or postgresql:// URL (e.g. sqlite:///./escrowgate.db)"
+        )
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
@@ -23,6 +32,15 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     # PostgreSQL is reached through PgBouncer in transaction pooling mode (db/engine.py).
     db_pgbouncer: bool = False
+    # Optional: a standby (streaming replica) for the list routes that tolerate replica
+    # lag (GET /payment-intents, /events, balance, ledger entries, webhook endpoints).
+    # Everything else (writes, idempotency, single objects, the payer's pages,
+    # authentication, the worker) stays on DATABASE_URL. docs/high-availability.md.
+    database_read_url: str | None = None
+    # Events (the outbox, GET /events) older than this are deleted by the worker's
+    # housekeeping, in batches, once their webhook deliveries are finished. The ledger
+    # is kept forever. 0 keeps events forever.
+    events_retention_days: int = 90
 
     max_body_bytes: int = 64 * 1024
     # Hosted payment page: unset, an intent's paymentUrl is escrowgate's own page
@@ -66,12 +84,24 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in DATABASE_SCHEMES:
-            raise ValueError(
-                "must be a sqlite:/// or postgresql:// URL (e.g. sqlite:///./escrowgate.db)"
-            )
+        return _check_database_url(value)
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _database_read_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("postgresql", "postgres:")):
+            raise ValueError("must be a postgresql:// URL (a standby of DATABASE_URL)")
+        return _check_database_url(value)
+
+    @field_validator("events_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (keep forever) or a number of days")
         return value
+
     # Webhooks (docs/webhooks.md). Signing secrets are derived from this key; without
     # it test-mode endpoints use a built-in development key and live ones are refused.
     webhook_secret_key: str = ""

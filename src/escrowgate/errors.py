@@ -94,3 +94,15 @@ def internal_error_body() -> dict[str, Any]:
             "type": API,
         }
     }
+
+
+def database_unavailable(retry_after: int = 1) -> ApiError:
+    """503 while no writable database answers (down, failing over): nothing was applied,
+    or its commit was never acknowledged; retry with the same Idempotency-Key."""
+    return ApiError(
+        "database unavailable",
+        code="database_unavailable",
+        status_code=503,
+        error_type="api_error",
+        headers={"Retry-After": str(retry_after)},
+    )

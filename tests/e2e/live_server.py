@@ -20,8 +20,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, **env: Any) -> None:
+    def __init__(self, database_url: str, *, log_path: str | None = None, **env: Any) -> None:
+        """`log_path`: the server's output goes to this file (a long run with warnings
+        must not fill an unread pipe); default: stderr piped, read if it exits early."""
         self.database_url = database_url
+        self.log_path = log_path
         self.env = {k.upper(): str(v) for k, v in env.items()}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -43,6 +46,7 @@ class LiveServer:
             }
         )
         env.update(self.env)
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -58,8 +62,10 @@ class LiveServer:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log if log is not None else subprocess.PIPE,
         )
+        if log is not None:
+            log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -66,14 +66,23 @@ def answer(model: WireModel, status_code: int = 200) -> JSONResponse:
 
 
 async def _open(
-    request: Request, principal: Principal | None, scope: str | None
+    request: Request, principal: Principal | None, scope: str | None, *, replica: bool = False
 ) -> AsyncIterator[Ctx]:
     app = request.app
-    session: AsyncSession = request.scope.pop(SESSION_KEY, None) or (
-        app.state.read_session_factory
-        if request.method in ("GET", "HEAD")
-        else app.state.session_factory
-    )()
+    session: AsyncSession | None = request.scope.pop(SESSION_KEY, None)
+    replica_factory = getattr(app.state, "replica_session_factory", None)
+    if replica and replica_factory is not None and request.method in ("GET", "HEAD"):
+        # The key was checked on the primary (a revocation is never missed through lag);
+        # the route reads the standby.
+        if session is not None:
+            await session.close()
+        session = replica_factory()
+    if session is None:
+        session = (
+            app.state.read_session_factory
+            if request.method in ("GET", "HEAD")
+            else app.state.session_factory
+        )()
     ctx = Ctx(
         session=session,
         principal=principal,
@@ -143,4 +152,31 @@ async def public_ctx(request: Request) -> AsyncIterator[Ctx]:
     """A public (no key) request: the intent id is the capability."""
     intent_id = request.path_params.get("intent_id", "")
     async for ctx in _open(request, None, f"public:{intent_id}"[:64]):
+        yield ctx
+
+
+async def replica_ctx(
+    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+) -> AsyncIterator[Ctx]:
+    """merchant_ctx for list routes that tolerate replica lag: with DATABASE_READ_URL
+    set they read the standby (a row written a moment ago may be missing or older)."""
+    principal = _principal(request)
+    if principal.is_operator:
+        raise ApiError(
+            "This endpoint needs a merchant key",
+            code="forbidden",
+            status_code=403,
+            error_type="authentication_error",
+        )
+    async for ctx in _open(request, principal, principal.merchant_id, replica=True):
+        yield ctx
+
+
+async def replica_reader_ctx(
+    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+) -> AsyncIterator[Ctx]:
+    """merchant_or_operator_ctx for list routes that tolerate replica lag."""
+    principal = _principal(request)
+    scope = principal.merchant_id or f"operator:{principal.key_id}"
+    async for ctx in _open(request, principal, scope, replica=True):
         yield ctx

@@ -21,9 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.cache import KeyCache
 from ..auth.keys import Principal, resolve_key
+from ..db.availability import RETRY_AFTER_SECONDS, is_database_unavailable
 from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
-from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
+from ..errors import (
+    ApiError,
+    AuthenticationRequired,
+    InvalidApiKey,
+    database_unavailable,
+    internal_error_body,
+)
 from ..logging_setup import unfiltered_logger
 from .rate_limit import RateLimiter
 
@@ -139,6 +146,18 @@ def log_server_error(scope: Scope, exc: BaseException) -> None:
     )
 
 
+def log_database_unavailable(scope: Scope, exc: BaseException) -> None:
+    """A request cut off by the database going away (503): one warning line, no trace."""
+    log.warning(
+        "database_unavailable",
+        request_id=scope.get(REQUEST_ID_KEY),
+        method=scope.get("method"),
+        path=scope.get("path"),
+        error_type=type(exc).__name__,
+        error=str(exc)[:300],
+    )
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -207,9 +226,14 @@ class EdgeMiddleware:
                 scope[PRINCIPAL_KEY] = principal
                 await self.app(scope, self._replay(body, receive), send_wrapper)
         except Exception as exc:
-            log_server_error(scope, exc)
-            if not state["started"]:
-                await self._send_json(send_wrapper, 500, internal_error_body())
+            if is_database_unavailable(exc):  # e.g. the key lookup during a failover
+                log_database_unavailable(scope, exc)
+                if not state["started"]:
+                    await self._send_error(send_wrapper, database_unavailable(RETRY_AFTER_SECONDS))
+            else:
+                log_server_error(scope, exc)
+                if not state["started"]:
+                    await self._send_json(send_wrapper, 500, internal_error_body())
         finally:
             current_origin.reset(origin)
             leftover = scope.pop(SESSION_KEY, None)
@@ -236,7 +260,7 @@ class EdgeMiddleware:
             message, code = NOT_MIGRATED, "database_not_migrated"
         except Exception as exc:
             log.warning("database_unavailable", error=type(exc).__name__)
-            message, code = "database unavailable", "database_unavailable"
+            return database_unavailable(RETRY_AFTER_SECONDS)
         return ApiError(message, code=code, status_code=503, error_type="api_error")
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, ApiError | None]:

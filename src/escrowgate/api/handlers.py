@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..db.availability import RETRY_AFTER_SECONDS, is_database_unavailable
 from ..domain.errors import DomainError
 from ..domain.formats import clip
-from ..errors import ApiError, from_domain, internal_error_body
-from .edge import log_server_error
+from ..errors import ApiError, database_unavailable, from_domain, internal_error_body
+from .edge import log_database_unavailable, log_server_error
 from .idempotency import Replay
 from .routing import DuplicateKey
 
@@ -108,6 +109,16 @@ def _is_conflict(exc: DBAPIError) -> bool:
     return state in _CONFLICT_SQLSTATES or "database is locked" in str(orig)
 
 
+def _error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers)
+
+
+def _unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """The database went away under the request (a failover): 503, never a 500."""
+    log_database_unavailable(request.scope, exc)
+    return _error_response(database_unavailable(RETRY_AFTER_SECONDS))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -120,6 +131,16 @@ def install(app: FastAPI) -> None:
                 error_type="api_error",
             )
             return JSONResponse(err.body(), status_code=409, headers={"Retry-After": "1"})
+        if is_database_unavailable(exc):
+            return _unavailable(request, exc)
+        log_server_error(request.scope, exc)
+        return JSONResponse(internal_error_body(), status_code=500)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        # asyncpg raises OSError itself when no host accepts a connection.
+        if is_database_unavailable(exc):
+            return _unavailable(request, exc)
         log_server_error(request.scope, exc)
         return JSONResponse(internal_error_body(), status_code=500)
 
@@ -127,6 +148,8 @@ def install(app: FastAPI) -> None:
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         # Starlette's last-resort answer would be plain text; ours is the envelope.
         # (The edge middleware logs the traceback with the request id.)
+        if is_database_unavailable(exc):
+            return _error_response(database_unavailable(RETRY_AFTER_SECONDS))
         return JSONResponse(internal_error_body(), status_code=500)
 
     @app.exception_handler(ApiError)

@@ -6,6 +6,7 @@ import json
 import os
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 from sqlalchemy import event
@@ -29,12 +30,45 @@ def json_dumps(value: Any) -> str:
 
 
 def normalize_url(url: str) -> str:
-    """Accept plain postgresql:// and sqlite:// URLs and pick the async drivers."""
+    """Accept plain postgresql:// and sqlite:// URLs and pick the async drivers. A
+    PostgreSQL URL may name several hosts (see `multi_host`)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return multi_host("postgresql+asyncpg://" + url.split("://", 1)[1])
+    if url.startswith("postgresql+asyncpg://"):
+        return multi_host(url)
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         return "sqlite+aiosqlite://" + url.split("://", 1)[1]
     return url
+
+
+def multi_host(url: str) -> str:
+    """`postgresql+asyncpg://user@h1:p1,h2:p2/db?target_session_attrs=read-write` (the
+    libpq form) -> `postgresql+asyncpg://user@/db?host=h1:p1&host=h2:p2&...`, the form
+    SQLAlchemy's asyncpg dialect reads (it cannot parse a comma in the URL's netloc).
+    asyncpg then tries the hosts in order and, with `target_session_attrs=read-write`,
+    keeps the first that accepts writes (the primary). A host without a port gets
+    5432; IPv6 addresses are refused in a list (the dialect splits on the colon). A
+    URL with one host, or with `host=` already in its query, is unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if "," not in hostlist:
+        return url
+    hosts = []
+    for host in hostlist.split(","):
+        host = host.strip()
+        if not host:
+            raise ValueError("DATABASE_URL: an empty host in the host list")
+        if host.startswith("["):
+            raise ValueError("DATABASE_URL: use host names or IPv4 addresses in a host list")
+        if ":" not in host:
+            host += ":5432"
+        hosts.append("host=" + quote(host, safe=":"))
+    path, question, query = tail.partition("?")
+    params = "&".join(hosts + ([query] if query else []))
+    return f"{scheme}://{userinfo}{at}/{path}?{params}"
 
 
 _TRUE = ("1", "true", "yes", "on", "t", "y")

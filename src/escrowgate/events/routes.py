@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from ..api.context import Ctx, answer, merchant_ctx
+from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
@@ -18,12 +18,14 @@ from .service import EventList, EventWire, render
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Events"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+# Lists tolerate replica lag: a standby when DATABASE_READ_URL is set.
+ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]
 
 
 @router.get("/events", response_model=EventList, responses=errors())
 async def list_events(
     request: Request,
-    ctx: MerchantCtx,
+    ctx: ReplicaCtx,
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,

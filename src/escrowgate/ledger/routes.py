@@ -7,7 +7,14 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import bindparam, select
 
-from ..api.context import Ctx, answer, merchant_ctx, merchant_or_operator_ctx
+from ..api.context import (
+    Ctx,
+    answer,
+    merchant_ctx,
+    merchant_or_operator_ctx,
+    replica_ctx,
+    replica_reader_ctx,
+)
 from ..api.docs import AmountStr, IsoTime, WireModel, errors
 from ..api.lists import Cursor, Limit, ListEnvelope, list_envelope
 from ..api.routing import ExactJSONRoute
@@ -21,6 +28,9 @@ from . import service
 router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 ReaderCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]  # operators read too
+# Reports that tolerate replica lag: a standby when DATABASE_READ_URL is set.
+ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]
+ReplicaReaderCtx = Annotated[Ctx, Depends(replica_reader_ctx)]
 
 
 class CurrencyBalance(WireModel):
@@ -81,7 +91,7 @@ class LedgerEntryList(ListEnvelope[LedgerEntryData]):
 
 @router.get("/account/balance", response_model=Balance, responses=errors())
 @router.get("/payment-intents/account/balance", response_model=Balance, responses=errors())
-async def get_balance(ctx: MerchantCtx) -> JSONResponse:
+async def get_balance(ctx: ReplicaCtx) -> JSONResponse:
     """Per currency: reservedBalance (held in escrow), pendingBalance (released,
     settlement in flight), availableBalance (settled to the merchant's destination)."""
     per_currency = await service.balances(ctx.session, ctx.merchant_id, ctx.mode)
@@ -138,7 +148,7 @@ def entry_data(e: LedgerEntry) -> LedgerEntryData:
 )
 async def list_ledger_entries(
     request: Request,
-    ctx: ReaderCtx,
+    ctx: ReplicaReaderCtx,
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,

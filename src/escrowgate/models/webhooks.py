@@ -94,4 +94,8 @@ class WebhookAttempt(Base):
     next_attempt_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # ms
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
-    __table_args__ = (Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+        # The events retention deletes attempts by delivery (db/housekeeping.py).
+        Index("ix_webhook_attempts_delivery", "delivery_id"),
+    )

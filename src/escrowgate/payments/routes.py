@@ -10,7 +10,14 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..api.context import Ctx, answer, merchant_ctx, merchant_or_operator_ctx, public_ctx
+from ..api.context import (
+    Ctx,
+    answer,
+    merchant_ctx,
+    merchant_or_operator_ctx,
+    public_ctx,
+    replica_ctx,
+)
 from ..api.docs import IDEMPOTENT, ErrorBody, errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
@@ -46,6 +53,8 @@ from .schemas import (
 
 router = APIRouter(route_class=ExactJSONRoute)
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+# The intent list tolerates replica lag: a standby when DATABASE_READ_URL is set.
+ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]
 AnyCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]
 # Reads an operator may make too (any merchant of its mode), so a dispute is never
 # ruled on blind; every change but the resolution stays the merchant's.
@@ -178,7 +187,7 @@ async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> 
 )
 async def list_payment_intents(
     request: Request,
-    ctx: MerchantCtx,
+    ctx: ReplicaCtx,
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from ..api.context import Ctx, answer, merchant_ctx
+from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
 from ..api.docs import IDEMPOTENT, errors
 from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
@@ -30,6 +30,8 @@ from .wire import (
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Webhooks"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
+# The endpoint list tolerates replica lag: a standby when DATABASE_READ_URL is set.
+ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]
 BASE = "/webhook-endpoints"
 ONE = BASE + "/{endpoint_id}"
 
@@ -59,7 +61,7 @@ async def create_webhook_endpoint(body: CreateEndpoint, ctx: MerchantCtx) -> JSO
 @router.get(BASE, response_model=EndpointList, responses=errors())
 async def list_webhook_endpoints(
     request: Request,
-    ctx: MerchantCtx,
+    ctx: ReplicaCtx,
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,

@@ -52,7 +52,12 @@ async def start_when_ready(
 ) -> None:
     """Start a side loop once the database is migrated (the job loop says that it
     waits; the side loops wait quietly instead of failing on missing tables)."""
-    while ready is not None and not await ready():
+    while ready is not None:
+        try:
+            if await ready():
+                break
+        except Exception as exc:  # unreachable (a failover): wait, do not end the worker
+            log.warning("worker_waiting", loop=loop.name, reason=type(exc).__name__)
         await asyncio.sleep(settings.worker_poll_seconds)
     await loop.forever(session_factory, settings)
 
@@ -128,7 +133,7 @@ async def run_cli(
         if once:
             purged = await run_housekeeping(factory, housekeeping)
             count = await run_due(factory, settings, handlers)
-            log.info("worker_once", jobs=count, idempotency_records_purged=purged)
+            log.info("worker_once", jobs=count, housekeeping_rows_removed=purged)
             for loop in loops:
                 log.info("worker_once", loop=loop.name, done=await loop.once(factory, settings))
         else:

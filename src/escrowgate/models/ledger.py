@@ -29,6 +29,6 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_tenant", "merchant_id", "mode", "id"),
         Index("ix_ledger_entries_transaction", "transaction_id"),
         Index("ix_ledger_entries_order", "conditional_payment_id"),
-        # GET /account/ledger-entries?paymentIntentId= (migration 0008).
+        # GET /account/ledger-entries?paymentIntentId= (migration 0009).
         Index("ix_ledger_entries_intent", "payment_intent_id", "id"),
     )

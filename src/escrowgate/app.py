@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by the pages (pages/site.py)
         redoc_url=None,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings

@@ -49,12 +49,16 @@ def examples() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def _add_examples(doc: dict[str, Any]) -> None:
+def _finish(doc: dict[str, Any]) -> None:
+    """Servers (this one: every path carries its /v1), `security: []` on the keyless
+    routes (they need no key, said explicitly), and the examples."""
+    doc.setdefault("servers", [{"url": "/", "description": "This escrowgate server"}])
     known = examples()
     for item in doc.get("paths", {}).values():
         for op in item.values():
             if not isinstance(op, dict) or "operationId" not in op:
                 continue
+            op.setdefault("security", [])
             mine = known.get(op["operationId"], {})
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None and "request" in mine:
@@ -70,12 +74,12 @@ def _add_examples(doc: dict[str, Any]) -> None:
 
 
 def install(app: FastAPI) -> None:
-    """Examples on the document FastAPI builds (once: it is cached on the app)."""
+    """Finish the document FastAPI builds (once: it is cached on the app)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _add_examples(build())
+            _finish(build())
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from escrowgate.client import (
     verify_finternet_signature,
 )
 from escrowgate.payments.wire import IntentData, IntentEnvelope, MilestoneEnvelope, OrderEnvelope
-from tests.e2e.server import Deployment
+from tests.e2e.server import BIN, Deployment
 from tests.support.driver import GOOD_CARD, milestones_url, payment_url
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +54,32 @@ def deployment() -> Iterator[Deployment]:
         yield d
     finally:
         d.stop()
+
+
+@pytest.fixture
+def worker(deployment: Deployment, tmp_path: Path) -> Iterator[Path]:
+    """On PostgreSQL the worker is its own process (`escrowgate worker`), as deployed;
+    on SQLite the API process runs it. Yields the log to show when a delivery fails."""
+    log = tmp_path / "worker.log"
+    if deployment.database_url.startswith("sqlite"):
+        yield deployment.log
+        return
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "escrowgate"), "worker"],
+            env=deployment.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -224,7 +251,7 @@ class _Hooks(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_real_webhook_delivery_verifies_with_the_helpers(client):
+def test_a_real_webhook_delivery_verifies_with_the_helpers(client, worker):
     _Hooks.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -240,7 +267,7 @@ def test_a_real_webhook_delivery_verifies_with_the_helpers(client):
         deadline = time.monotonic() + 60  # a bounded wait for the worker, not a timing check
         while not _Hooks.received and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _Hooks.received, "no delivery arrived"
+        assert _Hooks.received, "no delivery arrived: " + worker.read_text(errors="replace")[-3000:]
         body, headers = _Hooks.received[0]
         event = construct_event(body, headers, secret)
         assert event.type == "payment_intent.created"
@@ -250,8 +277,12 @@ def test_a_real_webhook_delivery_verifies_with_the_helpers(client):
             verify(body.replace(b"payment_intent", b"payment_intenT"), headers, secret)
         with pytest.raises(SignatureVerificationError):
             verify_finternet_signature(body + b" ", headers["finternet-signature"], secret)
+        # The receiver answers before the worker records the attempt: wait (bounded).
         attempts = list(client.webhook_endpoints.deliveries(endpoint.id))
-        assert attempts and attempts[-1].eventId == event.id and attempts[-1].succeeded
+        while not attempts and time.monotonic() < deadline:
+            time.sleep(0.1)
+            attempts = list(client.webhook_endpoints.deliveries(endpoint.id))
+        assert [(a.eventId, a.succeeded, a.httpStatus) for a in attempts] == [(event.id, True, 200)]
 
         rotated = client.webhook_endpoints.rotate_secret(endpoint.id)
         assert rotated.data.secret not in (None, secret)

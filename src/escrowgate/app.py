@@ -24,6 +24,8 @@ from .events.routes import router as events_router
 from .health import install_health
 from .ledger.routes import router as ledger_router
 from .logging_setup import configure_logging
+from .openapi import install as install_openapi
+from .openapi import operation_id
 from .pages import site as pages
 from .payments.payer_routes import router as payer_router
 from .payments.routes import router as payments_router
@@ -126,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by the pages (pages/site.py)
         redoc_url=None,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -158,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # OpenAPI document lists them once, under /v1, and says so in its description.
     app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
+    install_openapi(app)  # examples on request and response bodies
     install_health(app, settings, schema_gate, heartbeat)
     pages.install(app)  # the hosted payment page, the dashboard, the offline /docs
 

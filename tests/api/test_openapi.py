@@ -1,14 +1,30 @@
 """The served OpenAPI document types every answer and says what each route really
-answers: typed 2xx bodies, the error statuses (no 422: validation is a 400), the
-security schemes on keyed routes, and the Idempotency-Key header on every POST."""
+answers: typed 2xx bodies, the error statuses (no 422: validation is a 400; 429 and
+503 everywhere), the security schemes on keyed routes, the Idempotency-Key header on
+every POST, operation ids that read well, and an example on every JSON body that its
+schema accepts. It passes openapi-spec-validator (Redocly's lint:
+tests/api/test_typescript.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from tests.support.driver import intents_url, milestones_url, payment_url, public_intent_url
+from tests.support.driver import (
+    ORDER_ALIAS,
+    intent_url,
+    intents_url,
+    milestone_url,
+    milestones_url,
+    order_url,
+    payment_url,
+    public_intent_url,
+)
 
 # The two documented free-form objects: merchant-defined metadata, and the object
 # an event is about (one of several shapes).
@@ -108,11 +124,12 @@ async def test_security_schemes_on_keyed_routes_only(document):
     assert schemes["Bearer"]["type"] == "http" and schemes["Bearer"]["scheme"] == "bearer"
     for path, method, op in _operations(document):
         responses = op["responses"]
+        assert {"400", "429", "503", "default"} <= set(responses), (path, method)
         if _is_public(path):
-            assert "security" not in op, (path, method)
+            assert op["security"] == [], (path, method)  # keyless, said explicitly
             # The payer's routes take the client secret: 401 when it is missing or wrong.
             assert ("401" in responses) == _takes_client_secret(op), (path, method)
-            assert "429" not in responses, (path, method)
+            assert "403" not in responses, (path, method)
         else:
             assert op["security"] == [{"ApiKey": []}, {"Bearer": []}], (path, method)
             assert {"400", "401", "403", "429"} <= set(responses), (path, method)
@@ -138,10 +155,76 @@ async def test_documented_statuses(document):
     """Spot checks: what some routes answer."""
     paths = document["paths"]
     create = paths[intents_url()]["post"]["responses"]
-    assert set(create) == {"201", "400", "401", "403", "409", "413", "415", "429", "default"}
+    assert set(create) == {
+        "201", "400", "401", "403", "409", "413", "415", "429", "503", "default"
+    }  # fmt: skip
     public = paths[public_intent_url(IID)]["get"]["responses"]
-    assert set(public) == {"200", "400", "404", "default"}
+    assert set(public) == {"200", "400", "404", "429", "503", "default"}
     card = paths[payment_url(IID)]["post"]["responses"]
-    assert set(card) == {"200", "400", "404", "409", "413", "415", "default"}
+    assert set(card) == {"200", "400", "404", "409", "413", "415", "429", "503", "default"}
     milestone = paths[milestones_url(IID)]["post"]["responses"]
     assert "201" in milestone and "404" in milestone and "200" not in milestone
+
+
+async def test_the_document_is_valid_openapi(document):
+    validate(document)  # openapi-spec-validator: raises on any error
+    broken = {**document, "paths": {"/v1/x": {"get": {"responses": {"200": {}}}}}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)  # (the validator does refuse a response without a description)
+
+
+async def test_operation_ids_read_well_and_are_unique(document):
+    ids = [op["operationId"] for _, _, op in _operations(document)]
+    assert len(ids) == len(set(ids))
+    for op_id in ids:
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", op_id), op_id  # camelCase words
+    paths = document["paths"]
+    assert paths[milestones_url(IID)]["post"]["operationId"] == "createMilestone"
+    assert paths[milestones_url(IID)]["get"]["operationId"] == "listMilestones"
+    assert paths[intent_url(IID)]["get"]["operationId"] == "getPaymentIntent"
+    assert paths[intents_url()]["post"]["operationId"] == "createPaymentIntent"
+    assert (
+        paths[order_url(IID, spelling=ORDER_ALIAS)]["get"]["operationId"] == "getConditionalPayment"
+    )
+    assert paths[order_url(IID)]["get"]["operationId"] == "getEscrowOrder"
+    complete = paths[milestone_url(IID, "{milestone_id}", "complete")]["post"]
+    assert complete["operationId"] == "completeMilestone"
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for `schema` whose $refs point into the document's components."""
+    root = {**schema, "components": document["components"]}
+    return Draft202012Validator(root)
+
+
+def _json_bodies(document):
+    for _, _, op in _operations(document):
+        request = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if request is not None:
+            yield f"{op['operationId']} request", request
+        for status, response in op["responses"].items():
+            content = response.get("content", {}).get("application/json")
+            if content is not None:
+                yield f"{op['operationId']} {status}", content
+
+
+async def test_every_json_body_has_an_example_its_schema_accepts(document):
+    bodies = list(_json_bodies(document))
+    assert len(bodies) > 300
+    for where, content in bodies:
+        assert "example" in content, where
+        errors = sorted(
+            _resolve(document, content["schema"]).iter_errors(content["example"]), key=str
+        )
+        assert not errors, (where, [e.message for e in errors[:3]])
+    # the check can fail: an example missing a required field is refused
+    create = document["paths"][intents_url()]["post"]["responses"]["201"]["content"]
+    wrong = {k: v for k, v in create["application/json"]["example"].items() if k != "status"}
+    assert list(_resolve(document, create["application/json"]["schema"]).iter_errors(wrong))
+
+
+async def test_request_metadata_is_a_map_of_values(document):
+    schema = document["components"]["schemas"]["CreatePaymentIntent"]["properties"]["metadata"]
+    variants = schema.get("anyOf", [schema])
+    objects = [v for v in variants if v.get("type") == "object"]
+    assert objects and objects[0]["additionalProperties"] is True

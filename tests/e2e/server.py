@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 BIN = Path(sys.executable).parent
-E2E_DATABASE = "escrowgate_e2e_seed"  # its own database: never the API suite's
+E2E_SUFFIX = "_e2e_seed"  # its own database, named after the suite's: never the suite's own
 
 
 def free_port() -> int:
@@ -49,7 +49,10 @@ def _recreate_postgres_database(base_url: str, name: str) -> str:
 def fresh_database_url() -> str:
     pg = os.environ.get("TEST_DATABASE_URL", "")
     if pg:
-        return _recreate_postgres_database(pg, E2E_DATABASE)
+        # Named after TEST_DATABASE_URL's database: two checkouts testing against one
+        # server with databases of their own never drop each other's.
+        suite_db = urlsplit(pg).path.strip("/") or "escrowgate"
+        return _recreate_postgres_database(pg, suite_db + E2E_SUFFIX)
     path = Path(tempfile.mkdtemp(prefix="escrowgate-e2e-")) / "seed.db"
     return f"sqlite:///{path}"
 

@@ -25,18 +25,19 @@ _TEXT = {
     409: "Idempotency-Key in use by a running request, or a concurrent conflict (retry)",
     413: "Body too large",
     415: "Body is not JSON",
-    429: "Rate limit exceeded",
+    429: "Rate limit exceeded (per key; keyless payer routes: per client address)",
+    503: "Database unavailable or not migrated: nothing was done (retry later)",
 }
 
 
 def errors(*statuses: int, public: bool = False, body: bool = False) -> dict[int | str, Any]:
-    """The error answers of a route: 400 always; 401, 403 and 429 on keyed routes;
-    409, 413 and 415 on routes that take a body (POST); plus `statuses`. The
+    """The error answers of a route: 400, 429 and 503 always; 401 and 403 on keyed
+    routes; 409, 413 and 415 on routes that take a body (POST); plus `statuses`. The
     `default` answer (an internal error, 500, in the same envelope) also keeps
     FastAPI from describing a 422 the API never gives (validation is a 400)."""
-    wanted = {400, *statuses}
+    wanted = {400, 429, 503, *statuses}
     if not public:
-        wanted |= {401, 403, 429}
+        wanted |= {401, 403}
     if body:
         wanted |= {409, 413, 415}
     out: dict[int | str, Any] = {

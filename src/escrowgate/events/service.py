@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ids
 from ..domain.clock import now
 from ..domain.origin import current_origin
 from ..models import Event
-from ..wire import ListEnvelope, WireModel
+from .wire import EventData, EventList, EventRequest, EventWire
+
+__all__ = ["EventData", "EventList", "EventRequest", "EventWire", "emit", "render"]
 
 
 def emit(
@@ -31,38 +32,6 @@ def emit(
     )
     session.add(event)
     return event
-
-
-class EventData(WireModel):
-    object: dict[str, Any] = Field(
-        description=(
-            "The object the event is about, as it was then: a payment intent, conditional "
-            "payment, milestone, delivery proof, dispute, refund or settlement (its `object` "
-            "key says which; some events add a field such as `previous_status`). One of "
-            "several shapes, stored as emitted, hence a free-form object here."
-        )
-    )
-
-
-class EventRequest(WireModel):
-    """The API request that caused the event (null for the worker's)."""
-
-    id: str
-    idempotencyKey: str | None
-
-
-class EventWire(WireModel):
-    id: str
-    object: Literal["event"]
-    type: str
-    livemode: bool
-    data: EventData
-    created: int
-    request: EventRequest | None
-
-
-class EventList(ListEnvelope[EventWire]):
-    pass
 
 
 def render(event: Event) -> EventWire:

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
 from sqlalchemy import bindparam, select
 
 from ..api.context import (
@@ -15,8 +14,8 @@ from ..api.context import (
     replica_ctx,
     replica_reader_ctx,
 )
-from ..api.docs import AmountStr, IsoTime, WireModel, errors
-from ..api.lists import Cursor, Limit, ListEnvelope, list_envelope
+from ..api.docs import errors
+from ..api.lists import Cursor, Limit, list_envelope
 from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..domain.clock import iso
@@ -24,6 +23,7 @@ from ..domain.errors import InvalidRequest
 from ..domain.money import format_amount
 from ..models import LedgerEntry, PaymentIntent
 from . import service
+from .wire import Balance, BalanceData, CurrencyBalance, LedgerEntryData, LedgerEntryList
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
@@ -31,32 +31,6 @@ ReaderCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]  # operators read 
 # Reports that tolerate replica lag: a standby when DATABASE_READ_URL is set.
 ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]
 ReplicaReaderCtx = Annotated[Ctx, Depends(replica_reader_ctx)]
-
-
-class CurrencyBalance(WireModel):
-    currency: str
-    reservedBalance: AmountStr = Field(description="Held in escrow")
-    pendingBalance: AmountStr = Field(description="Released, settlement in flight")
-    availableBalance: AmountStr = Field(description="Settled to the merchant's destination")
-    totalBalance: AmountStr
-
-
-class BalanceData(WireModel):
-    """The merchant's primary currency at the top (where the reference backend puts
-    them, for a client that reads one currency), every currency in `balances`."""
-
-    availableBalance: AmountStr = Field(description="Primary currency: settled")
-    pendingBalance: AmountStr = Field(description="Primary currency: released, in flight")
-    reservedBalance: AmountStr = Field(description="Primary currency: held in escrow")
-    totalBalance: AmountStr
-    currency: str = Field(description="The primary currency: that of the first intent")
-    balances: list[CurrencyBalance]
-
-
-class Balance(WireModel):
-    object: Literal["balance"]
-    livemode: bool
-    data: BalanceData
 
 
 DEFAULT_PRIMARY_CURRENCY = "USDC"
@@ -69,24 +43,6 @@ _FIRST_CURRENCY = (
     .order_by(PaymentIntent.id)
     .limit(1)
 )
-
-
-class LedgerEntryData(WireModel):
-    id: str
-    object: Literal["ledger_entry"]
-    transactionId: str
-    account: str
-    amount: AmountStr = Field(description="Signed: the legs of a transaction sum to 0")
-    currency: str
-    transactionType: str
-    paymentIntentId: str | None
-    conditionalPaymentId: str | None
-    referenceId: str | None
-    createdAt: IsoTime
-
-
-class LedgerEntryList(ListEnvelope[LedgerEntryData]):
-    pass
 
 
 @router.get("/account/balance", response_model=Balance, responses=errors())

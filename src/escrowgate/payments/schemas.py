@@ -143,7 +143,16 @@ SettlementMethod = Annotated[
 Metadata = Annotated[
     dict[str, Any],
     BeforeValidator(_metadata),
-    WithJsonSchema({"type": "object", "maxProperties": MAX_METADATA_KEYS}),
+    # A string-keyed map of any JSON values (typed clients: Record<string, unknown>).
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "additionalProperties": True,
+            "description": "Merchant-defined JSON object (free-form), returned as given",
+            "examples": [{"releaseType": "MILESTONE_LOCKED", "orderRef": "A-1001"}],
+        }
+    ),
 ]
 
 

@@ -37,7 +37,7 @@ from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from . import signing, urls
 from .dispatch import dispatch_pending
 from .endpoints import ATTEMPT_PREFIX, current_secrets, now_ms
-from .wire import endpoint_data
+from .render import endpoint_data
 
 log = structlog.get_logger("escrowgate.webhooks")
 

@@ -15,6 +15,7 @@ from ..api.routing import ExactJSONRoute
 from ..db.pagination import page
 from ..models import WebhookAttempt, WebhookEndpoint
 from . import endpoints as uc
+from .render import attempt_data, endpoint_data, endpoint_envelope
 from .schemas import CreateEndpoint, Redeliver, UpdateEndpoint
 from .wire import (
     AttemptList,
@@ -23,9 +24,6 @@ from .wire import (
     EndpointList,
     Redelivery,
     RedeliveryItem,
-    attempt_data,
-    endpoint_data,
-    endpoint_envelope,
 )
 
 router = APIRouter(route_class=ExactJSONRoute, tags=["Webhooks"])

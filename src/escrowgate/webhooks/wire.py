@@ -1,5 +1,5 @@
 """The typed wire shapes of webhook endpoints and delivery attempts (Pydantic only:
-the delivery loop renders the `webhook_endpoint.disabled` event with them)."""
+the API client imports them too; render.py builds them from the rows)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..domain.clock import iso
-from ..models import WebhookAttempt, WebhookEndpoint
 from ..wire import ListEnvelope, WireModel
 
 
@@ -79,54 +77,3 @@ class Redelivery(WireModel):
     id: str
     object: Literal["event_redelivery"]
     deliveries: list[RedeliveryItem]
-
-
-def endpoint_data(endpoint: WebhookEndpoint, secret: str | None = None) -> EndpointData:
-    data = EndpointData(
-        id=endpoint.id,
-        object="webhook_endpoint",
-        url=endpoint.url,
-        enabledEvents=list(endpoint.enabled_events),
-        description=endpoint.description,
-        status="disabled" if endpoint.disabled else "enabled",
-        disabled=endpoint.disabled,
-        disabledReason=endpoint.disabled_reason,
-        livemode=endpoint.mode == "live",
-        created=endpoint.created_at,
-        updated=endpoint.updated_at,
-    )
-    if secret is not None:
-        data.secret = secret
-    return data
-
-
-def endpoint_envelope(endpoint: WebhookEndpoint, secret: str | None = None) -> EndpointEnvelope:
-    return EndpointEnvelope(
-        id=endpoint.id, object="webhook_endpoint", data=endpoint_data(endpoint, secret)
-    )
-
-
-def _seconds(ms: int | None) -> int | None:
-    return None if ms is None else ms // 1000
-
-
-def attempt_data(a: WebhookAttempt) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        id=a.id,
-        object="webhook_delivery_attempt",
-        deliveryId=a.delivery_id,
-        webhookId=a.delivery_id,
-        endpointId=a.endpoint_id,
-        eventId=a.event_id,
-        eventType=a.event_type,
-        attempt=a.attempt,
-        attemptedAt=_seconds(a.attempted_at),
-        attemptedAtIso=iso(_seconds(a.attempted_at)),
-        succeeded=a.succeeded,
-        httpStatus=a.status_code,
-        error=a.error,
-        durationMs=a.duration_ms,
-        responseExcerpt=a.response_excerpt,
-        deliveryStatus=a.delivery_status,
-        nextRetryAt=_seconds(a.next_attempt_at),
-    )

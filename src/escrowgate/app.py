@@ -15,6 +15,7 @@ from . import bootstrap
 from .api import handlers
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
+from .api.metrics import MetricsMiddleware
 from .api.rate_limit import RateLimiter
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
@@ -23,6 +24,7 @@ from .events.routes import router as events_router
 from .health import install_health
 from .ledger.routes import router as ledger_router
 from .logging_setup import configure_logging
+from .metrics import track_pool, untrack_pool
 from .pages import site as pages
 from .payments.payer_routes import router as payer_router
 from .payments.routes import router as payments_router
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pgbouncer=settings.db_pgbouncer,
     )
     session_factory = make_session_factory(engine)
+    if settings.metrics_enabled:
+        track_pool(engine.sync_engine)
     job_handlers = bootstrap.job_handlers()
     schema_gate = SchemaGate(engine)
     heartbeat = Heartbeat()
@@ -92,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if settings.metrics_enabled:
+            untrack_pool(engine.sync_engine)
         await engine.dispose()
 
     app = FastAPI(
@@ -146,4 +152,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Outermost: preflights are answered before the edge authenticates anything.
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
+    if settings.metrics_enabled:  # outermost: its latency is the whole answer's
+        app.add_middleware(
+            MetricsMiddleware,
+            routes=lambda: app.router.routes,
+            session_factory=lambda: app.state.read_session_factory,
+        )
     return app

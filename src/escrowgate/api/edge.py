@@ -24,6 +24,7 @@ from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
 from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
 from ..logging_setup import unfiltered_logger
+from ..metrics import RATE_LIMITED
 from .rate_limit import RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -307,6 +308,7 @@ class EdgeMiddleware:
         )
         if decision.allowed:
             return None
+        RATE_LIMITED.labels(mode).inc()
         retry_after = max(1, decision.reset_at - int(time.time()))
         extra_headers.append((b"retry-after", str(retry_after).encode()))
         return ApiError(

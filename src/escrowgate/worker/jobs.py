@@ -16,6 +16,7 @@ from ..config import Settings
 from ..domain import ids
 from ..domain.clock import now
 from ..logging_setup import unfiltered_logger
+from ..metrics import JOBS_RUN
 from ..models import Job
 
 log = structlog.get_logger("escrowgate.worker")
@@ -160,6 +161,7 @@ async def run_one(
                 outcome = "retry"
         job.attempts += 1
         await session.commit()
+    JOBS_RUN.labels(kind, outcome).inc()
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
     log.info("job", **about, outcome=outcome, attempt=job.attempts, duration_ms=duration_ms)
     return True

@@ -155,7 +155,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:  # outermost: its latency is the whole answer's
         app.add_middleware(
             MetricsMiddleware,
-            routes=lambda: app.router.routes,
             session_factory=lambda: app.state.read_session_factory,
         )
     return app

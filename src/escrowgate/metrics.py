@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series beside every counter
 
 HTTP_REQUESTS = Counter(
     "escrowgate_http_requests",

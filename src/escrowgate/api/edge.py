@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..auth.keys import Principal, resolve_key
+from ..auth.keys import Principal, record_use, resolve_key, use_due
 from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
 from ..errors import ApiError, AuthenticationRequired, InvalidApiKey, internal_error_body
@@ -223,6 +223,15 @@ class EdgeMiddleware:
                 mode=principal.mode if principal else None,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            if principal is not None and use_due(principal.key_id, time.monotonic()):
+                await self._record_use(principal.key_id)
+
+    async def _record_use(self, key_id: str) -> None:
+        """The key's "last used" (keys list), at most once a minute per key here."""
+        try:
+            await record_use(self.session_factory(), key_id, time.monotonic())
+        except Exception as exc:  # a busy database must not fail an answered request
+            log.warning("key_last_used_not_recorded", key_id=key_id, error=type(exc).__name__)
 
     async def _check_schema(self) -> ApiError | None:
         """503 instead of 500s on a database that is unreachable or not migrated."""

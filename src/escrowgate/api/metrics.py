@@ -2,14 +2,15 @@
 
 A request is labelled with its route template (`/v1/payment-intents/{intent_id}`), never
 its raw path: no ids in labels. The template is the one the router matched; a request
-the edge refused before routing (401, 429, 413) is matched against the routes here, only
-then. GET /metrics is answered here, unauthenticated (METRICS_ENABLED=false removes it).
+that reached no route is labelled "unrouted": an unknown path (404) or one the edge
+answered before routing (401, 413, 415, 429, 503), told apart by its status. GET /metrics
+is answered here, unauthenticated (METRICS_ENABLED=false removes it).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -17,7 +18,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.routing import BaseRoute, Match
 
 from ..domain.clock import now
 from ..metrics import RequestRecorder, registry_for_scrape
@@ -26,7 +26,10 @@ from .edge import ASGIApp, Message, Receive, Scope, Send
 
 METRICS_PATH = "/metrics"
 log = structlog.get_logger("escrowgate.metrics")
-UNMATCHED = "unmatched"  # no route has this path (a 404): one label for them all
+UNROUTED = "unrouted"  # no route answered: one label for them all, whatever the path
+# FastAPI gives an included router's route its path without the prefix it is served
+# under (newer releases) or with it (older ones): the label has it, one spelling.
+_PREFIXES = ("/api/v1", "/v1")
 
 
 class MetricsMiddleware:
@@ -34,11 +37,9 @@ class MetricsMiddleware:
         self,
         app: ASGIApp,
         *,
-        routes: Callable[[], Sequence[BaseRoute]],
         session_factory: Callable[[], async_sessionmaker[AsyncSession]],
     ) -> None:
         self.app = app
-        self.routes = routes
         self.session_factory = session_factory
         self.record = RequestRecorder()
 
@@ -61,20 +62,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or self._match(scope)
+            route = getattr(scope.get("route"), "path", None)
+            template = _template(scope["path"], route) if route else UNROUTED
             self.record(scope["method"], template, status, time.perf_counter() - started)
-
-    def _match(self, scope: Scope) -> str:
-        """The template of a request answered before routing (slow path: rare)."""
-        partial = None
-        for route in self.routes():
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(route, "path", UNMATCHED))
-            if match is Match.PARTIAL and partial is None:
-                partial = str(getattr(route, "path", UNMATCHED))
-        return partial or UNMATCHED
 
     async def _expose(self, scope: Scope, send: Send) -> None:
         started = time.perf_counter()
@@ -124,6 +114,13 @@ class MetricsMiddleware:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed([due, failed]))
         return registry
+
+
+def _template(path: str, route: str) -> str:
+    for prefix in _PREFIXES:
+        if path.startswith(prefix + "/"):
+            return route if route.startswith(prefix + "/") else prefix + route
+    return route
 
 
 class _Fixed:

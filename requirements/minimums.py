@@ -1,7 +1,8 @@
 """Write requirements/minimums.txt: every `name>=X` bound of pyproject.toml (the
 dependencies and the dev and redis extras) as `name==X`, a constraints file that
 installs exactly the declared minimums (`pip install -c requirements/minimums.txt
--e '.[dev]'`). `--check` fails when the file is out of date (CI runs it)."""
+-e '.[dev]'`). `--check` fails when the file is out of date; `--installed` when the
+running environment does not hold exactly these versions (CI runs both)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,32 @@ def minimums() -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_installed() -> None:
+    """Every pinned distribution is installed at exactly its minimum (`--installed`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    wrong = []
+    for line in minimums().splitlines():
+        if line.startswith("#"):
+            continue
+        name, pinned = line.split(";")[0].strip().split("==")
+        try:
+            found = version(name)
+        except PackageNotFoundError:
+            found = "missing"
+        if found == "missing" or Version(found) != Version(pinned):
+            wrong.append(f"{name}: {found}, declared minimum {pinned}")
+    if wrong:
+        raise SystemExit("not the declared minimums:\n  " + "\n  ".join(wrong))
+    print(f"installed: exactly the declared minimums ({len(minimums().splitlines()) - 3})")
+
+
 if __name__ == "__main__":
+    if "--installed" in sys.argv:
+        check_installed()
+        sys.exit(0)
     text = minimums()
     if "--check" in sys.argv:
         if not OUT.exists() or OUT.read_text() != text:

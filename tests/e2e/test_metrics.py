@@ -9,15 +9,17 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.driver import intent_body, intent_url, intents_url
+from tests.support.driver import intent_body, intent_url, intents_url, webhook_endpoints_url
 
 pytestmark = pytest.mark.e2e
 
@@ -200,6 +202,19 @@ def test_metrics_can_be_switched_off(tmp_path: Path):
         s.stop()
 
 
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver on loopback: /ok answers 200, anything else 500."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200 if self.path == "/ok" else 500)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_several_processes_are_summed(tmp_path: Path):
     """Two API worker processes and a separate job worker write to one directory."""
     metrics_dir = tmp_path / "metrics"
@@ -220,8 +235,32 @@ def test_several_processes_are_summed(tmp_path: Path):
             assert r.status_code == 200
         insert_job(s.db, "job_done_1", "chain_confirm")
         insert_job(s.db, "job_fail_1", "no_such_kind", attempts=9)  # its last attempt
-        s.cli("worker", "--once")  # another process, same directory
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        try:
+            base = f"http://127.0.0.1:{receiver.server_address[1]}"
+            for path in ("/ok", "/fail"):
+                r = httpx.post(
+                    s.url + webhook_endpoints_url(),
+                    json={"url": base + path, "enabledEvents": ["payment_intent.created"]},
+                    headers={"X-API-Key": key},
+                )
+                assert r.status_code == 201, r.text
+            for _ in range(3):  # three events, each to both endpoints
+                r = httpx.post(
+                    s.url + intents_url(),
+                    json=intent_body(type="CONDITIONAL", metadata={}),
+                    headers={"X-API-Key": key},
+                )
+                assert r.status_code == 201, r.text
+            s.cli("worker", "--once")  # another process, same directory
+        finally:
+            receiver.shutdown()
         _, after = s.scrape()
+        attempts = "escrowgate_webhook_delivery_attempts_total"
+        assert moved(before, after, attempts, outcome="succeeded") == 3
+        assert moved(before, after, attempts, outcome="retry") == 3  # due again in a minute
+        assert moved(before, after, attempts, outcome="failed") == 0
         req = "escrowgate_http_requests_total"
         listed = "/v1/payment-intents"
         assert moved(before, after, req, method="GET", route=listed, status="200") == 30

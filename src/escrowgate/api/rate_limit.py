@@ -1,9 +1,9 @@
 """Per-key fixed-window rate limits (one-minute windows).
 
 In-process by default; with REDIS_URL set the counter lives in Redis so several API
-processes enforce one limit (the optional extra `escrowgate[redis]`). If Redis does not answer, each process falls back to its
-own counter for a while (logged) rather than failing requests: a rate limit protects
-the service, it must not take it down.
+processes enforce one limit (the optional extra `escrowgate[redis]`). If Redis does not
+answer, each process falls back to its own counter for a while (logged) rather than
+failing requests: a rate limit protects the service, it must not take it down.
 """
 
 from __future__ import annotations

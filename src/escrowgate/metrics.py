@@ -75,13 +75,14 @@ class RequestRecorder:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def __call__(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in _METHODS:  # a client's made-up method: one bounded label
+            method = "OTHER"
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:
-            label = method if method in _METHODS else "OTHER"  # bounded label values
             children = (
-                HTTP_REQUESTS.labels(label, route, str(status)),
-                HTTP_LATENCY.labels(label, route),
+                HTTP_REQUESTS.labels(method, route, str(status)),
+                HTTP_LATENCY.labels(method, route),
             )
             self._children[key] = children
         children[0].inc()

@@ -35,9 +35,13 @@ app.add_typer(migrate_app, name="migrate")
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        typer.echo(f"escrowgate {version('escrowgate')}")
+        try:
+            installed = version("escrowgate")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            installed = "(not installed)"
+        typer.echo(f"escrowgate {installed}")
         raise typer.Exit()
 
 

@@ -3,13 +3,23 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Pinned, hash-checked dependencies (pip-tools; docs/dependencies.md): the whole dev
+# environment, and the runtime set (the container image, a production virtualenv).
+LOCK    := requirements/lock.txt
+RUNTIME := requirements/runtime.txt
+COMPILE := $(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
+           --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: run test test-sqlite test-postgres test-pgbouncer setup lint bench clean
+.PHONY: run test test-sqlite test-postgres test-pgbouncer test-minimums setup lint lock bench clean
 
-$(STAMP): pyproject.toml
+# The exact versions of the lock file, then the package itself with nothing more
+# (--no-deps); `pip check` fails if pyproject.toml gained a dependency the lock lacks.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip check || { echo "$(LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,6 +43,19 @@ test: setup
 test-pgbouncer: setup
 	.ci/pgbouncer-tests
 
+# After changing a dependency in pyproject.toml: re-resolve the lock files (keeping the
+# pins that still fit; LOCK_FLAGS=--upgrade takes the newest) and the minimums file.
+lock:
+	@test -x $(BIN)/pip-compile || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet 'pip-tools>=7.6,<7.7'; }
+	$(COMPILE) --extra dev --extra redis -o $(LOCK) pyproject.toml
+	$(COMPILE) --extra redis -o $(RUNTIME) pyproject.toml
+	$(BIN)/python requirements/minimums.py
+
+# The declared minimum of every dependency, installed exactly into .venv-min: the unit
+# and API suites on SQLite (CI runs it).
+test-minimums:
+	.ci/minimums-tests
+
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
@@ -42,4 +65,4 @@ bench: setup
 	bench/run
 
 clean:
-	rm -rf $(VENV) escrowgate.db escrowgate.db-* .pytest_cache tests/artifacts
+	rm -rf $(VENV) .venv-min .venv-3.1[0-9] escrowgate.db escrowgate.db-* .pytest_cache tests/artifacts

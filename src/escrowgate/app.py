@@ -15,6 +15,7 @@ from . import bootstrap
 from .api import handlers
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
+from .api.metrics import MetricsMiddleware
 from .api.rate_limit import RateLimiter
 from .auth.cache import KeyCache, RevocationListener
 from .config import Settings, get_settings
@@ -24,6 +25,7 @@ from .events.routes import router as events_router
 from .health import install_health
 from .ledger.routes import router as ledger_router
 from .logging_setup import configure_logging
+from .metrics import track_pool, untrack_pool
 from .openapi import install as install_openapi
 from .openapi import operation_id
 from .pages import site as pages
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database_read_url
         else None
     )
+    if settings.metrics_enabled:
+        track_pool(engine.sync_engine)
     job_handlers = bootstrap.job_handlers()
     schema_gate = SchemaGate(engine)
     heartbeat = Heartbeat()
@@ -117,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if settings.metrics_enabled:
+            untrack_pool(engine.sync_engine)
         await engine.dispose()
         if read_engine is not None:
             await read_engine.dispose()
@@ -187,4 +193,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Outermost: preflights are answered before the edge authenticates anything.
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
+    if settings.metrics_enabled:  # outermost: its latency is the whole answer's
+        app.add_middleware(
+            MetricsMiddleware,
+            session_factory=lambda: app.state.read_session_factory,
+        )
     return app

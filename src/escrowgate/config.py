@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     rate_limit_public_per_minute: int = 120
     rate_limit_enabled: bool = True
     redis_url: str | None = None
+    # GET /metrics (Prometheus, docs/metrics.md), unauthenticated; false removes it.
+    metrics_enabled: bool = True
 
     # Background worker: on SQLite the API process runs it in-process by default.
     run_worker_in_process: bool | None = None

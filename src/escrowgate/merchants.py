@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.keys import create_key
@@ -44,3 +46,35 @@ async def demo_setup(session: AsyncSession) -> str:
         await session.flush()
     _, raw = await create_key(session, merchant_id=merchant.id, mode="test")
     return raw
+
+
+@dataclass(frozen=True)
+class MerchantRow:
+    id: str
+    name: str
+    created_at: int
+    keys: int
+    active_keys: int
+
+
+async def list_merchants(session: AsyncSession) -> list[MerchantRow]:
+    """Every merchant, oldest first, with its key counts (all / not revoked)."""
+    active = func.count(ApiKey.id).filter(ApiKey.revoked_at.is_(None))
+    stmt = (
+        select(Merchant, func.count(ApiKey.id), active)
+        .outerjoin(ApiKey, ApiKey.merchant_id == Merchant.id)
+        .group_by(Merchant.id)
+        .order_by(Merchant.created_at, Merchant.id)
+    )
+    return [
+        MerchantRow(m.id, m.name, m.created_at, int(keys), int(live))
+        for m, keys, live in (await session.execute(stmt)).all()
+    ]
+
+
+async def list_keys(session: AsyncSession, merchant_id: str | None = None) -> list[ApiKey]:
+    """Every key (or one merchant's), oldest first. The caller shows no hash."""
+    stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if merchant_id is not None:
+        stmt = stmt.where(ApiKey.merchant_id == merchant_id)
+    return list((await session.execute(stmt)).scalars())

@@ -37,3 +37,33 @@ async def test_two_processes_enforce_one_limit(db_url, make_merchant):
             r = httpx.get(server.url + intents_url(), headers=m.headers, timeout=10)
             codes.append(r.status_code)
         assert codes == [200] * 6 + [429] * 4, codes
+
+
+def test_redis_url_without_the_redis_extra_is_one_line(tmp_path):
+    """redis is the optional extra `escrowgate[redis]`: REDIS_URL set without it installed
+    stops the server at start with one line, not a traceback on the first request."""
+    import os
+    import subprocess
+    import sys
+
+    from escrowgate.api.rate_limit import REDIS_MISSING
+
+    hide_redis = (
+        "import sys; sys.modules['redis'] = None; sys.argv = ['escrowgate', 'serve']; "
+        "from escrowgate.cli import main; main()"
+    )
+    # serve imports the app in this process only with one worker: through uvicorn's
+    # "escrowgate.asgi:app", whose SettingsError is one line too.
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "REDIS_URL": REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        "PORT": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", hide_redis], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert f"escrowgate: {REDIS_MISSING}" in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.cache import KeyCache
-from ..auth.keys import Principal, resolve_key
+from ..auth.keys import Principal, record_use, resolve_key, use_due
 from ..db.availability import RETRY_AFTER_SECONDS, is_database_unavailable
 from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
@@ -32,6 +32,7 @@ from ..errors import (
     internal_error_body,
 )
 from ..logging_setup import unfiltered_logger
+from ..metrics import RATE_LIMITED
 from .rate_limit import RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -249,6 +250,15 @@ class EdgeMiddleware:
                 mode=principal.mode if principal else None,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            if principal is not None and use_due(principal.key_id, time.monotonic()):
+                await self._record_use(principal.key_id)
+
+    async def _record_use(self, key_id: str) -> None:
+        """The key's "last used" (keys list), at most once a minute per key here."""
+        try:
+            await record_use(self.session_factory(), key_id, time.monotonic())
+        except Exception as exc:  # a busy database must not fail an answered request
+            log.warning("key_last_used_not_recorded", key_id=key_id, error=type(exc).__name__)
 
     async def _check_schema(self) -> ApiError | None:
         """503 instead of 500s on a database that is unreachable or not migrated."""
@@ -334,6 +344,7 @@ class EdgeMiddleware:
         )
         if decision.allowed:
             return None
+        RATE_LIMITED.labels(mode).inc()
         retry_after = max(1, decision.reset_at - int(time.time()))
         extra_headers.append((b"retry-after", str(retry_after).encode()))
         return ApiError(

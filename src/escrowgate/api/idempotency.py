@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db.housekeeping import IDEMPOTENCY_RETENTION_SECONDS
 from ..domain.clock import now
 from ..errors import ApiError
+from ..metrics import IDEMPOTENT_REPLAYS
 from ..models import IdempotencyRecord
 from .routing import parse_json
 
@@ -120,6 +121,7 @@ async def claim(
                     error_type="idempotency_error",
                     param="Idempotency-Key",
                 )
+            IDEMPOTENT_REPLAYS.inc()
             raise Replay(row.response_status, row.response_body)
     except BaseException:
         result.release()

@@ -1,9 +1,9 @@
 """Per-key fixed-window rate limits (one-minute windows).
 
 In-process by default; with REDIS_URL set the counter lives in Redis so several API
-processes enforce one limit. If Redis does not answer, each process falls back to its
-own counter for a while (logged) rather than failing requests: a rate limit protects
-the service, it must not take it down.
+processes enforce one limit (the optional extra `escrowgate[redis]`). If Redis does not
+answer, each process falls back to its own counter for a while (logged) rather than
+failing requests: a rate limit protects the service, it must not take it down.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from typing import Any
 
 import structlog
 
+from ..config import SettingsError
+
 log = structlog.get_logger("escrowgate.rate_limit")
+REDIS_MISSING = (
+    "REDIS_URL is set but the redis package is not installed: "
+    "pip install 'escrowgate[redis]'"
+)
 REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, count in-process this long
 
 
@@ -46,7 +52,10 @@ class RateLimiter:
         self._redis: Any = None
         self._redis_down_until = 0.0
         if enabled and redis_url:
-            import redis.asyncio as aioredis  # imported only when configured
+            try:  # an optional extra: imported only when configured
+                import redis.asyncio as aioredis
+            except ImportError:
+                raise SettingsError(REDIS_MISSING) from None
 
             self._redis = aioredis.Redis.from_url(
                 redis_url, socket_timeout=0.5, socket_connect_timeout=0.5

@@ -7,8 +7,8 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain import ids
 from ..domain.clock import now
@@ -86,3 +86,32 @@ async def create_key(
     )
     session.add(row)
     return row, raw
+
+
+# "Last used" is written at most once per LAST_USED_EVERY_SECONDS per key and process:
+# one short UPDATE a minute for a busy key, none on the other requests.
+LAST_USED_EVERY_SECONDS = 60
+_last_written: dict[str, float] = {}
+_TOUCH = (
+    update(ApiKey)
+    .where(ApiKey.id == bindparam("key_id"))
+    .values(last_used_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def use_due(key_id: str, at: float) -> bool:
+    """Should this use be written (no write for this key in the last minute here)?"""
+    last = _last_written.get(key_id)
+    return last is None or at - last >= LAST_USED_EVERY_SECONDS
+
+
+async def record_use(factory: async_sessionmaker[AsyncSession], key_id: str, at: float) -> None:
+    """Write the key's last use in its own short transaction (after the answer)."""
+    _last_written[key_id] = at
+    if len(_last_written) > 100_000:  # many keys: forget the oldest writes
+        _last_written.clear()
+        _last_written[key_id] = at
+    async with factory() as session:
+        await session.execute(_TOUCH, {"key_id": key_id, "at": now()})
+        await session.commit()

@@ -25,6 +25,37 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """(revision, down_revision, first line of its docstring), oldest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    rows = []
+    for script in scripts.walk_revisions():
+        down = script.down_revision
+        title = (script.doc or "").strip().splitlines()[0] if script.doc else ""
+        rows.append((script.revision, down if isinstance(down, str) else None, title))
+    return rows[::-1]
+
+
+def current_revision_sync(database_url: str) -> str | None:
+    """The database's revision (None: never migrated), for the CLI."""
+    from .engine import make_engine
+
+    async def read() -> str | None:
+        engine = make_engine(database_url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def revision(database_url: str, message: str) -> None:
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
 

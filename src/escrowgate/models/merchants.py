@@ -31,5 +31,7 @@ class ApiKey(Base):
     key_hint: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Written at most once a minute per key and process (auth.keys.record_use).
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_api_keys_merchant", "merchant_id"),)

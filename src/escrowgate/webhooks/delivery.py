@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..config import Settings
 from ..domain import ids
 from ..events.service import emit, render
+from ..metrics import WEBHOOK_ATTEMPTS
 from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from . import signing, urls
 from .dispatch import dispatch_pending
@@ -235,10 +236,14 @@ class Deliverer:
                 )
             ).scalar_one()
             attempt_no = delivery.attempts + 1
+            counted: str | None = None  # a lease that expired meanwhile counts elsewhere
             if delivery.lease_token == item.token:
                 delivery.attempts = attempt_no
                 delivery.lease_token = None
                 self._apply(session, delivery, endpoint, outcome, attempt_no, at)
+                counted = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(
+                    delivery.status, "retry"
+                )
             session.add(
                 WebhookAttempt(
                     id=ids.new_id(ATTEMPT_PREFIX),
@@ -262,6 +267,8 @@ class Deliverer:
                 )
             )
             await session.commit()
+        if counted is not None:
+            WEBHOOK_ATTEMPTS.labels(counted).inc()
 
     def _apply(
         self,

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..domain import ids
 from ..domain.clock import now
 from ..logging_setup import unfiltered_logger
+from ..metrics import JOBS_RUN
 from ..models import Job
 
 log = structlog.get_logger("escrowgate.worker")
@@ -160,6 +161,7 @@ async def run_one(
                 outcome = "retry"
         job.attempts += 1
         await session.commit()
+    JOBS_RUN.labels(kind, outcome).inc()
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
     log.info("job", **about, outcome=outcome, attempt=job.attempts, duration_ms=duration_ms)
     return True
@@ -176,3 +178,31 @@ async def run_due(
     while count < limit and await run_one(session_factory, settings, handlers):
         count += 1
     return count
+
+
+async def list_jobs(session: AsyncSession, status: str, limit: int) -> list[Job]:
+    """Jobs of one status, newest first (the operator's `jobs list`)."""
+    stmt = (
+        select(Job)
+        .where(Job.status == status)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def retry_job(session: AsyncSession, job_id: str) -> Job:
+    """A FAILED job due now again, with a fresh set of attempts (its last error is kept
+    until it runs). Raises LookupError for an unknown job or one not FAILED."""
+    job = (
+        await session.execute(select(Job).where(Job.id == job_id).with_for_update())
+    ).scalar_one_or_none()
+    if job is None:
+        raise LookupError(f"no such job: {job_id}")
+    if job.status != "FAILED":
+        raise LookupError(f"job {job_id} is {job.status}: only a FAILED job can be retried")
+    job.status = "PENDING"
+    job.attempts = 0
+    job.due_at = now()
+    job.finished_at = None
+    return job

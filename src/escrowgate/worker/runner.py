@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..config import Settings
 from ..db.migrate import NOT_MIGRATED
+from ..metrics import track_pool
 from .jobs import Handlers, run_due
 
 log = structlog.get_logger("escrowgate.worker")
@@ -129,6 +130,7 @@ async def run_cli(
         pgbouncer=settings.db_pgbouncer,
     )
     factory = make_session_factory(engine)
+    track_pool(engine.sync_engine)
     try:
         if once:
             purged = await run_housekeeping(factory, housekeeping)

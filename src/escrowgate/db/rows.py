@@ -18,11 +18,12 @@ flushes the rows they refer to.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy import Insert, Table, Update, bindparam, event, insert, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 _PENDING = "escrowgate.pending_rows"
 _INSERTS: dict[str, Insert] = {}
@@ -84,3 +85,59 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
 def _after_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None and session.info.get(_PENDING):
         session.info[_PENDING] = []
+
+
+# --- new and changed entities, written now with Core --------------------------------
+#
+# A hot path that creates an entity and never changes it again in the transaction
+# (a new intent and its order, a new milestone) inserts it with one prebuilt Core
+# INSERT instead of `session.add` + the unit of work; the object stays transient and
+# serves for rendering. A change to a loaded entity goes out as one prebuilt UPDATE by
+# primary key, and the loaded object takes the new values as its committed state, so
+# the unit of work has nothing left to flush for it.
+
+_COLUMNS: dict[type, tuple[Table, tuple[tuple[str, str], ...], str]] = {}
+_UPDATES: dict[tuple[str, frozenset[str]], Update] = {}
+
+
+def _mapping(cls: type) -> tuple[Table, tuple[tuple[str, str], ...], str]:
+    """The entity's table, its (attribute, column key) pairs and its primary key attribute."""
+    found = _COLUMNS.get(cls)
+    if found is None:
+        mapper: Mapper[Any] = inspect(cls)
+        table = cast(Table, mapper.local_table)
+        pairs = tuple((attr.key, attr.columns[0].key) for attr in mapper.column_attrs)
+        (pk,) = (attr.key for attr in mapper.column_attrs if attr.columns[0].primary_key)
+        found = _COLUMNS[cls] = (table, pairs, pk)
+    return found
+
+
+async def insert_now(session: AsyncSession, obj: object) -> None:
+    """INSERT a new (transient) entity now: the attributes it was given, the columns'
+    defaults for the others. An IntegrityError is raised here, at the call."""
+    table, pairs, _ = _mapping(type(obj))
+    given = obj.__dict__
+    values = {column: given[attr] for attr, column in pairs if attr in given}
+    connection = await session.connection()
+    await connection.execute(_insert(table), values)
+
+
+async def update_now(session: AsyncSession, obj: object, **changes: Any) -> None:
+    """UPDATE a loaded entity's columns by primary key now, and make `changes` its
+    committed state (the object is not left dirty)."""
+    table, pairs, pk = _mapping(type(obj))
+    columns = dict(pairs)
+    key = (table.name, frozenset(changes))
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = _UPDATES[key] = (
+            update(table)
+            .where(table.c[columns[pk]] == bindparam("pk_"))
+            .values({columns[a]: bindparam("v_" + a) for a in sorted(changes)})
+        )
+    params = {"v_" + a: v for a, v in changes.items()}
+    params["pk_"] = getattr(obj, pk)
+    connection = await session.connection()
+    await connection.execute(stmt, params)
+    for attr, value in changes.items():
+        set_committed_value(obj, attr, value)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
+from ..db import rows
 from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -52,16 +53,19 @@ async def create_milestone(
         created_at=at,
         updated_at=at,
     )
-    session.add(milestone)
-    order.milestone_total += amount
-    order.milestone_count += 1
-    order.updated_at = at
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # the unique index backs up the locked check
+    try:  # Core INSERT now: the unique index backs up the locked check
+        await rows.insert_now(session, milestone)
+    except IntegrityError as exc:
         raise InvalidRequest(
             f"Milestone with index {index} already exists", param="milestoneIndex"
         ) from exc
+    await rows.update_now(
+        session,
+        order,
+        milestone_total=order.milestone_total + amount,
+        milestone_count=order.milestone_count + 1,
+        updated_at=at,
+    )
     emit(
         session,
         merchant_id=order.merchant_id,

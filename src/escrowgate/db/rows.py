@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from sqlalchemy import Insert, Table, Update, bindparam, event, insert, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 _PENDING = "escrowgate.pending_rows"
@@ -141,3 +141,24 @@ async def update_now(session: AsyncSession, obj: object, **changes: Any) -> None
     await connection.execute(stmt, params)
     for attr, value in changes.items():
         set_committed_value(obj, attr, value)
+
+
+async def write_changes(session: AsyncSession) -> None:
+    """A use case's last step, in place of the unit of work at commit: every entity it
+    added goes out as one prebuilt INSERT, every loaded entity it changed as one
+    prebuilt UPDATE of the changed columns by primary key. The entities are then
+    detached from the session: they keep their values for rendering, and nothing is
+    left for the commit to flush. New entities are inserted in the order they were
+    added (an entity the use case creates never refers to another one it creates)."""
+    sync = session.sync_session
+    for obj in list(sync.new):
+        await insert_now(session, obj)
+        sync.expunge(obj)
+    for obj in list(sync.dirty):
+        state: InstanceState[Any] = inspect(obj)
+        _, pairs, _ = _mapping(type(obj))
+        columns = {attr for attr, _ in pairs}
+        changed = {k: state.dict[k] for k in state.committed_state if k in columns}
+        if changed:
+            await update_now(session, obj, **changed)
+        sync.expunge(obj)

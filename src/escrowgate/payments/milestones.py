@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..db import rows
+from ..db.rows import insert_now, update_now, write_changes
 from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -54,12 +54,12 @@ async def create_milestone(
         updated_at=at,
     )
     try:  # Core INSERT now: the unique index backs up the locked check
-        await rows.insert_now(session, milestone)
+        await insert_now(session, milestone)
     except IntegrityError as exc:
         raise InvalidRequest(
             f"Milestone with index {index} already exists", param="milestoneIndex"
         ) from exc
-    await rows.update_now(
+    await update_now(
         session,
         order,
         milestone_total=order.milestone_total + amount,
@@ -121,6 +121,7 @@ async def complete_milestone(
         schedule_for_order(
             session, order, model.JobKind.MILESTONE_RELEASE, milestone.id, at + order.dispute_window
         )
+    await write_changes(session)  # prebuilt Core INSERTs and UPDATEs, no unit of work
     return milestone
 
 

@@ -35,6 +35,10 @@ def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) 
     """Write `row` into `table` in the session's transaction (at the next flush point).
     Every row of one table must have the same keys."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if not sync.in_transaction():
+        # As session.add does: the row belongs to a transaction (begun lazily: no
+        # connection yet), so a rollback or close before any statement drops it.
+        sync.begin()
     pending: Pending = sync.info.setdefault(_PENDING, [])
     pending.append((sync.get_nested_transaction(), table, row))
 

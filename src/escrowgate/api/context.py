@@ -109,8 +109,7 @@ async def _open(
     finally:
         if ctx.claim is not None:
             ctx.claim.release()
-        if not ctx.committed:
-            await session.rollback()
+        # close() rolls back what was not committed (one call, not rollback + close).
         await session.close()
 
 

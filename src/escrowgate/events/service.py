@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.rows import add_row
 from ..domain import ids
 from ..domain.clock import now
 from ..domain.origin import current_origin
@@ -14,24 +16,32 @@ from .wire import EventData, EventList, EventRequest, EventWire
 
 __all__ = ["EventData", "EventList", "EventRequest", "EventWire", "emit", "render"]
 
+_EVENTS = cast(Table, Event.__table__)
+
 
 def emit(
     session: AsyncSession, *, merchant_id: str, mode: str, type: str, obj: dict[str, Any]
-) -> Event:
+) -> str:
+    """Write the event (its id is returned) in the session's transaction: a plain row,
+    inserted with the transaction's other events in one statement (`db/rows.py`)."""
     origin = current_origin.get()
-    event = Event(
-        id=ids.new_id(ids.EVENT),
-        merchant_id=merchant_id,
-        mode=mode,
-        type=type,
-        object_id=str(obj.get("id", "")),
-        payload=obj,
-        created_at=now(),
-        request_id=origin.request_id if origin else None,
-        idempotency_key=origin.idempotency_key if origin else None,
+    event_id = ids.new_id(ids.EVENT)
+    add_row(
+        session,
+        _EVENTS,
+        {
+            "id": event_id,
+            "merchant_id": merchant_id,
+            "mode": mode,
+            "type": type,
+            "object_id": str(obj.get("id", "")),
+            "payload": obj,
+            "created_at": now(),
+            "request_id": origin.request_id if origin else None,
+            "idempotency_key": origin.idempotency_key if origin else None,
+        },
     )
-    session.add(event)
-    return event
+    return event_id
 
 
 def render(event: Event) -> EventWire:

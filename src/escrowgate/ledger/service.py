@@ -11,10 +11,12 @@ Accounts (per merchant, mode and currency):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.rows import add_row
 from ..domain import ids
 from ..domain.clock import now
 from ..models import LedgerEntry
@@ -37,6 +39,9 @@ _MOVES = {
     (SETTLE, True): (MERCHANT_SETTLED, MERCHANT_PENDING),
     (REFUND, True): (PAYER, ESCROW),
 }
+
+
+_ENTRIES = cast(Table, LedgerEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -64,21 +69,24 @@ def post(
     txn = ids.new_id(ids.LEDGER_TRANSACTION)
     at = now()
     for account, signed in ((debit, amount), (credit, -amount)):
-        session.add(
-            LedgerEntry(
-                id=ids.new_id(ids.LEDGER_ENTRY),
-                transaction_id=txn,
-                merchant_id=where.merchant_id,
-                mode=where.mode,
-                currency=where.currency,
-                account=account,
-                amount=signed,
-                kind=kind,
-                payment_intent_id=where.payment_intent_id,
-                conditional_payment_id=where.conditional_payment_id,
-                reference_id=reference_id,
-                created_at=at,
-            )
+        # A plain row: the legs of the transaction's postings go in one INSERT (db/rows.py).
+        add_row(
+            session,
+            _ENTRIES,
+            {
+                "id": ids.new_id(ids.LEDGER_ENTRY),
+                "transaction_id": txn,
+                "merchant_id": where.merchant_id,
+                "mode": where.mode,
+                "currency": where.currency,
+                "account": account,
+                "amount": signed,
+                "kind": kind,
+                "payment_intent_id": where.payment_intent_id,
+                "conditional_payment_id": where.conditional_payment_id,
+                "reference_id": reference_id,
+                "created_at": at,
+            },
         )
     return txn
 

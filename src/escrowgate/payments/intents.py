@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
+from ..db import rows
 from ..domain import currencies, ids
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -118,7 +119,8 @@ async def create_intent(
         created_at=at,
         updated_at=at,
     )
-    session.add(intent)
+    # New rows that this transaction never changes again: Core INSERTs, no unit of work.
+    await rows.insert_now(session, intent)
     created = intent_data(intent, settings)
 
     def emit_created() -> None:
@@ -159,9 +161,8 @@ async def create_intent(
         created_at=at,
         updated_at=at,
     )
-    await session.flush()  # the intent row first: the order references it
-    session.add(order)
-    emit_created()  # after the flush: both events are one executemany at commit
+    await rows.insert_now(session, order)
+    emit_created()  # both events are one INSERT at commit (db/rows.py)
     emit_order_event(
         session,
         order,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
+from ..db.rows import insert_now, update_now, write_changes
 from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -52,16 +53,19 @@ async def create_milestone(
         created_at=at,
         updated_at=at,
     )
-    session.add(milestone)
-    order.milestone_total += amount
-    order.milestone_count += 1
-    order.updated_at = at
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # the unique index backs up the locked check
+    try:  # Core INSERT now: the unique index backs up the locked check
+        await insert_now(session, milestone)
+    except IntegrityError as exc:
         raise InvalidRequest(
             f"Milestone with index {index} already exists", param="milestoneIndex"
         ) from exc
+    await update_now(
+        session,
+        order,
+        milestone_total=order.milestone_total + amount,
+        milestone_count=order.milestone_count + 1,
+        updated_at=at,
+    )
     emit(
         session,
         merchant_id=order.merchant_id,
@@ -117,6 +121,7 @@ async def complete_milestone(
         schedule_for_order(
             session, order, model.JobKind.MILESTONE_RELEASE, milestone.id, at + order.dispute_window
         )
+    await write_changes(session)  # prebuilt Core INSERTs and UPDATEs, no unit of work
     return milestone
 
 

@@ -261,11 +261,11 @@ def fail_after(monkeypatch, module: Any, event_type: str) -> list[str]:
     written: list[str] = []
 
     def emit(session, **kw):
-        event = real(session, **kw)
+        event_id = real(session, **kw)
         if kw["type"] == event_type:
-            written.append(event.id)
+            written.append(event_id)
             raise RuntimeError("fault after the event was written")
-        return event
+        return event_id
 
     monkeypatch.setattr(module, "emit", emit)
     return written

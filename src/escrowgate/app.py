@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from . import bootstrap
 from .api import handlers
+from .api.admission import FairGate
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
@@ -107,6 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         None
         if settings.is_sqlite or settings.db_pgbouncer
         else RevocationListener(engine, key_cache)
+    )
+    # Requests admitted at once (api/admission.py): what the pool can serve without
+    # anyone waiting on it, less the listener's connection and the in-process worker's.
+    admission = FairGate(
+        max(
+            1,
+            settings.db_pool_size
+            + settings.db_max_overflow
+            - (key_listener is not None)
+            - (2 if settings.worker_in_process else 0),
+        )
     )
 
     async def run_due_jobs() -> int:
@@ -204,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         schema_gate=schema_gate,
         key_cache=key_cache,
+        admission=admission,
         rate_limiter=RateLimiter(
             test_limit=settings.rate_limit_test_per_minute,
             live_limit=settings.rate_limit_live_per_minute,

@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..logging_setup import unfiltered_logger
 from ..metrics import RATE_LIMITED
+from .admission import FairGate
 from .rate_limit import RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -170,9 +171,12 @@ class EdgeMiddleware:
         rate_limiter: RateLimiter,
         schema_gate: SchemaGate | None = None,
         key_cache: KeyCache | None = None,
+        admission: FairGate | None = None,
     ) -> None:
         self.schema_gate = schema_gate
         self.key_cache = key_cache
+        # api/admission.py: no more requests at once than the pool has connections.
+        self.admission = admission or FairGate(10_000)
         self.app = app
         self.session_factory = session_factory
         self.read_session_factory = read_session_factory or session_factory
@@ -202,30 +206,35 @@ class EdgeMiddleware:
         principal: Principal | None = None
         try:
             body, error = await self._read_body(scope, receive)
-            sub_path = _api_path(scope["path"])
-            if error is None and sub_path is not None:  # pages (HTML forms) post forms
-                error = self._check_content_type(scope, body)
-            if error is None and sub_path is not None:
-                error = await self._check_schema()
-            if error is None and sub_path is None and scope["path"].startswith(PAYMENT_PAGE_PREFIX):
-                error = await self._rate_limit(_client_address(scope), "public", extra_headers)
-            if error is None and sub_path is not None and _is_public(sub_path):
-                error = await self._rate_limit(_client_address(scope), "public", extra_headers)
-                if error is None and _raw_key(scope):
-                    # Keyless routes ignore a key, but a path under public/ that is a
-                    # merchant route (/payment-intents/public/cancel: intent id "public")
-                    # then answers as that route does, not "API key is required".
-                    principal, _ = await self._authenticate(scope)
-            elif error is None and sub_path is not None:
-                principal, error = await self._authenticate(scope)
-                if principal is not None:
-                    error = await self._rate_limit(principal.key_id, principal.mode, extra_headers)
-            if error is not None:
-                await self._send_error(send_wrapper, error)
-            else:
-                scope[BODY_KEY] = body
-                scope[PRINCIPAL_KEY] = principal
-                await self.app(scope, self._replay(body, receive), send_wrapper)
+            # The body is read before queueing: a slow client does not hold a slot.
+            async with self.admission:
+                sub_path = _api_path(scope["path"])
+                if error is None and sub_path is not None:  # pages (HTML forms) post forms
+                    error = self._check_content_type(scope, body)
+                if error is None and sub_path is not None:
+                    error = await self._check_schema()
+                on_pay_page = sub_path is None and scope["path"].startswith(PAYMENT_PAGE_PREFIX)
+                if error is None and on_pay_page:
+                    error = await self._rate_limit(_client_address(scope), "public", extra_headers)
+                if error is None and sub_path is not None and _is_public(sub_path):
+                    error = await self._rate_limit(_client_address(scope), "public", extra_headers)
+                    if error is None and _raw_key(scope):
+                        # Keyless routes ignore a key, but a path under public/ that is a
+                        # merchant route (/payment-intents/public/cancel: intent id "public")
+                        # then answers as that route does, not "API key is required".
+                        principal, _ = await self._authenticate(scope)
+                elif error is None and sub_path is not None:
+                    principal, error = await self._authenticate(scope)
+                    if principal is not None:
+                        error = await self._rate_limit(
+                            principal.key_id, principal.mode, extra_headers
+                        )
+                if error is not None:
+                    await self._send_error(send_wrapper, error)
+                else:
+                    scope[BODY_KEY] = body
+                    scope[PRINCIPAL_KEY] = principal
+                    await self.app(scope, self._replay(body, receive), send_wrapper)
         except Exception as exc:
             if is_database_unavailable(exc):  # e.g. the key lookup during a failover
                 log_database_unavailable(scope, exc)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.live_server import free_port
+from tests.support.processes import children
 
 STANDBY_NAME = "standby1"  # application_name the primary waits for (synchronous_standby_names)
 
@@ -99,7 +100,7 @@ class Node:
         """kill -9 of the postmaster alone, as a crashed machine would leave it; its
         backends notice and exit by themselves (their pids are kept for clean-up)."""
         pid = self.postmaster_pid()
-        self.children = _children(pid)
+        self.children = children(pid)
         os.kill(pid, signal.SIGKILL)
         return pid
 
@@ -133,21 +134,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            out.append(int(entry.name))
-    return out
 
 
 class Pair:

@@ -16,24 +16,11 @@ import pytest
 
 from tests.e2e.server import BIN, Deployment
 from tests.support.driver import intents_url
+from tests.support.processes import children
 
 pytestmark = pytest.mark.e2e
 
 CONNECTIONS = 32
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def established_inodes(port: int, *, listening_side: bool = True) -> set[str]:

@@ -120,11 +120,7 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-async def merchant_ctx(
-    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
-) -> AsyncIterator[Ctx]:
-    """A merchant-key request (the edge middleware has authenticated it; the two
-    key parameters only document the security schemes)."""
+def _merchant_principal(request: Request) -> Principal:
     principal = _principal(request)
     if principal.is_operator:
         raise ApiError(
@@ -133,6 +129,20 @@ async def merchant_ctx(
             status_code=403,
             error_type="authentication_error",
         )
+    return principal
+
+
+def _reader_scope(principal: Principal) -> str:
+    """A merchant's own scope, or an operator key's (operators read every merchant)."""
+    return principal.merchant_id or f"operator:{principal.key_id}"
+
+
+async def merchant_ctx(
+    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+) -> AsyncIterator[Ctx]:
+    """A merchant-key request (the edge middleware has authenticated it; the two
+    key parameters only document the security schemes)."""
+    principal = _merchant_principal(request)
     async for ctx in _open(request, principal, principal.merchant_id):
         yield ctx
 
@@ -142,7 +152,7 @@ async def merchant_or_operator_ctx(
 ) -> AsyncIterator[Ctx]:
     """Routes an operator (admin) key may also call, e.g. dispute resolution."""
     principal = _principal(request)
-    scope = principal.merchant_id or f"operator:{principal.key_id}"
+    scope = _reader_scope(principal)
     async for ctx in _open(request, principal, scope):
         yield ctx
 
@@ -159,14 +169,7 @@ async def replica_ctx(
 ) -> AsyncIterator[Ctx]:
     """merchant_ctx for list routes that tolerate replica lag: with DATABASE_READ_URL
     set they read the standby (a row written a moment ago may be missing or older)."""
-    principal = _principal(request)
-    if principal.is_operator:
-        raise ApiError(
-            "This endpoint needs a merchant key",
-            code="forbidden",
-            status_code=403,
-            error_type="authentication_error",
-        )
+    principal = _merchant_principal(request)
     async for ctx in _open(request, principal, principal.merchant_id, replica=True):
         yield ctx
 
@@ -176,6 +179,6 @@ async def replica_reader_ctx(
 ) -> AsyncIterator[Ctx]:
     """merchant_or_operator_ctx for list routes that tolerate replica lag."""
     principal = _principal(request)
-    scope = principal.merchant_id or f"operator:{principal.key_id}"
+    scope = _reader_scope(principal)
     async for ctx in _open(request, principal, scope, replica=True):
         yield ctx

@@ -1,6 +1,6 @@
 """The per-process API-key cache (auth/cache.py) with the app's lifespan running, as
 a server runs it: on PostgreSQL it is armed by its LISTEN connection and a revocation
-written by any other connection reaches it; on SQLite it is never used."""
+written by any other connection reaches it; on SQLite and behind PgBouncer it is never used."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ WAIT = 10.0  # generous deadline on a loaded machine; the measured time is print
 
 def is_postgres(settings: Settings) -> bool:
     return settings.database_url.startswith("postgresql")
+
+
+def caches_keys(settings: Settings) -> bool:
+    """PostgreSQL reached directly: behind PgBouncer in transaction mode
+    (DB_PGBOUNCER=true) there is no LISTEN, so no cache either."""
+    return is_postgres(settings) and not settings.db_pgbouncer
 
 
 def raw_dsn(settings: Settings) -> str:
@@ -60,14 +66,16 @@ def assert_invalid_key(r: httpx.Response) -> None:
     assert_error(r, 401, "invalid_api_key", "Invalid API key", type_=AUTH)
 
 
-async def test_sqlite_never_caches_keys_and_postgresql_arms_the_cache(served, merchant, settings):
+async def test_sqlite_and_pgbouncer_never_cache_keys_and_postgresql_arms_the_cache(
+    served, merchant, settings
+):
     app, client = served
     intent = await create_intent(client, merchant)
     for _ in range(3):
         r = await client.get(intent_url(intent["id"]), headers=merchant.headers)
         assert r.json()["id"] == intent["id"]
     cache = app.state.key_cache
-    if not is_postgres(settings):
+    if not caches_keys(settings):
         assert not cache.armed
         assert cache.hits == 0
         return
@@ -86,7 +94,7 @@ async def test_a_revocation_written_by_another_connection_reaches_the_cache(
     app, client = served
     m = await make_merchant()
     intent = await create_intent(client, m)
-    if not is_postgres(settings):
+    if not caches_keys(settings):
         # Without a cache, the next request after the commit reads the row.
         async with app.state.session_factory() as session:
             from escrowgate.merchants import revoke_key
@@ -122,7 +130,7 @@ async def test_a_revocation_written_by_another_connection_reaches_the_cache(
 async def test_a_lost_listener_disarms_the_cache_and_comes_back(served, merchant, settings):
     app, client = served
     intent = await create_intent(client, merchant)
-    if not is_postgres(settings):
+    if not caches_keys(settings):
         assert not app.state.key_cache.armed
         return
     await until(lambda: armed(app), "the listener arms the cache")

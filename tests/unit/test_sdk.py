@@ -7,7 +7,6 @@ loading no server code."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
@@ -246,7 +245,7 @@ def test_rate_limit_retry_after_and_an_answer_that_is_not_the_envelope():
     assert odd.message == "Unexpected answer with HTTP status 502"
 
 
-def test_the_async_client_retries_with_the_same_key(server):
+async def test_the_async_client_retries_with_the_same_key(server):
     url, script = server
     script.answers = [
         (500, envelope("internal_error", "An internal error occurred.", "api_error"), {}),
@@ -262,7 +261,7 @@ def test_the_async_client_retries_with_the_same_key(server):
         async with AsyncClient("sk_test_abc", url, retry=policy, sleep=record) as client:
             return (await client.payment_intents.create(**INTENT_BODY)).id  # type: ignore[arg-type]
 
-    assert asyncio.run(run()) == INTENT["id"]
+    assert await run() == INTENT["id"]
     assert waits == [0.5] and len(set(keys(script))) == 1 and len(script.seen) == 2
 
 

@@ -51,7 +51,7 @@ def _api_router() -> APIRouter:
     router = APIRouter()
     # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
     for part in (ledger_router, payer_router, payments_router, events_router, webhooks_router):
-        router.include_router(part)
+        router.routes.extend(part.routes)
     return router
 
 
@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # OpenAPI document lists them once, under /v1, and says so in its description.
     app.include_router(router, prefix="/api/v1", include_in_schema=False)
 
-    install_openapi(app)  # examples on request and response bodies
+    install_openapi(app, router.routes)  # security schemes, examples
     install_health(app, settings, schema_gate, heartbeat)
     pages.install(app)  # the hosted payment page, the dashboard, the offline /docs
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from .api.docs import KEYED_SECURITY, SECURITY_SCHEMES, needs_key
 
 _PREFIX = re.compile(r"^/(api/)?v1(?=/)")
 ESCROW = "/payment-intents/{intent_id}/escrow"
@@ -49,16 +53,21 @@ def examples() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def _finish(doc: dict[str, Any]) -> None:
-    """Servers (this one: every path carries its /v1), `security: []` on the keyless
-    routes (they need no key, said explicitly), and the examples."""
+def _finish(doc: dict[str, Any], keyed: set[tuple[str, str]]) -> None:
+    """Servers (this one: every path carries its /v1), the security schemes on the
+    keyed routes (`keyed`: (path, method) pairs) and `security: []` on the keyless
+    ones (they need no key, said explicitly), and the examples."""
     doc.setdefault("servers", [{"url": "/", "description": "This escrowgate server"}])
+    if keyed:
+        schemes = doc.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.update(SECURITY_SCHEMES)
     known = examples()
-    for item in doc.get("paths", {}).values():
-        for op in item.values():
+    for path, item in doc.get("paths", {}).items():
+        for method, op in item.items():
             if not isinstance(op, dict) or "operationId" not in op:
                 continue
-            op.setdefault("security", [])
+            key_needed = (_PREFIX.sub("", path), method.upper()) in keyed
+            op["security"] = list(KEYED_SECURITY) if key_needed else []
             mine = known.get(op["operationId"], {})
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None and "request" in mine:
@@ -73,13 +82,20 @@ def _finish(doc: dict[str, Any]) -> None:
                     content["example"] = known["errors"][status]
 
 
-def install(app: FastAPI) -> None:
-    """Finish the document FastAPI builds (once: it is cached on the app)."""
+def install(app: FastAPI, api_routes: Iterable[BaseRoute]) -> None:
+    """Finish the document FastAPI builds (once: it is cached on the app);
+    `api_routes`: the API's routes, below their /v1 prefix."""
     build = app.openapi
+    keyed = {
+        (route.path_format, method)
+        for route in api_routes
+        if isinstance(route, APIRoute) and needs_key(route)
+        for method in route.methods or ()
+    }
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _finish(build())
+            _finish(build(), keyed)
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from ..auth.keys import Principal
 from ..config import Settings
 from ..errors import ApiError, AuthenticationRequired
 from . import idempotency
-from .docs import ApiKeyDoc, BearerDoc, ErrorBody, WireModel
+from .docs import ErrorBody, WireModel, keyed
 from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
 
 
@@ -137,18 +137,20 @@ def _reader_scope(principal: Principal) -> str:
     return principal.merchant_id or f"operator:{principal.key_id}"
 
 
+@keyed
 async def merchant_ctx(
-    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+    request: Request,
 ) -> AsyncIterator[Ctx]:
-    """A merchant-key request (the edge middleware has authenticated it; the two
-    key parameters only document the security schemes)."""
+    """A merchant-key request (the edge middleware has authenticated it; `keyed`
+    documents the security schemes)."""
     principal = _merchant_principal(request)
     async for ctx in _open(request, principal, principal.merchant_id):
         yield ctx
 
 
+@keyed
 async def merchant_or_operator_ctx(
-    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+    request: Request,
 ) -> AsyncIterator[Ctx]:
     """Routes an operator (admin) key may also call, e.g. dispute resolution."""
     principal = _principal(request)
@@ -164,8 +166,9 @@ async def public_ctx(request: Request) -> AsyncIterator[Ctx]:
         yield ctx
 
 
+@keyed
 async def replica_ctx(
-    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+    request: Request,
 ) -> AsyncIterator[Ctx]:
     """merchant_ctx for list routes that tolerate replica lag: with DATABASE_READ_URL
     set they read the standby (a row written a moment ago may be missing or older)."""
@@ -174,8 +177,9 @@ async def replica_ctx(
         yield ctx
 
 
+@keyed
 async def replica_reader_ctx(
-    request: Request, _key: ApiKeyDoc = None, _bearer: BearerDoc = None
+    request: Request,
 ) -> AsyncIterator[Ctx]:
     """merchant_or_operator_ctx for list routes that tolerate replica lag."""
     principal = _principal(request)

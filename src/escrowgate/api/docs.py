@@ -5,11 +5,12 @@ middleware authenticates, and idempotency is claimed in the request context."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Security
+from fastapi import Depends, Header
 from fastapi.params import Depends as DependsParam
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
 from pydantic import WithJsonSchema
 
 from ..wire import AmountStr, ErrorBody, ErrorDetail, IsoTime, UnixStr, WireModel
@@ -48,18 +49,46 @@ def errors(*statuses: int, public: bool = False, body: bool = False) -> dict[int
 
 
 # --- security schemes (documentation: the edge middleware authenticates) -------------
+#
+# Written into the document by openapi.py, not declared as route dependencies: a
+# Security() parameter is resolved on every request (two extra dependency calls and
+# their validation per request) only to be ignored.
 
-api_key_header = APIKeyHeader(
-    name="X-API-Key",
-    scheme_name="ApiKey",
-    description="sk_test_... or sk_live_...",
-    auto_error=False,
-)
-bearer = HTTPBearer(
-    scheme_name="Bearer", description="The same API key as a bearer token", auto_error=False
-)
-ApiKeyDoc = Annotated[str | None, Security(api_key_header)]
-BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "sk_test_... or sk_live_...",
+    },
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same API key as a bearer token",
+    },
+}
+KEYED_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
+_KEYED = "__escrowgate_keyed__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keyed(dependency: F) -> F:
+    """Mark a request-context dependency as needing an API key (the document's
+    `security` on every route that depends on it)."""
+    setattr(dependency, _KEYED, True)
+    return dependency
+
+
+def needs_key(route: APIRoute) -> bool:
+    """Whether a route depends (directly or below) on a `keyed` dependency."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dep = pending.pop()
+        if getattr(dep.call, _KEYED, False):
+            return True
+        pending.extend(dep.dependencies)
+    return False
 
 
 async def idempotency_key(

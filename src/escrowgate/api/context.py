@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
@@ -47,22 +47,35 @@ class Ctx:
 
     async def respond(
         self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None
-    ) -> JSONResponse:
+    ) -> Response:
         """Answer with `model` (its wire JSON), stored for idempotent replay. `once`:
         keys added to this answer only and never stored (a secret shown once)."""
         # Render first: a failure here must roll the change back, not follow a commit.
-        body = model.wire()
-        response = JSONResponse({**body, **(once or {})}, status_code=status)
+        if once:
+            response: Response = JSONResponse({**model.wire(), **once}, status_code=status)
+        else:
+            response = json_answer(model, status)
         if self.claim is not None:
-            idempotency.record(self.session, self.claim, status, body)
+            idempotency.record(self.session, self.claim, status, model.wire())
         await self.session.commit()
         self.committed = True
         return response
 
 
-def answer(model: WireModel, status_code: int = 200) -> JSONResponse:
-    """A read answer: the model's wire JSON, compact (Starlette's JSONResponse)."""
-    return JSONResponse(model.wire(), status_code=status_code)
+def json_answer(model: WireModel | ErrorBody, status_code: int = 200) -> Response:
+    """The model's wire JSON (`wire()`: the keys given, in field order), serialized by
+    pydantic-core in one step: the same bytes as JSONResponse(model.wire()) (compact,
+    UTF-8 unescaped), without the dict and the json module in between."""
+    return Response(
+        model.model_dump_json(exclude_unset=True),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def answer(model: WireModel, status_code: int = 200) -> Response:
+    """A read answer: the model's wire JSON, compact."""
+    return json_answer(model, status_code)
 
 
 async def _open(

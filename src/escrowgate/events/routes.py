@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
@@ -30,7 +30,7 @@ async def list_events(
     starting_after: Cursor = None,
     ending_before: Cursor = None,
     type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
-) -> JSONResponse:
+) -> Response:
     scope = select(Event).where(Event.merchant_id == ctx.merchant_id, Event.mode == ctx.mode)
     stmt = scope.where(Event.type == type) if type else scope
     rows, has_more = await page(
@@ -47,7 +47,7 @@ async def list_events(
 
 
 @router.get("/events/{event_id}", response_model=EventWire, responses=errors(404))
-async def get_event(event_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def get_event(event_id: str, ctx: MerchantCtx) -> Response:
     check_id(event_id, "event", "eventId", NotFound("Event not found", param="eventId"))
     event = (
         await ctx.session.execute(

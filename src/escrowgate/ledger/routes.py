@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import bindparam, select
 
 from ..api.context import (
@@ -47,7 +47,7 @@ _FIRST_CURRENCY = (
 
 @router.get("/account/balance", response_model=Balance, responses=errors())
 @router.get("/payment-intents/account/balance", response_model=Balance, responses=errors())
-async def get_balance(ctx: ReplicaCtx) -> JSONResponse:
+async def get_balance(ctx: ReplicaCtx) -> Response:
     """Per currency: reservedBalance (held in escrow), pendingBalance (released,
     settlement in flight), availableBalance (settled to the merchant's destination)."""
     per_currency = await service.balances(ctx.session, ctx.merchant_id, ctx.mode)
@@ -111,7 +111,7 @@ async def list_ledger_entries(
     paymentIntentId: Cursor = None,
     transactionType: Annotated[str | None, Query(pattern="^(FUND|RELEASE|SETTLE|REFUND)$")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")] = 0,
-) -> JSONResponse:
+) -> Response:
     """Newest first, with `starting_after` / `ending_before` cursors like every list,
     or `offset` (the reference backend's paging; not with a cursor). An operator key
     reads one intent's entries (any merchant of its mode)."""

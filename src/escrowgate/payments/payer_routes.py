@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from ..api.context import Ctx, answer, merchant_or_operator_ctx, public_ctx
 from ..api.docs import IDEMPOTENT, errors
@@ -69,7 +69,7 @@ def _render_view(view: payer.PayerView, ctx: Ctx) -> wire.PayerView:
     responses=errors(401, 404, public=True),
     tags=[TAG],
 )
-async def get_payer_view(intent_id: str, secret: Secret, ctx: PublicCtx) -> JSONResponse:
+async def get_payer_view(intent_id: str, secret: Secret, ctx: PublicCtx) -> Response:
     """The payer's view (client secret): the intent, the order's progress (milestones,
     delivery proofs, releases, dispute) and refunds."""
     return answer(await _payer_view(ctx, intent_id, secret))
@@ -84,7 +84,7 @@ async def get_payer_view(intent_id: str, secret: Secret, ctx: PublicCtx) -> JSON
 )
 async def payer_approve_milestone(
     intent_id: str, milestone_id: str, secret: Secret, ctx: PublicCtx
-) -> JSONResponse:
+) -> Response:
     """The payer approves a COMPLETED milestone (as the EIP-712 approval): it is
     released now, or as soon as every earlier milestone is."""
     await payer.approve_milestone(ctx.session, ctx.settings, intent_id, secret, milestone_id)
@@ -99,7 +99,7 @@ async def payer_approve_milestone(
     dependencies=IDEMPOTENT,
     tags=[TAG],
 )
-async def payer_approve_delivery(intent_id: str, secret: Secret, ctx: PublicCtx) -> JSONResponse:
+async def payer_approve_delivery(intent_id: str, secret: Secret, ctx: PublicCtx) -> Response:
     """The payer approves a DELIVERED order: everything held is released."""
     await payer.approve_delivery(ctx.session, ctx.settings, intent_id, secret)
     await ctx.session.flush()
@@ -115,7 +115,7 @@ async def payer_approve_delivery(intent_id: str, secret: Secret, ctx: PublicCtx)
 )
 async def payer_raise_dispute(
     intent_id: str, body: PayerDispute, secret: Secret, ctx: PublicCtx
-) -> JSONResponse:
+) -> Response:
     """The payer raises the order's one dispute (raisedBy "payer"), with a reason:
     every release path is frozen until it is resolved."""
     dispute, order = await payer.raise_dispute(ctx.session, intent_id, secret, reason=body.reason)
@@ -129,7 +129,7 @@ async def payer_raise_dispute(
     dependencies=IDEMPOTENT,
     tags=[TAG],
 )
-async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> JSONResponse:
+async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> Response:
     """The payer's own wallet payment (no key: the EIP-712 signature over the intent's
     `typedData` authorises it), with the transaction hash now or later
     (`/transaction-hash`). Answers the payer's `clientSecret` (once)."""
@@ -157,7 +157,7 @@ async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> 
 )
 async def operator_approve_milestone(
     intent_id: str, milestone_id: str, ctx: AnyCtx
-) -> JSONResponse:
+) -> Response:
     """Operator key only: approve a COMPLETED milestone on the payer's behalf (e.g. one
     added after funding, which the dispute window alone never releases)."""
     m = await payer.operator_approve_milestone(

@@ -5,6 +5,7 @@ the same objects as JSON dicts, for event payloads."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal
 
 from ..config import Settings
@@ -324,13 +325,18 @@ PUBLIC_FUNDING_FIELDS = (
 
 
 def _intent_typed_data(intent: PaymentIntent, settings: Settings) -> wire.IntentTypedData:
+    return _typed_data(intent.id, intent.amount, settings.chain_id, settings.contract_address)
+
+
+@lru_cache(maxsize=4096)
+def _typed_data(
+    intent_id: str, amount: int, chain_id: int, contract_address: str
+) -> wire.IntentTypedData:
+    """A function of its four arguments (a keccak hash and a validated model, about a
+    tenth of an intent's rendering): kept for the intents rendered most recently.
+    Shared between answers, so never changed after it is made."""
     return wire.IntentTypedData.model_validate(
-        intent_typed_data(
-            intent.id,
-            intent.amount,
-            chain_id=settings.chain_id,
-            contract_address=settings.contract_address,
-        )
+        intent_typed_data(intent_id, amount, chain_id=chain_id, contract_address=contract_address)
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from ..api.context import (
     Ctx,
@@ -92,7 +92,7 @@ def _order_body(
     responses=errors(404, public=True),
     tags=["Public"],
 )
-async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> JSONResponse:
+async def get_public_payment_intent(intent_id: str, ctx: PublicCtx) -> Response:
     """What a hosted payment page needs, and nothing else (no key required)."""
     return answer(_public_body(await intents.public_view(ctx.session, intent_id), ctx))
 
@@ -111,7 +111,7 @@ def _public_body(view: intents.PublicView, ctx: Ctx) -> wire.PublicIntentEnvelop
     dependencies=IDEMPOTENT,
     tags=["Public"],
 )
-async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JSONResponse:
+async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> Response:
     """Sandbox card payment (test cards from the docs). A decline answers 400 and
     leaves the intent REQUIRES_ACTION, from which the payer may pay again. A success
     carries the payer's `clientSecret` (once: an idempotent replay does not repeat it)."""
@@ -142,7 +142,7 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> JS
 )
 async def submit_transaction_hash(
     intent_id: str, body: TransactionHash, ctx: PublicCtx
-) -> JSONResponse:
+) -> Response:
     intent = await funding.submit_transaction_hash(
         ctx.session, ctx.settings, intent_id, body.transactionHash
     )
@@ -162,7 +162,7 @@ async def submit_transaction_hash(
     dependencies=IDEMPOTENT,
     tags=["Payment intents"],
 )
-async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> JSONResponse:
+async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> Response:
     intent = await intents.create_intent(
         ctx.session,
         ctx.settings,
@@ -193,7 +193,7 @@ async def list_payment_intents(
     ending_before: Cursor = None,
     status: Annotated[str | None, Query(pattern=STATUSES)] = None,
     type: Annotated[str | None, Query(pattern=TYPES)] = None,
-) -> JSONResponse:
+) -> Response:
     rows, has_more = await intents.list_intents(
         ctx.session,
         ctx.caller,
@@ -210,7 +210,7 @@ async def list_payment_intents(
 @router.get(
     INTENT, response_model=wire.IntentEnvelope, responses=errors(404), tags=["Payment intents"]
 )
-async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     intent = await intents.get_intent(ctx.session, ctx.caller, intent_id)
     return answer(render.intent_envelope(intent, ctx.settings))
 
@@ -222,7 +222,7 @@ async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
     dependencies=IDEMPOTENT,
     tags=["Payment intents"],
 )
-async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     intent = await intents.cancel_intent(ctx.session, ctx.settings, ctx.caller, intent_id)
     return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
 
@@ -236,7 +236,7 @@ async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> JSONRespons
 )
 async def confirm_payment_intent(
     intent_id: str, body: ConfirmIntent, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """Verify the payer's EIP-712 signature over `data.typedData`."""
     intent = await funding.confirm(
         ctx.session,
@@ -259,7 +259,7 @@ async def confirm_payment_intent(
 )
 async def refund_payment_intent(
     intent_id: str, ctx: MerchantCtx, body: Annotated[CreateRefund | None, Body()] = None
-) -> JSONResponse:
+) -> Response:
     """Return held money to the payer: `amount` (default: all held), never more
     than held. Milestones whose money is gone become CANCELLED."""
     body = body or CreateRefund()
@@ -277,7 +277,7 @@ async def refund_payment_intent(
 # --- the conditional payment (escrow order) ---------------------------------------
 
 
-Route = TypeVar("Route", bound=Callable[..., Awaitable[JSONResponse]])
+Route = TypeVar("Route", bound=Callable[..., Awaitable[Response]])
 
 
 def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
@@ -297,7 +297,7 @@ def _escrow_route(suffix: str = "", **kw: Any) -> Callable[[Route], Route]:
     responses=errors(404),
     tags=["Conditional payments"],
 )
-async def get_conditional_payment(request: Request, intent_id: str, ctx: ReaderCtx) -> JSONResponse:
+async def get_conditional_payment(request: Request, intent_id: str, ctx: ReaderCtx) -> Response:
     """`object` is "escrow_order" under /escrow (the older docs and the hackathon
     collection), "conditional_payment" under /conditional-payment."""
     view = await orders.get_order(ctx.session, ctx.caller, intent_id)
@@ -314,7 +314,7 @@ async def get_conditional_payment(request: Request, intent_id: str, ctx: ReaderC
 )
 async def submit_delivery_proof(
     intent_id: str, body: SubmitDeliveryProof, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """DELIVERY_PROOF / AUTO_RELEASE orders, funded, once. Released at once with
     autoRelease; otherwise on payer approval or when the dispute window passes."""
     proof = await delivery.submit_proof(
@@ -338,7 +338,7 @@ async def submit_delivery_proof(
     dependencies=IDEMPOTENT,
     tags=["Conditional payments"],
 )
-async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx) -> JSONResponse:
+async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx) -> Response:
     """Payer approval of a delivered order: EIP-712 signature over the order's
     `approvalTypedData` by the address that funded it."""
     order = await delivery.approve_delivery(
@@ -355,7 +355,7 @@ async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx
     dependencies=IDEMPOTENT,
     tags=["Disputes"],
 )
-async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> JSONResponse:
+async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> Response:
     """Raise the order's one dispute: every release path is frozen until resolved."""
     dispute, order = await disputes.raise_dispute(
         ctx.session,
@@ -376,7 +376,7 @@ async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) ->
     dependencies=IDEMPOTENT,
     tags=["Disputes"],
 )
-async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> JSONResponse:
+async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> Response:
     """BUYER_WON (the merchant may concede), or MERCHANT_WON / PARTIAL_REFUND + refundAmount
     (operator key only: both release money to the merchant)."""
     dispute, order = await disputes.resolve_dispute(
@@ -401,7 +401,7 @@ async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> 
     dependencies=IDEMPOTENT,
     tags=["Milestones"],
 )
-async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> JSONResponse:
+async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> Response:
     """Create Milestone, exactly as the original page documents it."""
     milestone = await milestones.create_milestone(
         ctx.session,
@@ -418,7 +418,7 @@ async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantC
 @router.get(
     MILESTONES, response_model=wire.MilestoneList, responses=errors(404), tags=["Milestones"]
 )
-async def list_milestones(request: Request, intent_id: str, ctx: ReaderCtx) -> JSONResponse:
+async def list_milestones(request: Request, intent_id: str, ctx: ReaderCtx) -> Response:
     rows = await milestones.list_milestones(ctx.session, ctx.caller, intent_id)
     items = [render.milestone_wire(m) for m in rows]
     return answer(list_envelope(wire.MilestoneList, request.url.path, items, False))
@@ -427,7 +427,7 @@ async def list_milestones(request: Request, intent_id: str, ctx: ReaderCtx) -> J
 @router.get(
     MILESTONE, response_model=wire.MilestoneEnvelope, responses=errors(404), tags=["Milestones"]
 )
-async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> JSONResponse:
+async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> Response:
     m = await milestones.get_milestone(ctx.session, ctx.caller, intent_id, milestone_id)
     return answer(render.milestone_envelope(m, ctx.settings))
 
@@ -441,7 +441,7 @@ async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> JS
 )
 async def complete_milestone(
     intent_id: str, milestone_id: str, body: CompleteMilestone, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """Mark a milestone COMPLETED (strictly in index order). Released at once when
     the order has autoRelease; otherwise on payer approval or after the dispute window."""
     m = await milestones.complete_milestone(
@@ -466,7 +466,7 @@ async def complete_milestone(
 )
 async def approve_milestone(
     intent_id: str, milestone_id: str, body: ApproveRelease, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """Payer approval: an EIP-712 signature over the milestone's `approvalTypedData`
     by the address that funded the order."""
     m = await milestones.approve_milestone(
@@ -489,7 +489,7 @@ async def approve_milestone(
 )
 async def advance_clock(
     request: Request, intent_id: str, body: AdvanceClock, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """Move this order's clock forward by `seconds`, then run every job now due."""
     if ctx.mode != "test":
         raise ApiError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
@@ -41,7 +41,7 @@ ONE = BASE + "/{endpoint_id}"
     responses=errors(body=True),
     dependencies=IDEMPOTENT,
 )
-async def create_webhook_endpoint(body: CreateEndpoint, ctx: MerchantCtx) -> JSONResponse:
+async def create_webhook_endpoint(body: CreateEndpoint, ctx: MerchantCtx) -> Response:
     """Create an endpoint. Its `secret` is in this answer (and on rotation) only."""
     endpoint = await uc.create_endpoint(
         ctx.session,
@@ -63,7 +63,7 @@ async def list_webhook_endpoints(
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,
-) -> JSONResponse:
+) -> Response:
     scope = select(WebhookEndpoint).where(
         WebhookEndpoint.merchant_id == ctx.merchant_id,
         WebhookEndpoint.mode == ctx.mode,
@@ -83,7 +83,7 @@ async def list_webhook_endpoints(
 
 
 @router.get(ONE, response_model=EndpointEnvelope, responses=errors(404))
-async def get_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def get_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> Response:
     endpoint = await uc.owned_endpoint(ctx.session, ctx.merchant_id, ctx.mode, endpoint_id)
     return answer(endpoint_envelope(endpoint))
 
@@ -96,7 +96,7 @@ async def get_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> JSONRespon
 )
 async def update_webhook_endpoint(
     endpoint_id: str, body: UpdateEndpoint, ctx: MerchantCtx
-) -> JSONResponse:
+) -> Response:
     """Change `url`, `enabledEvents`, `description`, or `disabled`."""
     endpoint = await uc.owned_endpoint(
         ctx.session, ctx.merchant_id, ctx.mode, endpoint_id, lock=True
@@ -107,7 +107,7 @@ async def update_webhook_endpoint(
 
 
 @router.delete(ONE, response_model=DeletedEndpoint, responses=errors(404))
-async def delete_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def delete_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> Response:
     endpoint = await uc.owned_endpoint(
         ctx.session, ctx.merchant_id, ctx.mode, endpoint_id, lock=True
     )
@@ -125,7 +125,7 @@ async def delete_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> JSONRes
     responses=errors(404, body=True),
     dependencies=IDEMPOTENT,
 )
-async def rotate_webhook_secret(endpoint_id: str, ctx: MerchantCtx) -> JSONResponse:
+async def rotate_webhook_secret(endpoint_id: str, ctx: MerchantCtx) -> Response:
     """A new secret (in this answer only); the old one keeps signing beside it for 24 h."""
     endpoint = await uc.owned_endpoint(
         ctx.session, ctx.merchant_id, ctx.mode, endpoint_id, lock=True
@@ -143,7 +143,7 @@ async def list_webhook_deliveries(
     limit: Limit = 10,
     starting_after: Cursor = None,
     ending_before: Cursor = None,
-) -> JSONResponse:
+) -> Response:
     """Every delivery attempt to this endpoint, newest first."""
     endpoint = await uc.owned_endpoint(ctx.session, ctx.merchant_id, ctx.mode, endpoint_id)
     scope = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)
@@ -168,7 +168,7 @@ async def list_webhook_deliveries(
 )
 async def redeliver_event(
     event_id: str, ctx: MerchantCtx, body: Redeliver | None = None
-) -> JSONResponse:
+) -> Response:
     """Send an event again now (same `webhook-id`), to `endpointId` or to every enabled
     endpoint it was addressed to."""
     deliveries = await uc.redeliver(

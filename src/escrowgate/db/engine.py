@@ -87,6 +87,11 @@ def pgbouncer_from_env() -> bool:
     raise ValueError(f"DB_PGBOUNCER: must be true or false (got {value!r})")
 
 
+# An execution option of the engine (and of every connection it gives) that says it
+# reaches PostgreSQL through PgBouncer in transaction mode (db/direct.py reads it).
+PGBOUNCER_OPTION = "escrowgate_pgbouncer"
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
@@ -126,6 +131,7 @@ def make_engine(
         max_overflow=max_overflow,
         pool_pre_ping=False,
         connect_args=connect_args,
+        execution_options={PGBOUNCER_OPTION: pgbouncer},
     )
 
 

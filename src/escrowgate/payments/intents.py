@@ -174,7 +174,8 @@ async def create_intent(
 
 
 async def get_intent(session: AsyncSession, caller: Principal, intent_id: str) -> PaymentIntent:
-    return await repository.owned_intent(session, caller, intent_id)
+    """The intent to answer a GET with (read straight from the driver, unlocked)."""
+    return await repository.read_owned_intent(session, caller, intent_id)
 
 
 async def list_intents(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
+from ..db.direct import DirectSelect, fetch_one
 from ..db.pagination import page
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
 from ..domain.formats import check_id, shown_id, well_formed_id
@@ -86,6 +87,36 @@ async def owned_intent(
         if exists is not None:
             raise Forbidden.not_yours("payment intent")
     raise intent_not_found(intent_id)
+
+
+def _direct_owned(*, operator: bool) -> DirectSelect:
+    columns = inspect(PaymentIntent).column_attrs
+    stmt = select(*(attr.columns[0] for attr in columns)).where(
+        PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
+    )
+    if not operator:
+        stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
+    return DirectSelect(stmt, keys=tuple(attr.key for attr in columns))
+
+
+_DIRECT_OWNED = {operator: _direct_owned(operator=operator) for operator in (False, True)}
+
+
+async def read_owned_intent(
+    session: AsyncSession, caller: Principal, intent_id: str
+) -> PaymentIntent:
+    """`owned_intent` for an answer (no lock, nothing pending): the row is read straight
+    from the driver (db/direct.py) and the intent is a transient object, never flushed.
+    The same 404 and 403 as `owned_intent`."""
+    check_intent_id(intent_id)
+    row = await fetch_one(
+        session,
+        _DIRECT_OWNED[caller.is_operator],
+        _scope_params(caller, intent_id),
+    )
+    if row is not None:
+        return PaymentIntent(**row)
+    return await owned_intent(session, caller, intent_id)  # its 403 or 404
 
 
 async def public_intent(

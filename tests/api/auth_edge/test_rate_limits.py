@@ -3,7 +3,6 @@ the limit with retryAfter and Retry-After; limits are per key and per mode."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -11,6 +10,7 @@ import pytest
 
 from escrowgate.app import create_app
 from tests.support.driver import assert_error, intents_url
+from tests.support.windows import away_from_window_edge
 
 LIMIT = 5
 
@@ -31,11 +31,6 @@ async def limited(settings):
     ) as c:
         yield c
     await app.state.engine.dispose()
-
-
-async def away_from_window_edge() -> None:
-    if 60 - time.time() % 60 < 4:  # a fixed one-minute window must not reset mid-test
-        await asyncio.sleep(60 - time.time() % 60 + 0.1)
 
 
 async def test_headers_and_429(limited, make_merchant):

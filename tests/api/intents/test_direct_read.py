@@ -1,0 +1,61 @@
+"""GET answers read the intent straight from the driver (db/direct.py): the values
+must be exactly those an ORM load gives, JSON columns included, on SQLite and on
+PostgreSQL, and nothing pending in the session is needed for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect
+
+from escrowgate.auth.principal import Principal
+from escrowgate.db.direct import fetch_one
+from escrowgate.domain.errors import Forbidden, NotFound
+from escrowgate.models import PaymentIntent
+from escrowgate.payments import repository
+from tests.support.driver import create_intent, pay_by_card
+
+
+async def _both(app: Any, caller: Principal, iid: str) -> tuple[PaymentIntent, PaymentIntent]:
+    async with app.state.read_session_factory() as session:
+        direct = await repository.read_owned_intent(session, caller, iid)
+    async with app.state.read_session_factory() as session:
+        loaded = await repository.owned_intent(session, caller, iid)
+    return direct, loaded
+
+
+async def test_a_direct_read_gives_every_column_as_the_orm_does(app, client, merchant):
+    intent = await create_intent(
+        client, merchant, metadata={"releaseType": "MILESTONE_LOCKED", "nested": {"a": [1, "x"]}}
+    )
+    await pay_by_card(client, intent["id"])  # fills `funding` (JSON) and the statuses
+    caller = Principal(merchant.key_id, merchant.id, merchant.mode, False)
+    direct, loaded = await _both(app, caller, intent["id"])
+    columns = [attr.key for attr in inspect(PaymentIntent).column_attrs]
+    assert len(columns) > 20
+    assert {c: getattr(direct, c) for c in columns} == {c: getattr(loaded, c) for c in columns}
+    assert direct.metadata_json == {"releaseType": "MILESTONE_LOCKED", "nested": {"a": [1, "x"]}}
+    assert isinstance(direct.funding, dict) and direct.funding  # a JSON object, not its text
+    assert isinstance(direct.amount, int) and isinstance(direct.created_at, int)
+    assert inspect(direct).transient  # an answer's object: never flushed back
+
+
+async def test_another_merchants_intent_is_403_and_an_unknown_one_404(
+    app, client, merchant, other_merchant
+):
+    intent = await create_intent(client, merchant)
+    stranger = Principal(other_merchant.key_id, other_merchant.id, other_merchant.mode, False)
+    missing = "intent_" + "0" * 44
+    async with app.state.read_session_factory() as session:
+        with pytest.raises(Forbidden):
+            await repository.read_owned_intent(session, stranger, intent["id"])
+        with pytest.raises(NotFound, match=f"Payment intent not found: {missing}"):
+            await repository.read_owned_intent(session, stranger, missing)
+
+
+async def test_no_row_is_none(app):
+    query = repository._DIRECT_OWNED[True]
+    async with app.state.read_session_factory() as session:
+        row = await fetch_one(session, query, {"intent_id": "intent_nope", "mode": "test"})
+    assert row is None

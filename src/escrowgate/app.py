@@ -9,8 +9,9 @@ import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.routing import BaseRoute
 
 from . import bootstrap
 from .api import handlers
@@ -19,6 +20,7 @@ from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
 from .api.rate_limit import RateLimiter
+from .api.routing import operation_id
 from .auth.cache import KeyCache, RevocationListener
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
@@ -29,7 +31,6 @@ from .ledger.routes import router as ledger_router
 from .logging_setup import configure_logging
 from .metrics import track_pool, untrack_pool
 from .openapi import install as install_openapi
-from .openapi import operation_id
 from .pages import site as pages
 from .payments.payer_routes import router as payer_router
 from .payments.routes import router as payments_router
@@ -46,13 +47,12 @@ accept an `Idempotency-Key` header.
 """
 
 
-def _api_router() -> APIRouter:
-    """The API's composition: every aggregate's routes, under one router."""
-    router = APIRouter()
+def _api_routes() -> list[BaseRoute]:
+    """The API's composition: every aggregate's routes (each already under /v1), in
+    one flat list for the application's own router (api/routing.py says why)."""
     # Literal paths (/payment-intents/account/...) before the /{intent_id} ones.
-    for part in (ledger_router, payer_router, payments_router, events_router, webhooks_router):
-        router.routes.extend(part.routes)
-    return router
+    parts = (ledger_router, payer_router, payments_router, events_router, webhooks_router)
+    return [route for part in parts for route in part.routes]
 
 
 _heap_settled = False
@@ -195,13 +195,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     handlers.install(app)
-    router = _api_router()
-    app.include_router(router, prefix="/v1")
-    # The same routes again under /api/v1 (the reference backend's prefix); the
-    # OpenAPI document lists them once, under /v1, and says so in its description.
-    app.include_router(router, prefix="/api/v1", include_in_schema=False)
+    api_routes = _api_routes()
+    # Under /v1; /api/v1 (the reference backend's prefix) reaches the same routes
+    # through the edge (api/edge.py sets the root path), and the OpenAPI document
+    # lists them once, under /v1, and says so in its description.
+    app.router.routes.extend(api_routes)
 
-    install_openapi(app, router.routes)  # security schemes, examples
+    install_openapi(app, api_routes)  # security schemes, examples
     install_health(app, settings, schema_gate, heartbeat)
     pages.install(app)  # the hosted payment page, the dashboard, the offline /docs
 

@@ -1,12 +1,11 @@
-"""The OpenAPI document's finishing, in one place: an operation id for every route
-(camelCase of the route function's name, `createMilestone`; the alias paths get
-their own), and the request and response examples of openapi_examples.json. Nothing
-here changes how a request is handled."""
+"""The OpenAPI document's finishing, in one place: the security schemes, and the
+request and response examples of openapi_examples.json (operation ids are given
+where the routes are made: api/routing.py). Nothing here changes how a request is
+handled."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -17,34 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from .api.docs import KEYED_SECURITY, SECURITY_SCHEMES, needs_key
-
-_PREFIX = re.compile(r"^/(api/)?v1(?=/)")
-ESCROW = "/payment-intents/{intent_id}/escrow"
-# The same function serves two paths: the alias keeps a name of its own.
-ALIAS_IDS = {
-    ("GET", ESCROW): "getEscrowOrder",
-    ("POST", ESCROW + "/delivery-proof"): "submitEscrowDeliveryProof",
-    ("POST", ESCROW + "/approve"): "approveEscrowRelease",
-    ("POST", ESCROW + "/dispute"): "raiseEscrowDispute",
-    ("POST", ESCROW + "/dispute/resolve"): "resolveEscrowDispute",
-    ("GET", "/payment-intents/account/balance"): "getPaymentIntentsAccountBalance",
-    ("GET", "/payment-intents/account/ledger-entries"): "listPaymentIntentsAccountLedgerEntries",
-}
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def operation_id(route: APIRoute) -> str:
-    """`create_milestone` -> `createMilestone`; an alias path -> its own id."""
-    path = _PREFIX.sub("", route.path_format)
-    for method in sorted(route.methods or ()):
-        alias = ALIAS_IDS.get((method, path))
-        if alias is not None:
-            return alias
-    return camel(route.name)
+from .api.routing import VERSION_PREFIX
 
 
 @cache
@@ -66,7 +38,7 @@ def _finish(doc: dict[str, Any], keyed: set[tuple[str, str]]) -> None:
         for method, op in item.items():
             if not isinstance(op, dict) or "operationId" not in op:
                 continue
-            key_needed = (_PREFIX.sub("", path), method.upper()) in keyed
+            key_needed = (VERSION_PREFIX.sub("", path), method.upper()) in keyed
             op["security"] = list(KEYED_SECURITY) if key_needed else []
             mine = known.get(op["operationId"], {})
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
@@ -87,7 +59,7 @@ def install(app: FastAPI, api_routes: Iterable[BaseRoute]) -> None:
     `api_routes`: the API's routes, below their /v1 prefix."""
     build = app.openapi
     keyed = {
-        (route.path_format, method)
+        (VERSION_PREFIX.sub("", route.path_format), method)
         for route in api_routes
         if isinstance(route, APIRoute) and needs_key(route)
         for method in route.methods or ()

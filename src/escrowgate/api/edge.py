@@ -35,6 +35,7 @@ from ..logging_setup import unfiltered_logger
 from ..metrics import RATE_LIMITED
 from .admission import FairGate
 from .rate_limit import RateLimiter
+from .routing import ALIAS_ROOT, API_PREFIX, VERSION_PREFIX
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,7 +46,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = structlog.get_logger("escrowgate.http")
 errors_log = unfiltered_logger("escrowgate.http")
 
-API_PREFIXES = ("/v1/", "/api/v1/")
+ALIAS_PREFIX = ALIAS_ROOT + API_PREFIX + "/"
+API_PREFIXES = (API_PREFIX + "/", ALIAS_PREFIX)
 PRINCIPAL_KEY = "escrowgate.principal"
 BODY_KEY = "escrowgate.body"
 REQUEST_ID_KEY = "escrowgate.request_id"
@@ -135,13 +137,13 @@ def _raw_key(scope: Scope) -> str | None:
 
 def log_server_error(scope: Scope, exc: BaseException) -> None:
     """Every 5xx: its request id, route, exception and stack trace, at any LOG_LEVEL."""
-    route = scope.get("route")
+    template: str | None = getattr(scope.get("route"), "path", None)
     errors_log.error(
         "server_error",
         request_id=scope.get(REQUEST_ID_KEY),
         method=scope.get("method"),
         path=scope.get("path"),
-        route=getattr(route, "path", None),
+        route=VERSION_PREFIX.sub("", template) if template else None,  # below /v1
         error_type=type(exc).__name__,
         error=str(exc)[:1000],
         exc_info=exc,
@@ -188,6 +190,10 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        if scope["path"].startswith(ALIAS_PREFIX) and not scope.get("root_path"):
+            # /api/v1/... is /v1/...: routing reads the path below the root path, the
+            # request's URL (list envelopes, logs) keeps the path as sent.
+            scope["root_path"] = ALIAS_ROOT
         request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
         origin = current_origin.set(

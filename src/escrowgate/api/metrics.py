@@ -23,12 +23,13 @@ from ..domain.clock import now
 from ..metrics import RequestRecorder, registry_for_scrape
 from ..models import Job
 from .edge import ASGIApp, Message, Receive, Scope, Send
+from .routing import VERSION_PREFIX
 
 METRICS_PATH = "/metrics"
 log = structlog.get_logger("escrowgate.metrics")
 UNROUTED = "unrouted"  # no route answered: one label for them all, whatever the path
-# FastAPI gives an included router's route its path without the prefix it is served
-# under (newer releases) or with it (older ones): the label has it, one spelling.
+# A route's path carries /v1 (api/routing.py); a request under /api/v1 reached it
+# through the root path: the label has the prefix the request used.
 _PREFIXES = ("/api/v1", "/v1")
 
 
@@ -117,9 +118,10 @@ class MetricsMiddleware:
 
 
 def _template(path: str, route: str) -> str:
+    """The route's template under the prefix the request used (/v1 or /api/v1)."""
     for prefix in _PREFIXES:
         if path.startswith(prefix + "/"):
-            return route if route.startswith(prefix + "/") else prefix + route
+            return prefix + VERSION_PREFIX.sub("", route)
     return route
 
 

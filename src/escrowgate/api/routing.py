@@ -6,11 +6,13 @@ database or UTF-8 response can hold)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from ..domain.formats import clip
@@ -109,3 +111,52 @@ class ExactJSONRoute(APIRoute):
             return await handler(ExactJSONRequest(request.scope, request.receive))
 
         return exact_json_handler
+
+
+# --- the API's routers: one home for the prefix, the route class and the ids -------
+
+API_PREFIX = "/v1"
+# The reference backend's spelling: /api/v1/... is served as /v1/... (the edge sets
+# the request's root path to /api, so routing sees /v1 and the URL stays as sent).
+ALIAS_ROOT = "/api"
+VERSION_PREFIX = re.compile(r"^/(api/)?v1(?=/)")
+ESCROW = "/payment-intents/{intent_id}/escrow"
+# The same function serves two paths: the alias keeps a name of its own.
+ALIAS_IDS = {
+    ("GET", ESCROW): "getEscrowOrder",
+    ("POST", ESCROW + "/delivery-proof"): "submitEscrowDeliveryProof",
+    ("POST", ESCROW + "/approve"): "approveEscrowRelease",
+    ("POST", ESCROW + "/dispute"): "raiseEscrowDispute",
+    ("POST", ESCROW + "/dispute/resolve"): "resolveEscrowDispute",
+    ("GET", "/payment-intents/account/balance"): "getPaymentIntentsAccountBalance",
+    ("GET", "/payment-intents/account/ledger-entries"): "listPaymentIntentsAccountLedgerEntries",
+}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI operation id: `create_milestone` -> `createMilestone`; an alias
+    path -> its own id."""
+    path = VERSION_PREFIX.sub("", route.path_format)
+    for method in sorted(route.methods or ()):
+        alias = ALIAS_IDS.get((method, path))
+        if alias is not None:
+            return alias
+    return camel(route.name)
+
+
+def api_router(*, tags: list[str | Enum] | None = None) -> APIRouter:
+    """An aggregate's router: its paths under /v1, exact JSON bodies, camelCase
+    operation ids. The application adds its routes to its own router as they are
+    (app.py), not as an included router: FastAPI matches an included router's
+    routes through a wrapper per candidate, twice per request."""
+    return APIRouter(
+        prefix=API_PREFIX,
+        route_class=ExactJSONRoute,
+        generate_unique_id_function=operation_id,
+        tags=tags,
+    )

@@ -2,21 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
-from ..api.routing import ExactJSONRoute
+from ..api.routing import api_router
 from ..db.pagination import page
 from ..domain.errors import NotFound
 from ..domain.formats import check_id
 from ..models import Event
 from .service import EventList, EventWire, render
 
-router = APIRouter(route_class=ExactJSONRoute, tags=["Events"])
+router = api_router(tags=["Events"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 # Lists tolerate replica lag: a standby when DATABASE_READ_URL is set.
 ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import bindparam, select
 
@@ -16,7 +16,7 @@ from ..api.context import (
 )
 from ..api.docs import errors
 from ..api.lists import Cursor, Limit, list_envelope
-from ..api.routing import ExactJSONRoute
+from ..api.routing import api_router
 from ..db.pagination import page
 from ..domain.clock import iso
 from ..domain.errors import InvalidRequest
@@ -25,7 +25,7 @@ from ..models import LedgerEntry, PaymentIntent
 from . import service
 from .wire import Balance, BalanceData, CurrencyBalance, LedgerEntryData, LedgerEntryList
 
-router = APIRouter(route_class=ExactJSONRoute, tags=["Account"])
+router = api_router(tags=["Account"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 ReaderCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]  # operators read too
 # Reports that tolerate replica lag: a standby when DATABASE_READ_URL is set.

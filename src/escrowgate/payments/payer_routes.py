@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from fastapi.responses import Response
 
 from ..api.context import Ctx, answer, merchant_or_operator_ctx, public_ctx
 from ..api.docs import IDEMPOTENT, errors
-from ..api.routing import ExactJSONRoute
+from ..api.routing import api_router
 from . import intents, payer, render, wire
 from .schemas import ConfirmIntent, PayerDispute
 
-router = APIRouter(route_class=ExactJSONRoute)
+router = api_router()
 PublicCtx = Annotated[Ctx, Depends(public_ctx)]
 AnyCtx = Annotated[Ctx, Depends(merchant_or_operator_ctx)]
 

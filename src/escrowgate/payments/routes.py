@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..api.context import (
@@ -20,7 +20,7 @@ from ..api.context import (
 )
 from ..api.docs import IDEMPOTENT, ErrorBody, errors
 from ..api.lists import Cursor, Limit, list_envelope
-from ..api.routing import ExactJSONRoute
+from ..api.routing import api_router
 from ..domain.money import parse_amount
 from ..errors import ApiError, from_domain
 from . import (
@@ -51,7 +51,7 @@ from .schemas import (
     TransactionHash,
 )
 
-router = APIRouter(route_class=ExactJSONRoute)
+router = api_router()
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 # The intent list tolerates replica lag: a standby when DATABASE_READ_URL is set.
 ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]

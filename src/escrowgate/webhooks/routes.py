@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from ..api.context import Ctx, answer, merchant_ctx, replica_ctx
 from ..api.docs import IDEMPOTENT, errors
 from ..api.lists import Cursor, Limit, list_envelope
-from ..api.routing import ExactJSONRoute
+from ..api.routing import api_router
 from ..db.pagination import page
 from ..models import WebhookAttempt, WebhookEndpoint
 from . import endpoints as uc
@@ -26,7 +26,7 @@ from .wire import (
     RedeliveryItem,
 )
 
-router = APIRouter(route_class=ExactJSONRoute, tags=["Webhooks"])
+router = api_router(tags=["Webhooks"])
 MerchantCtx = Annotated[Ctx, Depends(merchant_ctx)]
 # The endpoint list tolerates replica lag: a standby when DATABASE_READ_URL is set.
 ReplicaCtx = Annotated[Ctx, Depends(replica_ctx)]

@@ -19,9 +19,27 @@ _PROCESSORS: list[Any] = [
 ]
 
 
+# Lines of the standard library's loggers (uvicorn, SQLAlchemy's pool, asyncio) as the
+# same JSON: the message as `event`, the logger's name, a trace as `exception`.
+_FOREIGN_FORMATTER: dict[str, Any] = {
+    "()": structlog.stdlib.ProcessorFormatter,
+    "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_PROCESSORS],
+    "foreign_pre_chain": [structlog.stdlib.add_logger_name],
+}
+
+
+def _json_handler() -> logging.Handler:
+    options = {k: v for k, v in _FOREIGN_FORMATTER.items() if k != "()"}
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(**options))
+    return handler
+
+
 def configure_logging(level: str = "INFO") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
+    # Every line on stdout is JSON, a library's too (a root logger without handlers
+    # gets this one; a host that configured logging itself keeps its own).
+    logging.basicConfig(level=numeric, handlers=[_json_handler()])
     structlog.configure(
         processors=_PROCESSORS,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -42,14 +60,7 @@ def unfiltered_logger(name: str) -> Any:
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
     """uvicorn's own lines (startup, shutdown, its errors) as JSON lines like ours."""
-    formatter = {
-        "()": structlog.stdlib.ProcessorFormatter,
-        "processors": [
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *_PROCESSORS,
-        ],
-        "foreign_pre_chain": [structlog.stdlib.add_logger_name],
-    }
+    formatter = _FOREIGN_FORMATTER
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     return {
         "version": 1,

@@ -1,5 +1,6 @@
-"""FastAPI application factory: routers under /v1 and /api/v1, the edge
-middleware, error handlers, and (on SQLite) the in-process worker."""
+"""FastAPI application factory: the API's routes under /v1 (and /api/v1 through
+the edge), the edge middleware, error handlers, and (on SQLite) the in-process
+worker."""
 
 from __future__ import annotations
 

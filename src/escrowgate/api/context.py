@@ -1,10 +1,10 @@
 """The per-request context: who is calling, and the one database transaction
 the use case runs in. Routes finish with `ctx.respond(...)`, which stores the
-idempotent answer and commits the state change, postings and events together."""
+idempotent answer and commits the state change, postings and events together; the
+edge closes the context after the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from ..config import Settings
 from ..errors import ApiError, AuthenticationRequired
 from . import idempotency
 from .docs import ErrorBody, WireModel, keyed
-from .edge import BODY_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
+from .edge import BODY_KEY, CLOSERS_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
 
 
 @dataclass
@@ -44,6 +44,13 @@ class Ctx:
     def mode(self) -> str:
         assert self.principal is not None
         return self.principal.mode
+
+    async def close(self) -> None:
+        """After the answer: the idempotency claim is let go and the session closed
+        (close() rolls back what was not committed: one call, not rollback + close)."""
+        if self.claim is not None:
+            self.claim.release()
+        await self.session.close()
 
     async def respond(
         self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None
@@ -80,7 +87,11 @@ def answer(model: WireModel, status_code: int = 200) -> Response:
 
 async def _open(
     request: Request, principal: Principal | None, scope: str | None, *, replica: bool = False
-) -> AsyncIterator[Ctx]:
+) -> Ctx:
+    """The request's context. The edge closes it once the app has answered
+    (api/edge.py, CLOSERS_KEY), whatever happened, also when the claim below
+    raises: a plain dependency, not a generator, so FastAPI keeps no exit stack
+    and no cancellation shield for it (a few percent of a request)."""
     app = request.app
     session: AsyncSession | None = request.scope.pop(SESSION_KEY, None)
     replica_factory = getattr(app.state, "replica_session_factory", None)
@@ -103,27 +114,22 @@ async def _open(
         request_id=request.scope.get(REQUEST_ID_KEY, ""),
         is_postgres=not app.state.settings.is_sqlite,
     )
-    try:
-        key = request.headers.get("idempotency-key")
-        if request.method == "POST" and key is not None and scope is not None:
-            mode = principal.mode if principal else "public"
-            fingerprint = idempotency.request_fingerprint(
-                request.method, request.url.path, request.scope.get(BODY_KEY, b"")
-            )
-            ctx.claim = await idempotency.claim(
-                session,
-                scope=scope,
-                mode=mode,
-                key=key,
-                fingerprint=fingerprint,
-                is_postgres=ctx.is_postgres,
-            )
-        yield ctx
-    finally:
-        if ctx.claim is not None:
-            ctx.claim.release()
-        # close() rolls back what was not committed (one call, not rollback + close).
-        await session.close()
+    request.scope[CLOSERS_KEY].append(ctx.close)  # the edge made the list
+    key = request.headers.get("idempotency-key")
+    if request.method == "POST" and key is not None and scope is not None:
+        mode = principal.mode if principal else "public"
+        fingerprint = idempotency.request_fingerprint(
+            request.method, request.url.path, request.scope.get(BODY_KEY, b"")
+        )
+        ctx.claim = await idempotency.claim(
+            session,
+            scope=scope,
+            mode=mode,
+            key=key,
+            fingerprint=fingerprint,
+            is_postgres=ctx.is_postgres,
+        )
+    return ctx
 
 
 def _principal(request: Request) -> Principal:
@@ -153,49 +159,44 @@ def _reader_scope(principal: Principal) -> str:
 @keyed
 async def merchant_ctx(
     request: Request,
-) -> AsyncIterator[Ctx]:
+) -> Ctx:
     """A merchant-key request (the edge middleware has authenticated it; `keyed`
     documents the security schemes)."""
     principal = _merchant_principal(request)
-    async for ctx in _open(request, principal, principal.merchant_id):
-        yield ctx
+    return await _open(request, principal, principal.merchant_id)
 
 
 @keyed
 async def merchant_or_operator_ctx(
     request: Request,
-) -> AsyncIterator[Ctx]:
+) -> Ctx:
     """Routes an operator (admin) key may also call, e.g. dispute resolution."""
     principal = _principal(request)
     scope = _reader_scope(principal)
-    async for ctx in _open(request, principal, scope):
-        yield ctx
+    return await _open(request, principal, scope)
 
 
-async def public_ctx(request: Request) -> AsyncIterator[Ctx]:
+async def public_ctx(request: Request) -> Ctx:
     """A public (no key) request: the intent id is the capability."""
     intent_id = request.path_params.get("intent_id", "")
-    async for ctx in _open(request, None, f"public:{intent_id}"[:64]):
-        yield ctx
+    return await _open(request, None, f"public:{intent_id}"[:64])
 
 
 @keyed
 async def replica_ctx(
     request: Request,
-) -> AsyncIterator[Ctx]:
+) -> Ctx:
     """merchant_ctx for list routes that tolerate replica lag: with DATABASE_READ_URL
     set they read the standby (a row written a moment ago may be missing or older)."""
     principal = _merchant_principal(request)
-    async for ctx in _open(request, principal, principal.merchant_id, replica=True):
-        yield ctx
+    return await _open(request, principal, principal.merchant_id, replica=True)
 
 
 @keyed
 async def replica_reader_ctx(
     request: Request,
-) -> AsyncIterator[Ctx]:
+) -> Ctx:
     """merchant_or_operator_ctx for list routes that tolerate replica lag."""
     principal = _principal(request)
     scope = _reader_scope(principal)
-    async for ctx in _open(request, principal, scope, replica=True):
-        yield ctx
+    return await _open(request, principal, scope, replica=True)

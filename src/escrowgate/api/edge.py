@@ -54,6 +54,9 @@ REQUEST_ID_KEY = "escrowgate.request_id"
 # The session authentication ran in; the request's use case continues in it (one
 # connection checkout and one transaction per request).
 SESSION_KEY = "escrowgate.session"
+# What the app opened for this request and the edge closes once it has answered, in
+# the admission slot (api/context.py: the request context's session and claim).
+CLOSERS_KEY = "escrowgate.closers"
 
 
 def _api_path(path: str) -> str | None:
@@ -240,7 +243,13 @@ class EdgeMiddleware:
                 else:
                     scope[BODY_KEY] = body
                     scope[PRINCIPAL_KEY] = principal
-                    await self.app(scope, self._replay(body, receive), send_wrapper)
+                    closers: list[Callable[[], Awaitable[None]]] = []
+                    scope[CLOSERS_KEY] = closers  # shared, should a layer copy the scope
+                    try:
+                        await self.app(scope, self._replay(body, receive), send_wrapper)
+                    finally:
+                        for close in closers:
+                            await close()
         except Exception as exc:
             if is_database_unavailable(exc):  # e.g. the key lookup during a failover
                 log_database_unavailable(scope, exc)

@@ -130,7 +130,10 @@ async def run_one(
     async with session_factory() as session:
         job = await _claim(session, now())
         if job is None:
-            await session.rollback()
+            # Nothing due: leaving the block closes the session, which rolls back and
+            # runs to completion even if the worker is cancelled meanwhile (shutdown).
+            # An explicit rollback here could be cut off halfway by that cancellation,
+            # and the pool then logged the interrupted reset with a trace.
             return False
         job_id, kind = job.id, job.kind
         about = {

@@ -56,7 +56,7 @@ def _finish(doc: dict[str, Any], keyed: set[tuple[str, str]]) -> None:
 
 def install(app: FastAPI, api_routes: Iterable[BaseRoute]) -> None:
     """Finish the document FastAPI builds (once: it is cached on the app);
-    `api_routes`: the API's routes, below their /v1 prefix."""
+    `api_routes`: the API's routes (their paths carry /v1)."""
     build = app.openapi
     keyed = {
         (VERSION_PREFIX.sub("", route.path_format), method)

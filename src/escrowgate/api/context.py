@@ -5,7 +5,7 @@ edge closes the context after the answer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -28,7 +28,6 @@ class Ctx:
     request_id: str
     is_postgres: bool
     claim: idempotency.Claim | None = None
-    committed: bool = field(default=False)
 
     @property
     def caller(self) -> Principal:
@@ -61,15 +60,14 @@ class Ctx:
         if once:
             response: Response = JSONResponse({**model.wire(), **once}, status_code=status)
         else:
-            response = json_answer(model, status)
+            response = answer(model, status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, model.wire())
         await self.session.commit()
-        self.committed = True
         return response
 
 
-def json_answer(model: WireModel | ErrorBody, status_code: int = 200) -> Response:
+def answer(model: WireModel | ErrorBody, status_code: int = 200) -> Response:
     """The model's wire JSON (`wire()`: the keys given, in field order), serialized by
     pydantic-core in one step: the same bytes as JSONResponse(model.wire()) (compact,
     UTF-8 unescaped), without the dict and the json module in between."""
@@ -78,11 +76,6 @@ def json_answer(model: WireModel | ErrorBody, status_code: int = 200) -> Respons
         status_code=status_code,
         media_type="application/json",
     )
-
-
-def answer(model: WireModel, status_code: int = 200) -> Response:
-    """A read answer: the model's wire JSON, compact."""
-    return json_answer(model, status_code)
 
 
 async def _open(

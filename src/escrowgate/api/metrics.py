@@ -23,14 +23,14 @@ from ..domain.clock import now
 from ..metrics import RequestRecorder, registry_for_scrape
 from ..models import Job
 from .edge import ASGIApp, Message, Receive, Scope, Send
-from .routing import VERSION_PREFIX
+from .routing import ALIAS_ROOT, API_PREFIX, VERSION_PREFIX
 
 METRICS_PATH = "/metrics"
 log = structlog.get_logger("escrowgate.metrics")
 UNROUTED = "unrouted"  # no route answered: one label for them all, whatever the path
 # A route's path carries /v1 (api/routing.py); a request under /api/v1 reached it
 # through the root path: the label has the prefix the request used.
-_PREFIXES = ("/api/v1", "/v1")
+_PREFIXES = (ALIAS_ROOT + API_PREFIX, API_PREFIX)  # the longer first
 
 
 class MetricsMiddleware:

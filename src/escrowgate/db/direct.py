@@ -1,104 +1,422 @@
-"""Reads sent straight to the driver: a prebuilt SELECT compiled once per dialect,
-executed on the asyncpg (or aiosqlite) connection the request's session holds.
+"""Statements sent straight to the driver: a prebuilt Core statement (SELECT, INSERT,
+UPDATE) compiled once per dialect, executed on the asyncpg (or aiosqlite) connection
+the session holds, inside the session's transaction.
 
-Why: the unlocked single-object reads that answer a GET are the most frequent
-statements, and SQLAlchemy's execution around each one (the session's execute, the
-compiled-cache lookup, the result and the ORM's entity loading) costs several times
-what the driver does (bench/README.md, stack floor; docs/architecture.md). A read
-here skips all of that and still goes through the same pool, connection and
-transaction as the rest of the request, with SQLAlchemy's own per-type result
-processing (JSON on SQLite, for example), so it returns the values an ORM load would.
+Why: SQLAlchemy's execution around each statement (the session's execute, the
+compiled-cache lookup, the execution context, the result, the ORM's entity loading)
+costs several times what the driver does: about 150-190 µs of CPU per statement
+against 30-40 µs on asyncpg (bench/stack_floor.py). The money paths send 5-12
+statements a request, so this layer is most of what a write costs above its SQL
+(docs/architecture.md, "The data path"). What SQLAlchemy does per statement and still
+must be done is done here, from SQLAlchemy's own parts:
 
-Only for reads that need no lock and nothing pending in the session: a row added or
-changed in this transaction and not yet flushed would not be seen (writes go through
-the session: db/rows.py). Behind PgBouncer in transaction mode the read runs inside
-a driver transaction: outside one, the pooler may send the statement's Bind to
-another server connection than its Parse.
+- the SQL and the parameter order are SQLAlchemy's compilation for the dialect;
+- parameters go through the column types' bind processors, results through their
+  result processors (JSON text on SQLite, booleans...), so values are those an ORM
+  load gives;
+- a driver error is raised as SQLAlchemy raises it (`IntegrityError`,
+  `OperationalError`..., translated by the dialect's own adapter), and a connection
+  that broke is invalidated, not given back to the pool;
+- the session's own pending work is written first (its autoflush): new and changed
+  entities (`session.flush()`) and the plain rows of db/rows.py, so a read sees them;
+- the statement runs in the session's transaction: on PostgreSQL the dialect begins
+  it lazily with its own first statement, so it is begun here when a direct statement
+  comes first (`_begin`); on SQLite `session.connection()` has begun it (BEGIN
+  IMMEDIATE, db/engine.py).
+
+An entity read here is adopted into the session as if the ORM had loaded it
+(`adopt`): in its identity map, its changes tracked and flushed as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select
+from sqlalchemy import ClauseElement, Select, Table, bindparam, insert, inspect, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .availability import is_database_unavailable
 from .engine import PGBOUNCER_OPTION
 
 Processor = Callable[[Any], Any] | None
+E = TypeVar("E")
+
+# The plain rows waiting in a session (db/rows.py): (savepoint or None, table, row).
+PENDING_ROWS = "escrowgate.pending_rows"
+Pending = list[tuple[Any, Table, dict[str, Any]]]
+
+
+_GIVEN = object()  # a parameter the caller gives (not a literal of the statement)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    params: tuple[str, ...]  # bound parameter names, in the driver's order
+    # (name, bind processor, the literal's value or _GIVEN), in the driver's order
+    params: tuple[tuple[str, Processor, Any], ...]
     keys: tuple[str, ...]  # result column keys, in select order
     processors: tuple[Processor, ...]
 
 
-class DirectSelect:
-    """A Core SELECT with bound parameters (`bindparam("name")`), compiled for each
-    dialect the first time it runs there."""
+class Direct:
+    """A Core statement with bound parameters (`bindparam("name")`; literals such as
+    `column == "X"` or `.limit(1)` are kept as the statement's own values), compiled
+    for each dialect the first time it runs there. A SELECT's rows map to `keys`
+    (default: the columns' keys)."""
 
-    def __init__(self, stmt: Select[Any], keys: tuple[str, ...] | None = None) -> None:
+    def __init__(self, stmt: ClauseElement, keys: tuple[str, ...] | None = None) -> None:
         self.stmt = stmt
-        # Result keys default to the columns' keys; an ORM entity's attribute names
-        # may differ from its column names (pass them to map rows to attributes).
-        self.keys = keys or tuple(str(c.key) for c in stmt.selected_columns)
+        columns = getattr(stmt, "selected_columns", None)
+        self._columns = tuple(columns) if columns is not None else ()
+        self.keys = keys or tuple(str(c.key) for c in self._columns)
         self._by_dialect: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            compiled = self.stmt.compile(dialect=dialect)
-            for name, bind in compiled.binds.items():
-                if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
-                    raise TypeError(f"{name}: a parameter the driver cannot take as it is")
+            compiled: Any = self.stmt.compile(dialect=dialect)
+            order = compiled.positiontup or ()
+            binds = [compiled.binds[name] for name in order]
+            if len(set(order)) != len(order) or any(bind.expanding for bind in binds):
+                raise TypeError("a direct statement names each parameter once, no IN lists")
+            params = tuple(
+                (
+                    name,
+                    bind.type.dialect_impl(dialect).bind_processor(dialect),
+                    _GIVEN if bind.required or bind.value is None else bind.effective_value,
+                )
+                for name, bind in zip(order, binds, strict=True)
+            )
             processors = tuple(
-                c.type.dialect_impl(dialect).result_processor(dialect, None)
-                for c in self.stmt.selected_columns
+                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in self._columns
             )
-            found = _Compiled(
-                sql=compiled.string,
-                params=tuple(compiled.positiontup or ()),
-                keys=self.keys,
-                processors=processors,
-            )
+            found = _Compiled(compiled.string, params, self.keys, processors)
             self._by_dialect[dialect.name] = found
         return found
 
 
-async def fetch_one(
-    session: AsyncSession, query: DirectSelect, params: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """The first row of `query` as {key: value}, or None; on the session's connection."""
-    connection = await session.connection()
-    pgbouncer = connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION, False)
-    compiled = query.compiled(connection.dialect)
-    args = [params[name] for name in compiled.params]
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    try:
-        if connection.dialect.name == "sqlite":
-            rows = await driver.execute_fetchall(compiled.sql, args)
-            row = rows[0] if rows else None
-        elif pgbouncer:
-            async with driver.transaction():
-                row = await driver.fetchrow(compiled.sql, *args)
-        else:
-            row = await driver.fetchrow(compiled.sql, *args)
-    except Exception as exc:
-        # What SQLAlchemy does for its own statements: a connection that broke is
-        # not given back to the pool (the handlers answer 503).
-        if is_database_unavailable(exc):
-            await connection.invalidate()
-        raise
-    if row is None:
-        return None
+def _args(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    out = []
+    for name, proc, fixed in compiled.params:
+        value = params[name] if fixed is _GIVEN else fixed
+        out.append(value if proc is None else proc(value))
+    return out
+
+
+def _row(compiled: _Compiled, row: Sequence[Any]) -> dict[str, Any]:
     return {
         key: (value if proc is None else proc(value))
         for key, value, proc in zip(compiled.keys, row, compiled.processors, strict=True)
     }
+
+
+@dataclass
+class _Link:
+    connection: AsyncConnection
+    adapted: Any  # SQLAlchemy's DB-API adapter around the driver connection
+    driver: Any  # asyncpg.Connection or aiosqlite.Connection
+    sqlite: bool
+    pgbouncer: bool
+
+
+async def _link(session: AsyncSession, *, begin: bool = True) -> _Link:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    link = _Link(
+        connection=connection,
+        adapted=raw.dbapi_connection,
+        driver=raw.driver_connection,
+        sqlite=connection.dialect.name == "sqlite",
+        pgbouncer=bool(connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION)),
+    )
+    if begin and not link.sqlite and not link.driver.is_in_transaction():
+        await _begin(link)
+    return link
+
+
+async def _begin(link: _Link) -> None:
+    """Begin the session's transaction now, as the dialect would with its first
+    statement (its adapter's own BEGIN, with the engine's isolation level; commit and
+    rollback then end it as usual). SQLAlchemy's asyncpg adapter has no public call
+    for this; tests/api/test_direct.py fails if the adapter changes under us."""
+    try:
+        await link.adapted._start_transaction()
+    except DBAPIError:
+        raise
+    except Exception as exc:
+        raise await _translated(link, exc, "BEGIN", ()) from exc
+
+
+async def _translated(link: _Link, exc: Exception, sql: str, args: Any) -> Exception:
+    """The driver's error as SQLAlchemy raises it; a broken connection is invalidated."""
+    dialect = link.connection.dialect
+    orig: Exception = exc
+    try:
+        link.adapted._handle_exception(exc)  # raises the dialect's DB-API form of it
+    except Exception as dbapi_error:
+        orig = dbapi_error
+    invalidated = False
+    if isinstance(orig, dialect.loaded_dbapi.Error):
+        invalidated = dialect.is_disconnect(orig, link.adapted, None)
+    if invalidated or is_database_unavailable(exc):
+        await link.connection.invalidate()
+    if not isinstance(orig, dialect.loaded_dbapi.Error):
+        return exc
+    return cast(
+        Exception,
+        DBAPIError.instance(
+            sql,
+            args,
+            orig,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        ),
+    )
+
+
+async def _settle(session: AsyncSession) -> None:
+    """The session's autoflush, before a direct statement: pending plain rows and new,
+    changed or deleted entities are written first."""
+    sync = session.sync_session
+    if sync.info.get(PENDING_ROWS):
+        await flush_pending_rows(session)
+    if sync.new or sync.dirty or sync.deleted:
+        await session.flush()
+
+
+async def _fetch(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], *, begin: bool = True
+) -> tuple[_Compiled, list[Sequence[Any]]]:
+    if begin:
+        await _settle(session)
+    link = await _link(session, begin=begin)
+    compiled = query.compiled(link.connection.dialect)
+    args = _args(compiled, params)
+    try:
+        if link.sqlite:
+            rows = list(await link.driver.execute_fetchall(compiled.sql, args))
+        elif link.pgbouncer and not link.driver.is_in_transaction():
+            # Outside a transaction the pooler may send Bind to another server than Parse.
+            async with link.driver.transaction():
+                rows = await link.driver.fetch(compiled.sql, *args)
+        else:
+            rows = await link.driver.fetch(compiled.sql, *args)
+    except Exception as exc:
+        raise await _translated(link, exc, compiled.sql, args) from exc
+    return compiled, rows
+
+
+async def fetch_one(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], *, begin: bool = True
+) -> dict[str, Any] | None:
+    """The first row of `query` as {key: value}, or None. `begin=False`: a read that
+    needs no transaction (an answer's unlocked read, nothing of the session's own
+    pending), sent without beginning one."""
+    compiled, rows = await _fetch(session, query, params, begin=begin)
+    return _row(compiled, rows[0]) if rows else None
+
+
+async def fetch_all(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Every row of `query`, in the session's transaction."""
+    compiled, rows = await _fetch(session, query, params)
+    return [_row(compiled, row) for row in rows]
+
+
+# --- whole entities ------------------------------------------------------------------
+
+_ENTITY: dict[type, tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+
+
+def _entity(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The entity's attribute names and their columns, in mapper order."""
+    found = _ENTITY.get(cls)
+    if found is None:
+        mapper: Mapper[Any] = inspect(cls)
+        attrs = mapper.column_attrs
+        found = _ENTITY[cls] = (
+            tuple(a.key for a in attrs),
+            tuple(a.columns[0] for a in attrs),
+        )
+    return found
+
+
+def entity_select(*classes: type) -> Select[Any]:
+    """SELECT every mapped column of each entity, in order (for `load_one`/`load_all`)."""
+    return select(*(column for cls in classes for column in _entity(cls)[1]))
+
+
+def _split(
+    compiled: _Compiled, row: Sequence[Any], classes: Sequence[type]
+) -> list[dict[str, Any]]:
+    values = [v if p is None else p(v) for v, p in zip(row, compiled.processors, strict=True)]
+    out, start = [], 0
+    for cls in classes:
+        keys = _entity(cls)[0]
+        out.append(dict(zip(keys, values[start : start + len(keys)], strict=True)))
+        start += len(keys)
+    return out
+
+
+async def load_one(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], *classes: type
+) -> list[Any] | None:
+    """The entities of `query`'s first row (an `entity_select` of `classes`), adopted
+    into the session; None without a row."""
+    compiled, rows = await _fetch(session, query, params)
+    if not rows:
+        return None
+    parts = _split(compiled, rows[0], classes)
+    return [adopt(session, cls, part) for cls, part in zip(classes, parts, strict=True)]
+
+
+async def load_all(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], cls: type[E]
+) -> list[E]:
+    """Every row of `query` (an `entity_select(cls)`) as an entity adopted into the session."""
+    compiled, rows = await _fetch(session, query, params)
+    return [adopt(session, cls, _split(compiled, row, (cls,))[0]) for row in rows]
+
+
+async def execute(
+    session: AsyncSession, stmt: Direct, params: Sequence[Mapping[str, Any]], *, settle: bool = True
+) -> None:
+    """Run an INSERT or UPDATE once per parameter set (asyncpg pipelines them in one
+    round trip), in the session's transaction."""
+    if not params:
+        return
+    if settle:
+        await _settle(session)
+    link = await _link(session)
+    compiled = stmt.compiled(link.connection.dialect)
+    many = [_args(compiled, p) for p in params]
+    try:
+        if link.sqlite:
+            cursor = await link.driver.executemany(compiled.sql, many)
+            await cursor.close()
+        elif len(many) == 1:
+            await link.driver.execute(compiled.sql, *many[0])
+        else:
+            await link.driver.executemany(compiled.sql, many)
+    except Exception as exc:
+        raise await _translated(link, exc, compiled.sql, many) from exc
+
+
+async def read_one(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], cls: type[E]
+) -> E | None:
+    """An answer's unlocked read: the entity of the first row, transient (never flushed
+    back), sent without beginning a transaction; None without a row."""
+    compiled, rows = await _fetch(session, query, params, begin=False)
+    return materialize(cls, _split(compiled, rows[0], (cls,))[0]) if rows else None
+
+
+# --- plain rows and entities -------------------------------------------------------
+
+_INSERTS: dict[tuple[str, tuple[str, ...]], Direct] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _defaults(table: Table) -> dict[str, Any]:
+    """The table's Python-side column defaults (all scalars here), which Core would
+    fill in for a column the row does not give."""
+    found = _DEFAULTS.get(table.name)
+    if found is None:
+        found = {}
+        for column in table.columns:
+            default = column.default
+            if default is None:
+                continue
+            if not default.is_scalar:
+                raise TypeError(f"{table.name}.{column.key}: only scalar defaults are direct")
+            found[column.key] = default.arg  # type: ignore[attr-defined]
+        _DEFAULTS[table.name] = found
+    return found
+
+
+def _insert_for(table: Table, keys: tuple[str, ...]) -> Direct:
+    """The INSERT of exactly these columns (built once per table and set of columns)."""
+    found = _INSERTS.get((table.name, keys))
+    if found is None:
+        stmt = insert(table).values({k: bindparam(k) for k in keys})
+        found = _INSERTS[(table.name, keys)] = Direct(stmt)
+    return found
+
+
+async def insert_rows(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, settle: bool = True
+) -> None:
+    """INSERT rows (column key -> value; a column left out takes its default), one
+    statement per set of columns given."""
+    defaults = _defaults(table)
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        missing = [k for k in defaults if k not in row]
+        full = {**row, **{k: defaults[k] for k in missing}} if missing else row
+        groups.setdefault(tuple(full), []).append(full)
+    for keys, group in groups.items():
+        await execute(session, _insert_for(table, keys), group, settle=settle)
+
+
+async def flush_pending_rows(session: AsyncSession) -> None:
+    """The plain rows added with db/rows.py's `add_row`, one INSERT per table."""
+    sync = session.sync_session
+    pending: Pending | None = sync.info.get(PENDING_ROWS)
+    if not pending:
+        return
+    sync.info[PENDING_ROWS] = []
+    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+    for _, table, row in pending:
+        by_table.setdefault(table.name, (table, []))[1].append(row)
+    for table, table_rows in by_table.values():
+        await insert_rows(session, table, table_rows, settle=False)
+
+
+def materialize(cls: type[E], row: Mapping[str, Any]) -> E:
+    """An entity holding `row` (attribute -> value), transient: for an answer only."""
+    mapper: Mapper[Any] = inspect(cls)
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(row)
+    return cast(E, obj)
+
+
+def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any]) -> E:
+    """The entity of `row` as the ORM's loading gives it: the session's own object if it
+    already holds this row (its identity map; loaded values are not overwritten, as a
+    load would not), otherwise a new persistent object in the session, its changes tracked."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    mapper: Mapper[Any] = inspect(cls)
+    key = mapper.identity_key_from_primary_key(
+        tuple(row[attr.key] for attr in _primary_key_attrs(mapper))
+    )
+    existing = sync.identity_map.get(key)
+    if existing is not None:
+        # As a load does: attributes expired since (session.expire_all()...) are
+        # refreshed from the row; loaded ones are kept.
+        for attr in inspect(existing).unloaded & row.keys():
+            set_committed_value(existing, attr, row[attr])
+        return cast(E, existing)
+    obj = materialize(cls, row)
+    make_transient_to_detached(obj)
+    sync.add(obj)
+    return obj
+
+
+_PK_ATTRS: dict[Mapper[Any], tuple[Any, ...]] = {}
+
+
+def _primary_key_attrs(mapper: Mapper[Any]) -> tuple[Any, ...]:
+    found = _PK_ATTRS.get(mapper)
+    if found is None:
+        found = _PK_ATTRS[mapper] = tuple(
+            mapper.get_property_by_column(column) for column in mapper.primary_key
+        )
+    return found

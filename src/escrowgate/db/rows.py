@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, event, insert, inspect, update
+from sqlalchemy import Insert, Table, bindparam, event, insert, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
-_PENDING = "escrowgate.pending_rows"
-_INSERTS: dict[str, Insert] = {}
+from .direct import PENDING_ROWS as _PENDING
+from .direct import Direct, Pending, execute, flush_pending_rows, insert_rows
 
-Pending = list[tuple[SessionTransaction | None, Table, dict[str, Any]]]
+_INSERTS: dict[str, Insert] = {}
 
 
 def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:
@@ -50,7 +50,15 @@ def _insert(table: Table) -> Insert:
     return stmt
 
 
+async def flush(session: AsyncSession) -> None:
+    """Write the rows added so far now, straight to the driver (db/direct.py): what the
+    request context does before it commits, so the commit has nothing left to write."""
+    await flush_pending_rows(session)
+
+
 def flush_rows(session: Session) -> None:
+    """The same through SQLAlchemy, where a sync flush point needs it (the listeners
+    below: a commit or an ORM statement with rows still pending)."""
     pending: Pending | None = session.info.get(_PENDING)
     if not pending:
         return
@@ -91,7 +99,7 @@ def _after_end(session: Session, transaction: SessionTransaction) -> None:
         session.info[_PENDING] = []
 
 
-# --- new and changed entities, written now with Core --------------------------------
+# --- new and changed entities, written now, straight to the driver --------------------------------
 #
 # A hot path that creates an entity and never changes it again in the transaction
 # (a new intent and its order, a new milestone) inserts it with one prebuilt Core
@@ -101,7 +109,7 @@ def _after_end(session: Session, transaction: SessionTransaction) -> None:
 # the unit of work has nothing left to flush for it.
 
 _COLUMNS: dict[type, tuple[Table, tuple[tuple[str, str], ...], str]] = {}
-_UPDATES: dict[tuple[str, frozenset[str]], Update] = {}
+_UPDATES: dict[tuple[str, frozenset[str]], Direct] = {}
 
 
 def _mapping(cls: type) -> tuple[Table, tuple[tuple[str, str], ...], str]:
@@ -122,8 +130,7 @@ async def insert_now(session: AsyncSession, obj: object) -> None:
     table, pairs, _ = _mapping(type(obj))
     given = obj.__dict__
     values = {column: given[attr] for attr, column in pairs if attr in given}
-    connection = await session.connection()
-    await connection.execute(_insert(table), values)
+    await insert_rows(session, table, [values], settle=False)
 
 
 async def update_now(session: AsyncSession, obj: object, **changes: Any) -> None:
@@ -134,15 +141,14 @@ async def update_now(session: AsyncSession, obj: object, **changes: Any) -> None
     key = (table.name, frozenset(changes))
     stmt = _UPDATES.get(key)
     if stmt is None:
-        stmt = _UPDATES[key] = (
+        stmt = _UPDATES[key] = Direct(
             update(table)
             .where(table.c[columns[pk]] == bindparam("pk_"))
             .values({columns[a]: bindparam("v_" + a) for a in sorted(changes)})
         )
     params = {"v_" + a: v for a, v in changes.items()}
     params["pk_"] = getattr(obj, pk)
-    connection = await session.connection()
-    await connection.execute(stmt, params)
+    await execute(session, stmt, [params], settle=False)
     for attr, value in changes.items():
         set_committed_value(obj, attr, value)
 

@@ -7,13 +7,13 @@ its cache key per request costs about as much CPU as executing it."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import bindparam, inspect, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
-from ..db.direct import DirectSelect, fetch_one
+from ..db.direct import Direct, entity_select, fetch_one, load_all, load_one, read_one
 from ..db.pagination import page
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
 from ..domain.formats import check_id, shown_id, well_formed_id
@@ -42,13 +42,13 @@ def check_intent_id(intent_id: str) -> None:
     check_id(intent_id, "payment intent", "intentId", intent_not_found(intent_id))
 
 
-def _owned_stmt(*, operator: bool, lock: bool) -> Any:
-    stmt: Any = select(PaymentIntent).where(
+def _owned_stmt(*, operator: bool, lock: bool) -> Direct:
+    stmt: Any = entity_select(PaymentIntent).where(
         PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
     )
     if not operator:
         stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
-    return stmt.with_for_update() if lock else stmt
+    return Direct(stmt.with_for_update() if lock else stmt)
 
 
 _OWNED = {
@@ -56,11 +56,13 @@ _OWNED = {
     for operator in (False, True)
     for lock in (False, True)
 }
-_EXISTS_IN_MODE = select(PaymentIntent.id).where(
-    PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
+_EXISTS_IN_MODE = Direct(
+    select(PaymentIntent.id).where(
+        PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
+    )
 )
-_BY_ID = select(PaymentIntent).where(PaymentIntent.id == bindparam("intent_id"))
-_PUBLIC = {False: _BY_ID, True: _BY_ID.with_for_update()}
+_BY_ID = entity_select(PaymentIntent).where(PaymentIntent.id == bindparam("intent_id"))
+_PUBLIC = {False: Direct(_BY_ID), True: Direct(_BY_ID.with_for_update())}
 
 
 def _scope_params(caller: Principal, intent_id: str) -> dict[str, str]:
@@ -77,45 +79,32 @@ async def owned_intent(
     merchant's (operators may see every merchant's intents in their mode)."""
     check_intent_id(intent_id)
     stmt = _OWNED[(caller.is_operator, lock)]
-    intent = (await session.execute(stmt, _scope_params(caller, intent_id))).scalar_one_or_none()
-    if intent is not None:
-        return cast(PaymentIntent, intent)
+    found = await load_one(session, stmt, _scope_params(caller, intent_id), PaymentIntent)
+    if found is not None:
+        return cast(PaymentIntent, found[0])
+    await _not_owned(session, caller, intent_id)
+
+
+async def _not_owned(session: AsyncSession, caller: Principal, intent_id: str) -> NoReturn:
+    """The precise error for an intent the caller cannot have: 403 or 404."""
     if not caller.is_operator:
-        exists = (
-            await session.execute(_EXISTS_IN_MODE, {"intent_id": intent_id, "mode": caller.mode})
-        ).scalar_one_or_none()
-        if exists is not None:
+        params = {"intent_id": intent_id, "mode": caller.mode}
+        if await fetch_one(session, _EXISTS_IN_MODE, params) is not None:
             raise Forbidden.not_yours("payment intent")
     raise intent_not_found(intent_id)
-
-
-def _direct_owned(*, operator: bool) -> DirectSelect:
-    columns = inspect(PaymentIntent).column_attrs
-    stmt = select(*(attr.columns[0] for attr in columns)).where(
-        PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
-    )
-    if not operator:
-        stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
-    return DirectSelect(stmt, keys=tuple(attr.key for attr in columns))
-
-
-_DIRECT_OWNED = {operator: _direct_owned(operator=operator) for operator in (False, True)}
 
 
 async def read_owned_intent(
     session: AsyncSession, caller: Principal, intent_id: str
 ) -> PaymentIntent:
-    """`owned_intent` for an answer (no lock, nothing pending): the row is read straight
-    from the driver (db/direct.py) and the intent is a transient object, never flushed.
+    """`owned_intent` for an answer (no lock, nothing pending): the row is read without
+    a transaction and the intent is a transient object, never flushed (db/direct.py).
     The same 404 and 403 as `owned_intent`."""
     check_intent_id(intent_id)
-    row = await fetch_one(
-        session,
-        _DIRECT_OWNED[caller.is_operator],
-        _scope_params(caller, intent_id),
-    )
-    if row is not None:
-        return PaymentIntent(**row)
+    stmt = _OWNED[(caller.is_operator, False)]
+    intent = await read_one(session, stmt, _scope_params(caller, intent_id), PaymentIntent)
+    if intent is not None:
+        return intent
     return await owned_intent(session, caller, intent_id)  # its 403 or 404
 
 
@@ -124,10 +113,10 @@ async def public_intent(
 ) -> PaymentIntent:
     """An intent by id alone (the public routes: the id is the capability)."""
     check_intent_id(intent_id)
-    intent = (await session.execute(_PUBLIC[lock], {"intent_id": intent_id})).scalar_one_or_none()
-    if intent is None:
+    found = await load_one(session, _PUBLIC[lock], {"intent_id": intent_id}, PaymentIntent)
+    if found is None:
         raise intent_not_found(intent_id)
-    return intent
+    return cast(PaymentIntent, found[0])
 
 
 async def merchant_name(session: AsyncSession, merchant_id: str) -> str | None:
@@ -169,10 +158,14 @@ async def list_intents(
 # --- the aggregate: intent and order together ------------------------------------
 
 
-def _with_order_stmt(*, operator: bool, lock: bool) -> Any:
+def _with_order_stmt(*, operator: bool, lock: bool) -> Direct:
     stmt: Any = (
-        select(PaymentIntent, ConditionalPayment)
-        .join(ConditionalPayment, ConditionalPayment.payment_intent_id == PaymentIntent.id)
+        entity_select(PaymentIntent, ConditionalPayment)
+        .join_from(
+            PaymentIntent,
+            ConditionalPayment,
+            ConditionalPayment.payment_intent_id == PaymentIntent.id,
+        )
         .where(PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode"))
     )
     if not operator:
@@ -183,7 +176,7 @@ def _with_order_stmt(*, operator: bool, lock: bool) -> Any:
         # row would be the stale pre-wait version). LockRows takes the row locks in
         # FROM order: the intent, then the order, as every other path.
         stmt = stmt.with_for_update()
-    return stmt
+    return Direct(stmt)
 
 
 _WITH_ORDER = {
@@ -191,10 +184,10 @@ _WITH_ORDER = {
     for operator in (False, True)
     for lock in (False, True)
 }
-_ORDER_OF_INTENT = select(ConditionalPayment).where(
+_ORDER_OF_INTENT = entity_select(ConditionalPayment).where(
     ConditionalPayment.payment_intent_id == bindparam("intent_id")
 )
-_ORDER_OF_INTENT_LOCKED = _ORDER_OF_INTENT.with_for_update()
+_ORDER_OF = {False: Direct(_ORDER_OF_INTENT), True: Direct(_ORDER_OF_INTENT.with_for_update())}
 
 
 async def owned_order(
@@ -204,9 +197,10 @@ async def owned_order(
     locked with lock=True). The slow path only answers 403/404/wrong type precisely."""
     if well_formed_id(intent_id):
         stmt = _WITH_ORDER[(caller.is_operator, lock)]
-        row = (await session.execute(stmt, _scope_params(caller, intent_id))).first()
-        if row is not None:
-            return cast(PaymentIntent, row[0]), cast(ConditionalPayment, row[1])
+        params = _scope_params(caller, intent_id)
+        found = await load_one(session, stmt, params, PaymentIntent, ConditionalPayment)
+        if found is not None:
+            return cast(PaymentIntent, found[0]), cast(ConditionalPayment, found[1])
     intent = await owned_intent(session, caller, intent_id, lock=lock)
     if intent.type != IntentType.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
@@ -216,57 +210,81 @@ async def owned_order(
 async def order_of_intent(
     session: AsyncSession, intent_id: str, *, lock: bool = False
 ) -> ConditionalPayment:
-    stmt = _ORDER_OF_INTENT_LOCKED if lock else _ORDER_OF_INTENT
-    order = (await session.execute(stmt, {"intent_id": intent_id})).scalar_one_or_none()
-    if order is None:
+    found = await load_one(session, _ORDER_OF[lock], {"intent_id": intent_id}, ConditionalPayment)
+    if found is None:
         raise NotFound("Conditional payment not found for this payment intent")
-    return order
+    return cast(ConditionalPayment, found[0])
 
 
-_INTENT_OF_ORDER = select(ConditionalPayment.payment_intent_id).where(
-    ConditionalPayment.id == bindparam("order_id")
+_INTENT_OF_ORDER = Direct(
+    select(ConditionalPayment.payment_intent_id).where(
+        ConditionalPayment.id == bindparam("order_id")
+    )
 )
-_INTENT_LOCKED = _BY_ID.with_for_update()
-_ORDER_LOCKED = (
-    select(ConditionalPayment).where(ConditionalPayment.id == bindparam("order_id"))
-).with_for_update()
+_INTENT_LOCKED = _PUBLIC[True]
+_ORDER_LOCKED = Direct(
+    entity_select(ConditionalPayment)
+    .where(ConditionalPayment.id == bindparam("order_id"))
+    .with_for_update()
+)
 
 
 async def lock_by_order_id(
     session: AsyncSession, order_id: str
 ) -> tuple[PaymentIntent, ConditionalPayment] | None:
     """For the worker: intent then order, locked (the API's lock order)."""
-    intent_id = (await session.execute(_INTENT_OF_ORDER, {"order_id": order_id})).scalar()
-    if intent_id is None:
+    row = await fetch_one(session, _INTENT_OF_ORDER, {"order_id": order_id})
+    if row is None:
         return None
-    intent = (await session.execute(_INTENT_LOCKED, {"intent_id": intent_id})).scalar_one()
-    order = (await session.execute(_ORDER_LOCKED, {"order_id": order_id})).scalar_one()
+    intent = await _one(
+        session, _INTENT_LOCKED, {"intent_id": row["payment_intent_id"]}, PaymentIntent
+    )
+    order = await _one(session, _ORDER_LOCKED, {"order_id": order_id}, ConditionalPayment)
     return intent, order
+
+
+async def _one(session: AsyncSession, query: Direct, params: dict[str, Any], cls: type[Any]) -> Any:
+    """The one entity `query` finds (a row that must exist: its parent is held)."""
+    found = await load_one(session, query, params, cls)
+    if found is None:
+        raise LookupError(f"{cls.__name__} vanished under a held lock: {params}")
+    return found[0]
 
 
 # --- children of an order --------------------------------------------------------
 
-_MILESTONES_OF = select(Milestone).where(Milestone.conditional_payment_id == bindparam("order_id"))
-_MILESTONES_FOR_NEW_INDEX = select(Milestone).where(
-    Milestone.conditional_payment_id == bindparam("order_id"),
-    or_(
-        Milestone.milestone_index == bindparam("index"),
-        Milestone.status.in_((MilestoneStatus.COMPLETED, MilestoneStatus.RELEASED)),
-    ),
+_MILESTONES_OF = Direct(
+    entity_select(Milestone).where(Milestone.conditional_payment_id == bindparam("order_id"))
 )
-_MILESTONE_OF = select(Milestone).where(
-    Milestone.conditional_payment_id == bindparam("order_id"),
-    Milestone.id == bindparam("milestone_id"),
+_MILESTONES_FOR_NEW_INDEX = Direct(
+    entity_select(Milestone).where(
+        Milestone.conditional_payment_id == bindparam("order_id"),
+        or_(
+            Milestone.milestone_index == bindparam("index"),
+            Milestone.status == MilestoneStatus.COMPLETED,
+            Milestone.status == MilestoneStatus.RELEASED,
+        ),
+    )
 )
-_PROOFS_OF = select(DeliveryProof).where(
-    DeliveryProof.conditional_payment_id == bindparam("order_id")
+_MILESTONE_OF = Direct(
+    entity_select(Milestone).where(
+        Milestone.conditional_payment_id == bindparam("order_id"),
+        Milestone.id == bindparam("milestone_id"),
+    )
 )
-_DISPUTE_OF = select(Dispute).where(Dispute.conditional_payment_id == bindparam("order_id"))
+_PROOFS_OF = Direct(
+    entity_select(DeliveryProof).where(
+        DeliveryProof.conditional_payment_id == bindparam("order_id")
+    )
+)
+_DISPUTE_OF = Direct(
+    entity_select(Dispute).where(Dispute.conditional_payment_id == bindparam("order_id"))
+)
 
 
 async def milestones_of(session: AsyncSession, order_id: str) -> list[Milestone]:
     """An order's milestones, in no particular order: the model sorts what it reads."""
-    return list((await session.execute(_MILESTONES_OF, {"order_id": order_id})).scalars())
+    return await load_all(session, _MILESTONES_OF, {"order_id": order_id}, Milestone)
 
 
 async def milestones_for_new_index(
@@ -275,7 +293,7 @@ async def milestones_for_new_index(
     """Just the rows the creation rules need: one with this index (duplicate?) and
     the completed or released ones (is the index below them?)."""
     params = {"order_id": order_id, "index": index}
-    return list((await session.execute(_MILESTONES_FOR_NEW_INDEX, params)).scalars())
+    return await load_all(session, _MILESTONES_FOR_NEW_INDEX, params, Milestone)
 
 
 def milestone_not_found() -> NotFound:
@@ -285,64 +303,69 @@ def milestone_not_found() -> NotFound:
 async def milestone_of(session: AsyncSession, order_id: str, milestone_id: str) -> Milestone:
     check_id(milestone_id, "milestone", "milestoneId", milestone_not_found())
     params = {"order_id": order_id, "milestone_id": milestone_id}
-    milestone = (await session.execute(_MILESTONE_OF, params)).scalar_one_or_none()
-    if milestone is None:
+    found = await load_one(session, _MILESTONE_OF, params, Milestone)
+    if found is None:
         raise milestone_not_found()
-    return milestone
+    return cast(Milestone, found[0])
 
 
 async def proofs_of(session: AsyncSession, order_id: str) -> list[DeliveryProof]:
-    return list((await session.execute(_PROOFS_OF, {"order_id": order_id})).scalars())
+    return await load_all(session, _PROOFS_OF, {"order_id": order_id}, DeliveryProof)
 
 
 async def dispute_of(session: AsyncSession, order_id: str) -> Dispute | None:
     """The order's one dispute (open or resolved), if any was raised."""
-    found = (await session.execute(_DISPUTE_OF, {"order_id": order_id})).scalar_one_or_none()
-    return found
+    found = await load_one(session, _DISPUTE_OF, {"order_id": order_id}, Dispute)
+    return None if found is None else cast(Dispute, found[0])
 
 
-_REFUNDS_OF = select(Refund).where(Refund.conditional_payment_id == bindparam("order_id"))
+_REFUNDS_OF = Direct(
+    entity_select(Refund).where(Refund.conditional_payment_id == bindparam("order_id"))
+)
 
 
 async def refunds_of(session: AsyncSession, order_id: str) -> list[Refund]:
     """An order's refunds, oldest first (ids are time-ordered)."""
-    rows = (await session.execute(_REFUNDS_OF, {"order_id": order_id})).scalars()
+    rows = await load_all(session, _REFUNDS_OF, {"order_id": order_id}, Refund)
     return sorted(rows, key=lambda r: r.id)
 
 
 # --- funding and settlement ------------------------------------------------------
 
-_FUNDED = (
+_FUNDED = Direct(
     select(LedgerEntry.id)
     .where(LedgerEntry.payment_intent_id == bindparam("intent_id"), LedgerEntry.kind == FUND)
     .limit(1)
 )
-_SETTLEMENT_LOCKED = (
-    select(Settlement).where(Settlement.id == bindparam("settlement_id")).with_for_update()
+_SETTLEMENT_LOCKED = Direct(
+    entity_select(Settlement).where(Settlement.id == bindparam("settlement_id")).with_for_update()
 )
-_PENDING_SETTLEMENT = select(Settlement.id).where(
-    Settlement.payment_intent_id == bindparam("intent_id"),
-    Settlement.status == PayoutStatus.PENDING,
+_PENDING_SETTLEMENT = Direct(
+    select(Settlement.id)
+    .where(
+        Settlement.payment_intent_id == bindparam("intent_id"),
+        Settlement.status == PayoutStatus.PENDING,
+    )
+    .limit(1)
 )
-
-
-_HASH_OWNER = select(PaymentIntent.id).where(PaymentIntent.transaction_hash == bindparam("tx_hash"))
+_HASH_OWNER = Direct(
+    select(PaymentIntent.id).where(PaymentIntent.transaction_hash == bindparam("tx_hash")).limit(1)
+)
 
 
 async def intent_with_hash(session: AsyncSession, tx_hash: str) -> str | None:
     """The id of the intent (of any merchant) a chain transaction is bound to."""
-    found = (await session.execute(_HASH_OWNER, {"tx_hash": tx_hash})).scalar()
-    return None if found is None else str(found)
+    found = await fetch_one(session, _HASH_OWNER, {"tx_hash": tx_hash})
+    return None if found is None else str(found["id"])
 
 
 async def ever_funded(session: AsyncSession, intent_id: str) -> bool:
     """Money arrives once per intent, whatever path the state machine took since."""
-    return (await session.execute(_FUNDED, {"intent_id": intent_id})).first() is not None
+    return await fetch_one(session, _FUNDED, {"intent_id": intent_id}) is not None
 
 
 async def has_pending_settlement(session: AsyncSession, intent_id: str) -> bool:
-    row = (await session.execute(_PENDING_SETTLEMENT, {"intent_id": intent_id})).first()
-    return row is not None
+    return await fetch_one(session, _PENDING_SETTLEMENT, {"intent_id": intent_id}) is not None
 
 
 async def lock_settlement(
@@ -350,18 +373,19 @@ async def lock_settlement(
 ) -> tuple[Settlement, PaymentIntent, ConditionalPayment | None] | None:
     """For the worker: the settlement, then (the API's order) its intent and order."""
     params = {"settlement_id": settlement_id}
-    settlement = (await session.execute(_SETTLEMENT_LOCKED, params)).scalar_one_or_none()
-    if settlement is None:
+    found = await load_one(session, _SETTLEMENT_LOCKED, params, Settlement)
+    if found is None:
         return None
+    settlement = cast(Settlement, found[0])
     intent_params = {"intent_id": settlement.payment_intent_id}
-    intent = (await session.execute(_INTENT_LOCKED, intent_params)).scalar_one()
+    intent = await _one(session, _INTENT_LOCKED, intent_params, PaymentIntent)
     order = None
     if settlement.conditional_payment_id:
         order_params = {"order_id": settlement.conditional_payment_id}
-        order = (await session.execute(_ORDER_LOCKED, order_params)).scalar_one()
+        order = await _one(session, _ORDER_LOCKED, order_params, ConditionalPayment)
     return settlement, intent, order
 
 
 async def intent_for_job(session: AsyncSession, intent_id: str) -> PaymentIntent | None:
-    found = (await session.execute(_INTENT_LOCKED, {"intent_id": intent_id})).scalar_one_or_none()
-    return found
+    found = await load_one(session, _INTENT_LOCKED, {"intent_id": intent_id}, PaymentIntent)
+    return None if found is None else cast(PaymentIntent, found[0])

@@ -55,7 +55,7 @@ async def test_another_merchants_intent_is_403_and_an_unknown_one_404(
 
 
 async def test_no_row_is_none(app):
-    query = repository._DIRECT_OWNED[True]
+    query = repository._OWNED[(True, False)]
     async with app.state.read_session_factory() as session:
         row = await fetch_one(session, query, {"intent_id": "intent_nope", "mode": "test"})
     assert row is None

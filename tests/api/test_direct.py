@@ -1,0 +1,156 @@
+"""db/direct.py: statements sent straight to the driver must behave as SQLAlchemy's own
+in the session: inside its transaction (the row lock held until commit), after its
+pending work (autoflush), errors as SQLAlchemy's exception classes, entities in the
+session's identity map. Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, bindparam, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from escrowgate.auth.principal import Principal
+from escrowgate.db import rows
+from escrowgate.db.direct import Direct, adopt, fetch_all, fetch_one, insert_rows
+from escrowgate.events.service import emit
+from escrowgate.models import ConditionalPayment, Event, Milestone, PaymentIntent
+from escrowgate.payments import repository
+from tests.support.driver import create_intent
+
+_EVENTS = cast(Table, Event.__table__)
+_EVENT_BY_ID = Direct(select(Event.id, Event.payload).where(Event.id == bindparam("id")))
+
+
+def _caller(merchant: Any) -> Principal:
+    return Principal(merchant.key_id, merchant.id, merchant.mode, False)
+
+
+async def test_a_locked_direct_read_holds_its_lock_until_the_transaction_ends(
+    app, client, merchant, settings
+):
+    if settings.is_sqlite:
+        pytest.skip("SQLite locks the whole database (BEGIN IMMEDIATE), tested by the races")
+    intent = await create_intent(client, merchant)
+    factory = app.state.session_factory
+    async with factory() as holder, factory() as other:
+        # The direct statement is the transaction's first: it must begin it, or its
+        # row lock would be released as soon as it ran.
+        await repository.owned_order(holder, _caller(merchant), intent["id"], lock=True)
+        conn = await other.connection()
+        await conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        with pytest.raises(Exception, match="lock timeout|canceling statement"):
+            await conn.execute(
+                text("SELECT id FROM payment_intents WHERE id = :id FOR UPDATE"),
+                {"id": intent["id"]},
+            )
+        await other.rollback()
+        await holder.commit()
+        conn = await other.connection()
+        got = await conn.execute(
+            text("SELECT id FROM payment_intents WHERE id = :id FOR UPDATE NOWAIT"),
+            {"id": intent["id"]},
+        )
+        assert got.scalar_one() == intent["id"]
+
+
+async def test_a_second_locked_read_waits_for_the_first(app, client, merchant, settings):
+    """Two transactions lock the same aggregate through the direct path: the second
+    gets the row only after the first commits, and sees its change."""
+    intent = await create_intent(client, merchant)
+    factory = app.state.session_factory
+    caller = _caller(merchant)
+    order_seen: list[int] = []
+
+    async def second() -> None:
+        async with factory() as session:
+            _, order = await repository.owned_order(session, caller, intent["id"], lock=True)
+            order_seen.append(order.clock_offset)
+
+    async with factory() as first:
+        _, order = await repository.owned_order(first, caller, intent["id"], lock=True)
+        waiter = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not waiter.done()  # blocked on the lock
+        await rows.update_now(first, order, clock_offset=order.clock_offset + 7)
+        await first.commit()
+    await asyncio.wait_for(waiter, 30)
+    assert order_seen == [7]
+
+
+async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app, client, merchant):
+    intent = await create_intent(client, merchant)
+    async with app.state.session_factory() as session:
+        _, order = await repository.owned_order(session, _caller(merchant), intent["id"])
+        row = {c.key: getattr(order, a) for a, c in _attr_columns(ConditionalPayment)}
+        with pytest.raises(IntegrityError) as raised:
+            await insert_rows(session, cast(Table, ConditionalPayment.__table__), [row])
+        assert raised.value.orig is not None  # the DB-API error, as SQLAlchemy keeps it
+        assert "conditional_payments" in str(raised.value.statement)
+
+
+async def test_rows_added_in_the_session_are_seen_by_a_direct_read(app, merchant):
+    async with app.state.session_factory() as session:
+        event_id = emit(
+            session, merchant_id=merchant.id, mode="test", type="x.y", obj={"id": "o", "n": 1}
+        )
+        found = await fetch_one(session, _EVENT_BY_ID, {"id": event_id})
+        assert found == {"id": event_id, "payload": {"id": "o", "n": 1}}
+        await session.rollback()
+    async with app.state.session_factory() as session:
+        assert await fetch_one(session, _EVENT_BY_ID, {"id": event_id}) is None
+
+
+async def test_an_entity_is_the_sessions_own_object_and_its_changes_are_flushed(
+    app, client, merchant
+):
+    intent = await create_intent(client, merchant, description="before")
+    caller = _caller(merchant)
+    async with app.state.session_factory() as session:
+        first = await repository.owned_intent(session, caller, intent["id"])
+        again, _ = await repository.owned_order(session, caller, intent["id"], lock=True)
+        assert again is first  # one object per row in a session, as the ORM's identity map
+        assert inspect(first).persistent
+        first.description = "after"  # tracked: the unit of work writes it at commit
+        await session.commit()
+        session.expire_all()
+        # An expired object is refreshed by the next read of its row, as a load does.
+        assert (await repository.owned_intent(session, caller, intent["id"])) is first
+        assert first.description == "after"
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "after"
+
+
+async def test_literals_of_a_statement_are_its_own_parameters(app, client, merchant):
+    intent = await create_intent(client, merchant)
+    query = Direct(
+        select(PaymentIntent.id)
+        .where(PaymentIntent.merchant_id == bindparam("m"), PaymentIntent.status == "INITIATED")
+        .limit(5)
+    )
+    async with app.state.read_session_factory() as session:
+        found = await fetch_all(session, query, {"m": merchant.id})
+    assert {"id": intent["id"]} in found and len(found) <= 5
+
+
+def test_an_in_list_is_refused(app):
+    dialect = app.state.engine.dialect
+    with pytest.raises(TypeError, match="no IN lists"):
+        Direct(select(Milestone.id).where(Milestone.status.in_(("A", "B")))).compiled(dialect)
+
+
+def _attr_columns(cls: type) -> list[tuple[str, Any]]:
+    return [(a.key, a.columns[0]) for a in inspect(cls).column_attrs]
+
+
+def test_a_row_the_session_holds_is_not_overwritten():
+    session = Session()
+    row = {a: None for a, _ in _attr_columns(Milestone)} | {"id": "milestone_x", "amount": 5}
+    one = adopt(session, Milestone, row)
+    assert inspect(one).persistent and one in session
+    assert adopt(session, Milestone, {**row, "amount": 9}) is one
+    assert one.amount == 5  # loaded values are kept, as a load without populate_existing
+    assert not session.dirty

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
+from ..db import rows
 from ..errors import ApiError, AuthenticationRequired
 from . import idempotency
 from .docs import ErrorBody, WireModel, keyed
@@ -63,6 +64,7 @@ class Ctx:
             response = answer(model, status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, model.wire())
+        await rows.flush(self.session)  # events and ledger legs, straight to the driver
         await self.session.commit()
         return response
 

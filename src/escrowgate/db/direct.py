@@ -125,16 +125,28 @@ class _Link:
     pgbouncer: bool
 
 
+_LINK = "escrowgate.direct_link"
+
+
 async def _link(session: AsyncSession, *, begin: bool = True) -> _Link:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    link = _Link(
-        connection=connection,
-        adapted=raw.dbapi_connection,
-        driver=raw.driver_connection,
-        sqlite=connection.dialect.name == "sqlite",
-        pgbouncer=bool(connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION)),
-    )
+    """The driver connection of the session's transaction (looked up once per
+    transaction: `session.connection()` alone costs about two statements' CPU)."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    cached: tuple[Any, _Link] | None = sync.info.get(_LINK)
+    if cached is not None and cached[0] is transaction and transaction.is_active:
+        link = cached[1]
+    else:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        link = _Link(
+            connection=connection,
+            adapted=raw.dbapi_connection,
+            driver=raw.driver_connection,
+            sqlite=connection.dialect.name == "sqlite",
+            pgbouncer=bool(connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION)),
+        )
+        sync.info[_LINK] = (sync.get_transaction(), link)
     if begin and not link.sqlite and not link.driver.is_in_transaction():
         await _begin(link)
     return link

@@ -79,7 +79,7 @@ async def get_payer_view(intent_id: str, secret: Secret, ctx: PublicCtx) -> Resp
     PUBLIC + "/milestones/{milestone_id}/approve",
     response_model=wire.PayerView,
     responses=errors(401, 404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=[TAG],
 )
 async def payer_approve_milestone(
@@ -96,7 +96,7 @@ async def payer_approve_milestone(
     PUBLIC + "/approve",
     response_model=wire.PayerView,
     responses=errors(401, 404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=[TAG],
 )
 async def payer_approve_delivery(intent_id: str, secret: Secret, ctx: PublicCtx) -> Response:
@@ -110,7 +110,7 @@ async def payer_approve_delivery(intent_id: str, secret: Secret, ctx: PublicCtx)
     PUBLIC + "/dispute",
     response_model=wire.DisputeEnvelope,
     responses=errors(401, 404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=[TAG],
 )
 async def payer_raise_dispute(
@@ -126,7 +126,7 @@ async def payer_raise_dispute(
     PUBLIC + "/confirm",
     response_model=wire.PaidIntentEnvelope,
     responses=errors(404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=[TAG],
 )
 async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> Response:
@@ -152,7 +152,7 @@ async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> 
     "/payment-intents/{intent_id}/escrow/milestones/{milestone_id}/operator-approve",
     response_model=wire.MilestoneEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Milestones"],
 )
 async def operator_approve_milestone(

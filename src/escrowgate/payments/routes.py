@@ -108,7 +108,7 @@ def _public_body(view: intents.PublicView, ctx: Ctx) -> wire.PublicIntentEnvelop
     PUBLIC + "/payment",
     response_model=wire.PaidIntentEnvelope,
     responses=errors(404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Public"],
 )
 async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> Response:
@@ -137,7 +137,7 @@ async def pay_with_card(intent_id: str, body: CardPayment, ctx: PublicCtx) -> Re
     PUBLIC + "/transaction-hash",
     response_model=wire.PublicIntentEnvelope,
     responses=errors(404, public=True, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Public"],
 )
 async def submit_transaction_hash(
@@ -159,7 +159,7 @@ async def submit_transaction_hash(
     status_code=201,
     response_model=wire.IntentEnvelope,
     responses=errors(body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Payment intents"],
 )
 async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> Response:
@@ -219,7 +219,7 @@ async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     INTENT + "/cancel",
     response_model=wire.IntentEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Payment intents"],
 )
 async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
@@ -231,7 +231,7 @@ async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     INTENT + "/confirm",
     response_model=wire.IntentEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Payment intents"],
 )
 async def confirm_payment_intent(
@@ -254,7 +254,7 @@ async def confirm_payment_intent(
     INTENT + "/refund",
     response_model=wire.RefundData,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Refunds"],
 )
 async def refund_payment_intent(
@@ -309,7 +309,7 @@ async def get_conditional_payment(request: Request, intent_id: str, ctx: ReaderC
     methods=["POST"],
     response_model=wire.DeliveryProofEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Conditional payments"],
 )
 async def submit_delivery_proof(
@@ -335,7 +335,7 @@ async def submit_delivery_proof(
     methods=["POST"],
     response_model=wire.OrderEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Conditional payments"],
 )
 async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx) -> Response:
@@ -352,7 +352,7 @@ async def approve_release(intent_id: str, body: ApproveRelease, ctx: MerchantCtx
     methods=["POST"],
     response_model=wire.DisputeEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Disputes"],
 )
 async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) -> Response:
@@ -373,7 +373,7 @@ async def raise_dispute(intent_id: str, body: RaiseDispute, ctx: MerchantCtx) ->
     methods=["POST"],
     response_model=wire.DisputeEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Disputes"],
 )
 async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> Response:
@@ -398,7 +398,7 @@ async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> 
     status_code=201,
     response_model=wire.MilestoneEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Milestones"],
 )
 async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> Response:
@@ -436,7 +436,7 @@ async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> Re
     MILESTONE + "/complete",
     response_model=wire.MilestoneEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Milestones"],
 )
 async def complete_milestone(
@@ -461,7 +461,7 @@ async def complete_milestone(
     MILESTONE + "/approve",
     response_model=wire.MilestoneEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Milestones"],
 )
 async def approve_milestone(
@@ -484,7 +484,7 @@ async def approve_milestone(
     "/test_helpers" + INTENT + "/advance_clock",
     response_model=wire.OrderEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
     tags=["Test helpers"],
 )
 async def advance_clock(

@@ -39,7 +39,7 @@ ONE = BASE + "/{endpoint_id}"
     status_code=201,
     response_model=EndpointEnvelope,
     responses=errors(body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
 )
 async def create_webhook_endpoint(body: CreateEndpoint, ctx: MerchantCtx) -> Response:
     """Create an endpoint. Its `secret` is in this answer (and on rotation) only."""
@@ -92,7 +92,7 @@ async def get_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> Response:
     ONE,
     response_model=EndpointEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
 )
 async def update_webhook_endpoint(
     endpoint_id: str, body: UpdateEndpoint, ctx: MerchantCtx
@@ -123,7 +123,7 @@ async def delete_webhook_endpoint(endpoint_id: str, ctx: MerchantCtx) -> Respons
     ONE + "/rotate-secret",
     response_model=EndpointEnvelope,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
 )
 async def rotate_webhook_secret(endpoint_id: str, ctx: MerchantCtx) -> Response:
     """A new secret (in this answer only); the old one keeps signing beside it for 24 h."""
@@ -164,7 +164,7 @@ async def list_webhook_deliveries(
     "/events/{event_id}/redeliver",
     response_model=Redelivery,
     responses=errors(404, body=True),
-    dependencies=IDEMPOTENT,
+    openapi_extra=IDEMPOTENT,
 )
 async def redeliver_event(
     event_id: str, ctx: MerchantCtx, body: Redeliver | None = None

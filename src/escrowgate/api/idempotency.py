@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.direct import Direct, entity_select, fetch_one, load_one
 from ..db.housekeeping import IDEMPOTENCY_RETENTION_SECONDS
+from ..db.rows import add_row
 from ..domain.clock import now
 from ..errors import ApiError
 from ..metrics import IDEMPOTENT_REPLAYS
@@ -68,13 +70,16 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-# Built once (bound parameters): a per-request statement costs as much CPU as its run.
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
-_RECORD = select(IdempotencyRecord).where(
-    IdempotencyRecord.merchant_id == bindparam("scope"),
-    IdempotencyRecord.mode == bindparam("mode"),
-    IdempotencyRecord.key == bindparam("key"),
+# Built once, sent straight to the driver (db/direct.py).
+_TRY_LOCK = Direct(select(func.pg_try_advisory_xact_lock(bindparam("k")).label("got")))
+_RECORD = Direct(
+    entity_select(IdempotencyRecord).where(
+        IdempotencyRecord.merchant_id == bindparam("scope"),
+        IdempotencyRecord.mode == bindparam("mode"),
+        IdempotencyRecord.key == bindparam("key"),
+    )
 )
+_RECORDS = cast(Table, IdempotencyRecord.__table__)
 
 
 def _lock_id(scope: str, mode: str, key: str) -> int:
@@ -100,14 +105,15 @@ async def claim(
     if marker in _in_flight:
         raise in_use
     if is_postgres:
-        got = (await session.execute(_TRY_LOCK, {"k": _lock_id(scope, mode, key)})).scalar_one()
-        if not got:
+        got = await fetch_one(session, _TRY_LOCK, {"k": _lock_id(scope, mode, key)})
+        if not (got and got["got"]):
             raise in_use
     _in_flight.add(marker)
     result = Claim(scope=scope, mode=mode, key=key, request_hash=fingerprint)
     try:
         params = {"scope": scope, "mode": mode, "key": key}
-        row = (await session.execute(_RECORD, params)).scalar_one_or_none()
+        found = await load_one(session, _RECORD, params, IdempotencyRecord)
+        row = cast(IdempotencyRecord, found[0]) if found else None
         if row is not None and row.created_at < now() - IDEMPOTENCY_RETENTION_SECONDS:
             await session.delete(row)
             await session.flush()
@@ -130,14 +136,17 @@ async def claim(
 
 
 def record(session: AsyncSession, claim_: Claim, status: int, body: Any) -> None:
-    session.add(
-        IdempotencyRecord(
-            merchant_id=claim_.scope,
-            mode=claim_.mode,
-            key=claim_.key,
-            request_hash=claim_.request_hash,
-            response_status=status,
-            response_body=json.dumps(body, separators=(",", ":")),
-            created_at=now(),
-        )
+    """The answer, written with the request's effect (a plain row: db/rows.py)."""
+    add_row(
+        session,
+        _RECORDS,
+        {
+            "merchant_id": claim_.scope,
+            "mode": claim_.mode,
+            "key": claim_.key,
+            "request_hash": claim_.request_hash,
+            "response_status": status,
+            "response_body": json.dumps(body, separators=(",", ":")),
+            "created_at": now(),
+        },
     )

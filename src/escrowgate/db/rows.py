@@ -1,4 +1,4 @@
-"""Append-only rows (events, ledger legs) written as one Core INSERT per table.
+"""Append-only rows (events, ledger legs, idempotent answers) written as one INSERT per table.
 
 An event or a ledger leg is never changed by the transaction that writes it, so it
 needs none of the ORM's unit of work (an instrumented object, identity map, change

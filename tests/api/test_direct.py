@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from escrowgate.auth.principal import Principal
 from escrowgate.db import rows
-from escrowgate.db.direct import Direct, adopt, fetch_all, fetch_one, insert_rows
+from escrowgate.db.direct import Direct, adopt, fetch_all, fetch_one
 from escrowgate.events.service import emit
 from escrowgate.models import ConditionalPayment, Event, Milestone, PaymentIntent
 from escrowgate.payments import repository
@@ -75,7 +75,7 @@ async def test_a_second_locked_read_waits_for_the_first(app, client, merchant, s
         waiter = asyncio.create_task(second())
         await asyncio.sleep(0.3)
         assert not waiter.done()  # blocked on the lock
-        await rows.update_now(first, order, clock_offset=order.clock_offset + 7)
+        rows.update_entity(first, order, clock_offset=order.clock_offset + 7)
         await first.commit()
     await asyncio.wait_for(waiter, 30)
     assert order_seen == [7]
@@ -87,7 +87,8 @@ async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app, client, mer
         _, order = await repository.owned_order(session, _caller(merchant), intent["id"])
         row = {c.key: getattr(order, a) for a, c in _attr_columns(ConditionalPayment)}
         with pytest.raises(IntegrityError) as raised:
-            await insert_rows(session, cast(Table, ConditionalPayment.__table__), [row])
+            rows.add_row(session, cast(Table, ConditionalPayment.__table__), row)
+            await rows.write_now(session)
         assert raised.value.orig is not None  # the DB-API error, as SQLAlchemy keeps it
         assert "conditional_payments" in str(raised.value.statement)
 

@@ -30,11 +30,13 @@ An entity read here is adopted into the session as if the ORM had loaded it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ClauseElement, Select, Table, bindparam, insert, inspect, select
+from sqlalchemy import ClauseElement, Select, Table, bindparam, insert, inspect, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -47,9 +49,12 @@ from .engine import PGBOUNCER_OPTION
 Processor = Callable[[Any], Any] | None
 E = TypeVar("E")
 
-# The plain rows waiting in a session (db/rows.py): (savepoint or None, table, row).
+# The writes waiting in a session (db/rows.py queues them): (savepoint or None,
+# table, values by column key, primary key column for an UPDATE or None for an INSERT,
+# that key's value).
 PENDING_ROWS = "escrowgate.pending_rows"
-Pending = list[tuple[Any, Table, dict[str, Any]]]
+Write = tuple[Any, Table, dict[str, Any], str | None, Any]
+Pending = list[Write]
 
 
 _GIVEN = object()  # a parameter the caller gives (not a literal of the statement)
@@ -298,30 +303,6 @@ async def load_all(
     return [adopt(session, cls, _split(compiled, row, (cls,))[0]) for row in rows]
 
 
-async def execute(
-    session: AsyncSession, stmt: Direct, params: Sequence[Mapping[str, Any]], *, settle: bool = True
-) -> None:
-    """Run an INSERT or UPDATE once per parameter set (asyncpg pipelines them in one
-    round trip), in the session's transaction."""
-    if not params:
-        return
-    if settle:
-        await _settle(session)
-    link = await _link(session)
-    compiled = stmt.compiled(link.connection.dialect)
-    many = [_args(compiled, p) for p in params]
-    try:
-        if link.sqlite:
-            cursor = await link.driver.executemany(compiled.sql, many)
-            await cursor.close()
-        elif len(many) == 1:
-            await link.driver.execute(compiled.sql, *many[0])
-        else:
-            await link.driver.executemany(compiled.sql, many)
-    except Exception as exc:
-        raise await _translated(link, exc, compiled.sql, many) from exc
-
-
 async def read_one(
     session: AsyncSession, query: Direct, params: Mapping[str, Any], cls: type[E]
 ) -> E | None:
@@ -331,9 +312,8 @@ async def read_one(
     return materialize(cls, _split(compiled, rows[0], (cls,))[0]) if rows else None
 
 
-# --- plain rows and entities -------------------------------------------------------
+# --- the session's writes, sent together -----------------------------------------------
 
-_INSERTS: dict[tuple[str, tuple[str, ...]], Direct] = {}
 _DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
@@ -354,42 +334,157 @@ def _defaults(table: Table) -> dict[str, Any]:
     return found
 
 
-def _insert_for(table: Table, keys: tuple[str, ...]) -> Direct:
-    """The INSERT of exactly these columns (built once per table and set of columns)."""
-    found = _INSERTS.get((table.name, keys))
+@dataclass
+class Piece:
+    """One statement of a flush: a multi-row INSERT, or an UPDATE by primary key."""
+
+    table: Table
+    rows: list[dict[str, Any]]  # INSERT: the rows; UPDATE: one dict of changes
+    pk_column: str | None = None
+    pk: Any = None
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        if self.pk_column is None:
+            return ("i", self.table.name, tuple(self.rows[0]), len(self.rows))
+        return ("u", self.table.name, self.pk_column, tuple(sorted(self.rows[0])))
+
+
+def coalesce(pending: Pending) -> list[Piece]:
+    """The queued writes as few statements as say the same: an UPDATE of a row
+    inserted in the same batch goes into its INSERT, two UPDATEs of one row become
+    one, rows of one table with the same columns share one multi-row INSERT. (One
+    statement may not touch a row twice, and its parts do not see each other's rows.)"""
+    pieces: list[Piece] = []
+    inserted: dict[tuple[str, Any], dict[str, Any]] = {}  # (table, pk) -> its row
+    updates: dict[tuple[str, Any], Piece] = {}
+    inserts: dict[tuple[str, tuple[str, ...]], Piece] = {}
+    for _, table, values, pk_column, pk in pending:
+        if pk_column is None:
+            defaults = _defaults(table)
+            missing = [k for k in defaults if k not in values]
+            row = {**values, **{k: defaults[k] for k in missing}} if missing else dict(values)
+            (pk_col, *more) = table.primary_key.columns
+            if not more:  # (entities with a composite key are never updated here)
+                inserted[(table.name, row.get(pk_col.key))] = row
+            key = (table.name, tuple(row))
+            piece = inserts.get(key)
+            if piece is None:
+                piece = inserts[key] = Piece(table, [])
+                pieces.append(piece)
+            piece.rows.append(row)
+            continue
+        target = inserted.get((table.name, pk))
+        if target is not None:
+            target.update(values)
+            continue
+        existing = updates.get((table.name, pk))
+        if existing is not None:
+            existing.rows[0].update(values)
+            continue
+        piece = updates[(table.name, pk)] = Piece(table, [dict(values)], pk_column, pk)
+        pieces.append(piece)
+    return pieces
+
+
+_PIECES: dict[tuple[Any, ...], Direct] = {}
+
+
+def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
+    """The prebuilt statement of a piece (one per shape) and its parameters."""
+    shape = piece.shape
+    stmt = _PIECES.get(shape)
+    if piece.pk_column is None:
+        keys = tuple(piece.rows[0])
+        if stmt is None:
+            columns = piece.table.c
+            values: list[dict[str, Any]] = [
+                {k: bindparam(f"r{i}_{k}", type_=columns[k].type) for k in keys}
+                for i in range(len(piece.rows))
+            ]
+            stmt = _PIECES[shape] = Direct(insert(piece.table).values(values))
+        params = {f"r{i}_{k}": row[k] for i, row in enumerate(piece.rows) for k in keys}
+        return stmt, params
+    changes = piece.rows[0]
+    if stmt is None:
+        table = piece.table
+        stmt = _PIECES[shape] = Direct(
+            update(table)
+            .where(table.c[piece.pk_column] == bindparam("pk_"))
+            .values({c: bindparam("v_" + c, type_=table.c[c].type) for c in sorted(changes)})
+        )
+    params = {"v_" + c: v for c, v in changes.items()}
+    params["pk_"] = piece.pk
+    return stmt, params
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _shifted(offset: int, match: re.Match[str]) -> str:
+    return f"${int(match.group(1)) + offset}"
+
+
+_COMBINED: dict[tuple[Any, ...], str] = {}
+
+
+def _combined_sql(pieces: Sequence[tuple[_Compiled, Any]], shapes: tuple[Any, ...]) -> str:
+    """PostgreSQL: the pieces as one statement (data-modifying WITH), their numbered
+    parameters renumbered in order. Each part runs once, to completion, with one
+    snapshot; a failing part fails the whole statement."""
+    found = _COMBINED.get(shapes)
     if found is None:
-        stmt = insert(table).values({k: bindparam(k) for k in keys})
-        found = _INSERTS[(table.name, keys)] = Direct(stmt)
+        parts: list[str] = []
+        offset = 0
+        for compiled, _ in pieces:
+            sql = _PLACEHOLDER.sub(partial(_shifted, offset), compiled.sql)
+            parts.append(f"w{len(parts)} AS ({sql})")
+            offset += len(compiled.params)
+        found = "WITH " + ", ".join(parts) + " SELECT 1"
+        if len(_COMBINED) < 4096:  # shapes are few; never grow without bound
+            _COMBINED[shapes] = found
     return found
 
 
-async def insert_rows(
-    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, settle: bool = True
-) -> None:
-    """INSERT rows (column key -> value; a column left out takes its default), one
-    statement per set of columns given."""
-    defaults = _defaults(table)
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for row in rows:
-        missing = [k for k in defaults if k not in row]
-        full = {**row, **{k: defaults[k] for k in missing}} if missing else row
-        groups.setdefault(tuple(full), []).append(full)
-    for keys, group in groups.items():
-        await execute(session, _insert_for(table, keys), group, settle=settle)
-
-
-async def flush_pending_rows(session: AsyncSession) -> None:
-    """The plain rows added with db/rows.py's `add_row`, one INSERT per table."""
+async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> None:
+    """Send the queued writes: on PostgreSQL as one statement (one round trip), on
+    SQLite one after the other (in process: no round trips to save). `last`: the
+    transaction commits right after and has sent nothing yet, so on PostgreSQL the
+    one statement runs as its own transaction, without BEGIN and COMMIT round trips
+    (a single statement is atomic)."""
     sync = session.sync_session
     pending: Pending | None = sync.info.get(PENDING_ROWS)
     if not pending:
         return
     sync.info[PENDING_ROWS] = []
-    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-    for _, table, row in pending:
-        by_table.setdefault(table.name, (table, []))[1].append(row)
-    for table, table_rows in by_table.values():
-        await insert_rows(session, table, table_rows, settle=False)
+    pieces = coalesce(pending)
+    # The unit of work's own changes would be flushed by the commit, in the transaction:
+    # then it must be begun here.
+    alone = last and not (sync.new or sync.dirty or sync.deleted)
+    link = await _link(session, begin=not alone)
+    dialect = link.connection.dialect
+    compiled = []
+    for piece in pieces:
+        stmt, params = piece_statement(piece)
+        c = stmt.compiled(dialect)
+        compiled.append((c, _args(c, params)))
+    sql = ""
+    args: list[Any] = []
+    try:
+        if link.sqlite:
+            for c, piece_args in compiled:
+                sql, args = c.sql, piece_args
+                cursor = await link.driver.execute(sql, args)
+                await cursor.close()
+            return
+        if len(compiled) == 1:
+            sql, args = compiled[0][0].sql, compiled[0][1]
+        else:
+            sql = _combined_sql(compiled, tuple(p.shape for p in pieces))
+            args = [a for _, piece_args in compiled for a in piece_args]
+        await link.driver.execute(sql, *args)
+    except Exception as exc:
+        raise await _translated(link, exc, sql, args) from exc
 
 
 def materialize(cls: type[E], row: Mapping[str, Any]) -> E:

@@ -1,78 +1,99 @@
-"""Append-only rows (events, ledger legs, idempotent answers) written as one INSERT per table.
+"""A transaction's writes, queued and sent together, without the ORM's unit of work.
 
-An event or a ledger leg is never changed by the transaction that writes it, so it
-needs none of the ORM's unit of work (an instrumented object, identity map, change
-tracking, flush ordering): `add_row` keeps the row as a plain dict on the session
-and the rows of each table go to the database as one prebuilt INSERT with many
-parameter sets (one pipelined round trip on asyncpg) at the next flush point:
+Rows that a transaction writes and never reads back (events, ledger legs, stored
+idempotent answers: `add_row`), and the new or changed entities of the hot paths
+(`insert_entity`, `update_entity`, `write_changes`) need none of the unit of work
+(instrumented change tracking, flush ordering, one statement per object). They are
+queued on the session and sent at the next flush point, as few statements as say
+the same (db/direct.py `coalesce`): on PostgreSQL one statement for the whole queue
+(a data-modifying WITH: one round trip), on SQLite one statement per table and
+column set. Flush points:
 
-- before the transaction (or savepoint) commits, so they commit with the change they
-  belong to, or not at all;
-- before any other statement the session executes, so a read in the same
-  transaction sees them, as it would see rows the ORM autoflushes.
+- `write_now`: at once, where a use case must see a constraint's answer (the unique
+  index behind "Milestone with index N already exists");
+- `flush`: the request context's, just before it commits; when the transaction has
+  sent nothing else, the one statement is the whole transaction (no BEGIN, COMMIT);
+- before any other statement of the session (direct ones, ORM ones, the unit of
+  work's flush), so a read in the same transaction sees the rows;
+- before the commit (a listener), for the paths that commit themselves.
 
-A rollback drops the rows written since the rolled-back transaction (or savepoint)
-began. These tables have no foreign keys, so their rows may go before the ORM
-flushes the rows they refer to.
+A rollback drops the writes queued since the rolled-back transaction (or savepoint)
+began. Queued rows may go before the rows that the unit of work flushes (every flush
+point sends the queue first).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, event, insert, inspect, update
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import (
+    InstanceState,
+    Mapper,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .direct import PENDING_ROWS as _PENDING
-from .direct import Direct, Pending, execute, flush_pending_rows, insert_rows
-
-_INSERTS: dict[str, Insert] = {}
+from .direct import Pending, coalesce, flush_pending_rows, piece_statement
 
 
-def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:
-    """Write `row` into `table` in the session's transaction (at the next flush point).
-    Every row of one table must have the same keys."""
+def _queue(
+    session: AsyncSession | Session,
+    table: Table,
+    values: dict[str, Any],
+    pk_column: str | None = None,
+    pk: Any = None,
+) -> None:
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     if not sync.in_transaction():
-        # As session.add does: the row belongs to a transaction (begun lazily: no
+        # As session.add does: the write belongs to a transaction (begun lazily: no
         # connection yet), so a rollback or close before any statement drops it.
         sync.begin()
     pending: Pending = sync.info.setdefault(_PENDING, [])
-    pending.append((sync.get_nested_transaction(), table, row))
+    pending.append((sync.get_nested_transaction(), table, values, pk_column, pk))
 
 
-def _insert(table: Table) -> Insert:
-    stmt = _INSERTS.get(table.name)
-    if stmt is None:  # built once per table: its compiled form is cached with it
-        stmt = _INSERTS[table.name] = insert(table)
-    return stmt
+def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:
+    """INSERT `row` (column key -> value; a column left out takes its default) in the
+    session's transaction, at the next flush point."""
+    _queue(session, table, row)
 
 
 async def flush(session: AsyncSession) -> None:
-    """Write the rows added so far now, straight to the driver (db/direct.py): what the
-    request context does before it commits, so the commit has nothing left to write."""
+    """The request context's last write before it commits (db/direct.py)."""
+    await flush_pending_rows(session, last=True)
+
+
+async def write_now(session: AsyncSession) -> None:
+    """Send the queue now: a constraint the writes break raises here."""
     await flush_pending_rows(session)
 
 
 def flush_rows(session: Session) -> None:
-    """The same through SQLAlchemy, where a sync flush point needs it (the listeners
-    below: a commit or an ORM statement with rows still pending)."""
+    """The queue through SQLAlchemy, where a sync flush point needs it (the listeners
+    below: a commit, an ORM statement or the unit of work's flush with writes queued)."""
     pending: Pending | None = session.info.get(_PENDING)
     if not pending:
         return
     session.info[_PENDING] = []
-    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-    for _, table, row in pending:
-        by_table.setdefault(table.name, (table, []))[1].append(row)
     connection = session.connection()
-    for table, rows in by_table.values():
-        connection.execute(_insert(table), rows)
+    for piece in coalesce(pending):
+        stmt, params = piece_statement(piece)
+        connection.execute(stmt.stmt, params)  # type: ignore[call-overload]
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    flush_rows(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
     flush_rows(session)
 
 
@@ -99,17 +120,16 @@ def _after_end(session: Session, transaction: SessionTransaction) -> None:
         session.info[_PENDING] = []
 
 
-# --- new and changed entities, written now, straight to the driver --------------------------------
+# --- new and changed entities ---------------------------------------------------------
 #
 # A hot path that creates an entity and never changes it again in the transaction
-# (a new intent and its order, a new milestone) inserts it with one prebuilt Core
-# INSERT instead of `session.add` + the unit of work; the object stays transient and
-# serves for rendering. A change to a loaded entity goes out as one prebuilt UPDATE by
+# (a new intent and its order, a new milestone) queues its INSERT instead of
+# `session.add` + the unit of work; the object stays transient and serves for
+# rendering. A change to a loaded entity is queued as an UPDATE of those columns by
 # primary key, and the loaded object takes the new values as its committed state, so
 # the unit of work has nothing left to flush for it.
 
 _COLUMNS: dict[type, tuple[Table, tuple[tuple[str, str], ...], str]] = {}
-_UPDATES: dict[tuple[str, frozenset[str]], Direct] = {}
 
 
 def _mapping(cls: type) -> tuple[Table, tuple[tuple[str, str], ...], str]:
@@ -124,45 +144,34 @@ def _mapping(cls: type) -> tuple[Table, tuple[tuple[str, str], ...], str]:
     return found
 
 
-async def insert_now(session: AsyncSession, obj: object) -> None:
-    """INSERT a new (transient) entity now: the attributes it was given, the columns'
-    defaults for the others. An IntegrityError is raised here, at the call."""
+def insert_entity(session: AsyncSession, obj: object) -> None:
+    """Queue the INSERT of a new (transient) entity: the attributes it was given, the
+    columns' defaults for the others."""
     table, pairs, _ = _mapping(type(obj))
     given = obj.__dict__
-    values = {column: given[attr] for attr, column in pairs if attr in given}
-    await insert_rows(session, table, [values], settle=False)
+    _queue(session, table, {column: given[attr] for attr, column in pairs if attr in given})
 
 
-async def update_now(session: AsyncSession, obj: object, **changes: Any) -> None:
-    """UPDATE a loaded entity's columns by primary key now, and make `changes` its
-    committed state (the object is not left dirty)."""
+def update_entity(session: AsyncSession, obj: object, **changes: Any) -> None:
+    """Queue the UPDATE of a loaded entity's columns by primary key, and make `changes`
+    its committed state (the object is not left dirty)."""
     table, pairs, pk = _mapping(type(obj))
     columns = dict(pairs)
-    key = (table.name, frozenset(changes))
-    stmt = _UPDATES.get(key)
-    if stmt is None:
-        stmt = _UPDATES[key] = Direct(
-            update(table)
-            .where(table.c[columns[pk]] == bindparam("pk_"))
-            .values({columns[a]: bindparam("v_" + a) for a in sorted(changes)})
-        )
-    params = {"v_" + a: v for a, v in changes.items()}
-    params["pk_"] = getattr(obj, pk)
-    await execute(session, stmt, [params], settle=False)
+    values = {columns[attr]: value for attr, value in changes.items()}
+    _queue(session, table, values, columns[pk], getattr(obj, pk))
     for attr, value in changes.items():
         set_committed_value(obj, attr, value)
 
 
-async def write_changes(session: AsyncSession) -> None:
+def write_changes(session: AsyncSession) -> None:
     """A use case's last step, in place of the unit of work at commit: every entity it
-    added goes out as one prebuilt INSERT, every loaded entity it changed as one
-    prebuilt UPDATE of the changed columns by primary key. The entities are then
-    detached from the session: they keep their values for rendering, and nothing is
-    left for the commit to flush. New entities are inserted in the order they were
-    added (an entity the use case creates never refers to another one it creates)."""
+    added is queued as an INSERT, every loaded entity it changed as an UPDATE of the
+    changed columns by primary key (all sent with the transaction's other writes).
+    The entities are then detached from the session: they keep their values for
+    rendering, and nothing is left for the commit to flush."""
     sync = session.sync_session
     for obj in list(sync.new):
-        await insert_now(session, obj)
+        insert_entity(session, obj)
         sync.expunge(obj)
     for obj in list(sync.dirty):
         state: InstanceState[Any] = inspect(obj)
@@ -170,5 +179,5 @@ async def write_changes(session: AsyncSession) -> None:
         columns = {attr for attr, _ in pairs}
         changed = {k: state.dict[k] for k in state.committed_state if k in columns}
         if changed:
-            await update_now(session, obj, **changed)
+            update_entity(session, obj, **changed)
         sync.expunge(obj)

@@ -120,7 +120,7 @@ async def create_intent(
         updated_at=at,
     )
     # New rows that this transaction never changes again: Core INSERTs, no unit of work.
-    await rows.insert_now(session, intent)
+    rows.insert_entity(session, intent)
     created = intent_data(intent, settings)
 
     def emit_created() -> None:
@@ -161,7 +161,7 @@ async def create_intent(
         created_at=at,
         updated_at=at,
     )
-    await rows.insert_now(session, order)
+    rows.insert_entity(session, order)
     emit_created()  # both events are one INSERT at commit (db/rows.py)
     emit_order_event(
         session,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..db.rows import insert_now, update_now, write_changes
+from ..db.rows import insert_entity, update_entity, write_changes, write_now
 from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -53,13 +53,8 @@ async def create_milestone(
         created_at=at,
         updated_at=at,
     )
-    try:  # Core INSERT now: the unique index backs up the locked check
-        await insert_now(session, milestone)
-    except IntegrityError as exc:
-        raise InvalidRequest(
-            f"Milestone with index {index} already exists", param="milestoneIndex"
-        ) from exc
-    await update_now(
+    insert_entity(session, milestone)
+    update_entity(
         session,
         order,
         milestone_total=order.milestone_total + amount,
@@ -73,6 +68,12 @@ async def create_milestone(
         type="milestone.created",
         obj=milestone_data(milestone),
     )
+    try:  # all three now, in one statement: the unique index backs up the locked check
+        await write_now(session)
+    except IntegrityError as exc:
+        raise InvalidRequest(
+            f"Milestone with index {index} already exists", param="milestoneIndex"
+        ) from exc
     return milestone
 
 
@@ -121,7 +122,7 @@ async def complete_milestone(
         schedule_for_order(
             session, order, model.JobKind.MILESTONE_RELEASE, milestone.id, at + order.dispute_window
         )
-    await write_changes(session)  # prebuilt Core INSERTs and UPDATEs, no unit of work
+    write_changes(session)  # queued INSERTs and UPDATEs, sent with the events at commit
     return milestone
 
 

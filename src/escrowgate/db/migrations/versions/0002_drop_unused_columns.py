@@ -29,5 +29,7 @@ def downgrade() -> None:
     with op.batch_alter_table("conditional_payments") as batch:
         batch.add_column(sa.Column("approved_at", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("payment_intents") as batch:
-        batch.add_column(sa.Column("lock_version", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("lock_version", sa.Integer(), nullable=False, server_default="0")
+        )
         batch.add_column(sa.Column("chain_confirm_due", sa.BigInteger(), nullable=True))

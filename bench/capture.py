@@ -54,6 +54,35 @@ class Statement:
     def verb(self) -> str:
         return self.sql.lstrip().split(None, 1)[0].upper().rstrip(";")
 
+    def parts(self) -> list[Statement]:
+        """The statements one combined statement carries: escrowgate sends a
+        transaction's writes as `WITH w0 AS (...), w1 AS (...) SELECT 1` (db/direct.py);
+        each part comes back with its own parameters, renumbered from $1."""
+        sql = self.sql.strip().rstrip(";")
+        if not sql.upper().startswith("WITH W0 AS ("):
+            return [self]
+        out: list[Statement] = []
+        for m in re.finditer(r"\bw\d+ AS \(", sql):
+            depth, j = 1, m.end()
+            while depth:
+                depth += {"(": 1, ")": -1}.get(sql[j], 0)
+                j += 1
+            inner = sql[m.end():j - 1]
+            numbers = sorted({int(n) for n in re.findall(r"\$(\d+)", inner)})
+            new = {n: k + 1 for k, n in enumerate(numbers)}
+            inner = re.sub(r"\$(\d+)", lambda x: f"${new[int(x.group(1))]}", inner)
+            params = [self.params[n - 1] for n in numbers] if self.params else []
+            out.append(Statement(self.kind, inner, params))
+        return out
+
+    @property
+    def rows(self) -> int:
+        """Rows an INSERT writes (its VALUES tuples); 1 for any other statement."""
+        if self.verb != "INSERT":
+            return 1
+        values = re.split(r"\bVALUES\b", self.sql, maxsplit=1, flags=re.I)
+        return len(re.findall(r"\)\s*,\s*\(", values[1])) + 1 if len(values) == 2 else 1
+
     @property
     def table(self) -> str | None:
         m = re.match(r"\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", self.sql, re.I)
@@ -174,9 +203,10 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
         if s.params:
             sql = re.sub(r"\$(\d+)", lambda m, ps=s.params: render(ps[int(m.group(1)) - 1]), sql)
         body.append(sql + ";")
-        if s.table and s.verb in ("INSERT", "UPDATE"):
-            slot = expected.setdefault(s.table, {"ins": 0, "upd": 0})
-            slot["ins" if s.verb == "INSERT" else "upd"] += 1
+        for part in s.parts():
+            if part.table and part.verb in ("INSERT", "UPDATE"):
+                slot = expected.setdefault(part.table, {"ins": 0, "upd": 0})
+                slot["ins" if part.verb == "INSERT" else "upd"] += part.rows
     text = "\n".join(lines + rand_lines + body) + "\n"
     return Script(path_name, text, defines, expected, stmts, dict(known))
 
@@ -184,6 +214,8 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
 def _label(s: Statement) -> str:
     if s.verb in ("BEGIN", "COMMIT", "ROLLBACK"):
         return s.verb
+    if len(s.parts()) > 1:  # one statement carrying several writes
+        return "WITH (" + ", ".join(_label(p) for p in s.parts()) + ")"
     lock = " FOR UPDATE" if s.sql.rstrip().rstrip(";").upper().endswith("FOR UPDATE") else ""
     return f"{s.verb} {s.table}{lock}"
 
@@ -202,7 +234,7 @@ def _sequence(stmts: list[Statement]) -> str:
 def summarize(stmts: list[Statement]) -> dict[str, Any]:
     verbs: dict[str, int] = {}
     for s in stmts:
-        key = s.verb if s.verb in ("BEGIN", "COMMIT", "ROLLBACK") else f"{s.verb} {s.table}"
+        key = s.verb if s.verb in ("BEGIN", "COMMIT", "ROLLBACK") else _label(s)
         verbs[key] = verbs.get(key, 0) + 1
     # Consecutive executions of the same INSERT are one ORM executemany, which asyncpg
     # pipelines into one round trip (the server still logs each execution).

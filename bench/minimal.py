@@ -58,14 +58,16 @@ def _columns(s: Statement) -> list[str]:
 def param(stmts: list[Statement], verb: str, table: str, column: str) -> list[str]:
     """Every value the app bound to `column` in its `verb` statements on `table`, in order."""
     out = []
-    for s in stmts:
+    for s in (part for st in stmts for part in st.parts()):
         if s.verb != verb or s.table != table:
             continue
         cols = _columns(s)
-        if column in cols and cols.index(column) < len(s.params):
-            v = s.params[cols.index(column)]
-            if v is not None:
-                out.append(v)
+        if column not in cols:
+            continue
+        for row in range(s.rows):  # a multi-row INSERT: its values row after row
+            i = row * len(cols) + cols.index(column)
+            if i < len(s.params) and s.params[i] is not None:
+                out.append(s.params[i])
     return out
 
 

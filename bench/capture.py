@@ -70,7 +70,7 @@ class Statement:
             inner = sql[m.end():j - 1]
             numbers = sorted({int(n) for n in re.findall(r"\$(\d+)", inner)})
             new = {n: k + 1 for k, n in enumerate(numbers)}
-            inner = re.sub(r"\$(\d+)", lambda x: f"${new[int(x.group(1))]}", inner)
+            inner = re.sub(r"\$(\d+)", lambda x, new=new: f"${new[int(x.group(1))]}", inner)
             params = [self.params[n - 1] for n in numbers] if self.params else []
             out.append(Statement(self.kind, inner, params))
         return out

@@ -17,15 +17,17 @@ must be done is done here, from SQLAlchemy's own parts:
 - a driver error is raised as SQLAlchemy raises it (`IntegrityError`,
   `OperationalError`..., translated by the dialect's own adapter), and a connection
   that broke is invalidated, not given back to the pool;
-- the session's own pending work is written first (its autoflush): new and changed
-  entities (`session.flush()`) and the plain rows of db/rows.py, so a read sees them;
+- the session's own pending work is written first (its autoflush): the writes queued
+  by db/rows.py and the unit of work's new and changed entities, so a read sees them;
 - the statement runs in the session's transaction: on PostgreSQL the dialect begins
   it lazily with its own first statement, so it is begun here when a direct statement
   comes first (`_begin`); on SQLite `session.connection()` has begun it (BEGIN
   IMMEDIATE, db/engine.py).
 
 An entity read here is adopted into the session as if the ORM had loaded it
-(`adopt`): in its identity map, its changes tracked and flushed as usual.
+(`adopt`): in its identity map, its changes tracked and flushed as usual. The
+session's queued writes are sent together (`flush_pending_rows`): on PostgreSQL as
+one statement.
 """
 
 from __future__ import annotations
@@ -164,8 +166,6 @@ async def _begin(link: _Link) -> None:
     for this; tests/api/test_direct.py fails if the adapter changes under us."""
     try:
         await link.adapted._start_transaction()
-    except DBAPIError:
-        raise
     except Exception as exc:
         raise await _translated(link, exc, "BEGIN", ()) from exc
 

@@ -33,24 +33,30 @@ SELECT pi.id AS intent_id, cp.id AS order_id, m.id AS milestone_id, m.amount AS 
  WHERE pi.id = :c_intent || lpad(to_hex(:n::bigint), 12, '0') AND pi.merchant_id = :merchant
    AND pi.mode = :mode AND m.id = :c_milestone || lpad(to_hex(:n::bigint), 12, '0')
    FOR UPDATE \gset
+-- every write in one statement: the three updates, the settlement, the two balanced
+-- ledger transactions (release, settle: four legs) and the five events with payloads
+WITH w0 AS (
 UPDATE milestones SET status = 'RELEASED', completed_at = :now, completed_by = 'bench',
        released_at = :now, released_by = 'auto_release',
        release_tx_hash = '0x' || lpad(to_hex(:r1::bigint), 64, '0'), updated_at = :now
- WHERE id = :milestone_id;
+ WHERE id = :milestone_id),
+w1 AS (
 UPDATE conditional_payments SET released_amount = :amt, settled_amount = :amt,
        order_status = 'COMPLETED', settlement_status = 'CONFIRMED', released_at = :now,
        updated_at = :now
- WHERE id = :order_id;
+ WHERE id = :order_id),
+w2 AS (
 UPDATE payment_intents SET status = 'SETTLED', settlement_status = 'COMPLETED',
        phases = :phases::json, updated_at = :now
- WHERE id = :intent_id;
+ WHERE id = :intent_id),
+w3 AS (
 INSERT INTO settlements (id, payment_intent_id, conditional_payment_id, milestone_id,
     merchant_id, mode, amount, currency, method, destination, status, external_tx_id,
     created_at, completed_at)
   VALUES ('settlement_' || :idms || lpad(to_hex(:r2::bigint), 32, '0'), :intent_id, :order_id,
     :milestone_id, :merchant, :mode, :amt, 'USDC', 'OFF_RAMP_MOCK', 'acct_bench_0001',
-    'COMPLETED', 'OFFRAMP_MOCK-' || to_hex(:r3::bigint), :now, :now);
--- the two balanced ledger transactions (release, settle): four legs, one statement
+    'COMPLETED', 'OFFRAMP_MOCK-' || to_hex(:r3::bigint), :now, :now)),
+w4 AS (
 INSERT INTO ledger_entries (id, transaction_id, merchant_id, mode, currency, account, amount,
     kind, payment_intent_id, conditional_payment_id, reference_id, created_at)
   VALUES ('le_' || :idms || lpad(to_hex(:r4::bigint), 32, '0'), 'ltx_' || :idms || lpad(to_hex(:r8::bigint), 32, '0'),
@@ -64,8 +70,8 @@ INSERT INTO ledger_entries (id, transaction_id, merchant_id, mode, currency, acc
           'settlement_' || :idms || lpad(to_hex(:r2::bigint), 32, '0'), :now),
          ('le_' || :idms || lpad(to_hex(:r7::bigint), 32, '0'), 'ltx_' || :idms || lpad(to_hex(:r9::bigint), 32, '0'),
           :merchant, :mode, 'USDC', 'merchant_pending', -(:amt::bigint), 'SETTLE', :intent_id, :order_id,
-          'settlement_' || :idms || lpad(to_hex(:r2::bigint), 32, '0'), :now);
--- the five events with their JSON payloads, one statement
+          'settlement_' || :idms || lpad(to_hex(:r2::bigint), 32, '0'), :now)),
+w5 AS (
 INSERT INTO events (id, merchant_id, mode, type, object_id, payload, created_at)
   VALUES ('evt_' || :idms || lpad(to_hex(:r10::bigint), 32, '0'), :merchant, :mode, 'milestone.completed',
           :milestone_id, :e1::json, :now),
@@ -76,5 +82,6 @@ INSERT INTO events (id, merchant_id, mode, type, object_id, payload, created_at)
          ('evt_' || :idms || lpad(to_hex(:r13::bigint), 32, '0'), :merchant, :mode,
           'payment_intent.settlement_completed', :intent_id, :e4::json, :now),
          ('evt_' || :idms || lpad(to_hex(:r14::bigint), 32, '0'), :merchant, :mode,
-          'payment_intent.status_changed', :intent_id, :e5::json, :now);
+          'payment_intent.status_changed', :intent_id, :e5::json, :now))
+SELECT 1;
 COMMIT;

@@ -20,17 +20,22 @@ SELECT pi.status AS pi_status, cp.id AS order_id, cp.amount AS order_amount,
  WHERE pi.id = :ms_intent || lpad(to_hex(:n::bigint), 12, '0') AND pi.merchant_id = :merchant
    AND pi.mode = :mode
    FOR UPDATE \gset
+-- the three writes in one statement (a repeated index is refused by the unique
+-- constraint (conditional_payment_id, milestone_index))
+WITH w0 AS (
 UPDATE conditional_payments SET milestone_total = :milestone_total::bigint + 10000000,
        milestone_count = :milestone_count::int + 1, updated_at = :now
- WHERE id = :order_id;
--- a repeated index is refused by the unique constraint (conditional_payment_id, milestone_index)
+ WHERE id = :order_id),
+w1 AS (
 INSERT INTO milestones (id, conditional_payment_id, payment_intent_id, merchant_id,
     milestone_index, description, amount, percentage_bp, status, added_after_funding,
     created_at, updated_at)
   VALUES ('milestone_' || :idms || lpad(to_hex(:r1::bigint), 32, '0'), :order_id,
     :ms_intent || lpad(to_hex(:n::bigint), 12, '0'), :merchant, :idx, 'bench milestone', 10000000,
-    100, 'PENDING', false, :now, :now);
+    100, 'PENDING', false, :now, :now)),
+w2 AS (
 INSERT INTO events (id, merchant_id, mode, type, object_id, payload, created_at)
   VALUES ('evt_' || :idms || lpad(to_hex(:r2::bigint), 32, '0'), :merchant, :mode, 'milestone.created',
-          'milestone_' || :idms || lpad(to_hex(:r1::bigint), 32, '0'), :p_milestone::json, :now);
+          'milestone_' || :idms || lpad(to_hex(:r1::bigint), 32, '0'), :p_milestone::json, :now))
+SELECT 1;
 COMMIT;

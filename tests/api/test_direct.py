@@ -9,7 +9,7 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, inspect, select, text
+from sqlalchemy import Table, bindparam, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -155,3 +155,26 @@ def test_a_row_the_session_holds_is_not_overwritten():
     assert adopt(session, Milestone, {**row, "amount": 9}) is one
     assert one.amount == 5  # loaded values are kept, as a load without populate_existing
     assert not session.dirty
+
+
+_COUNT_EVENTS = Direct(
+    select(func.count().label("n")).select_from(Event).where(Event.type == bindparam("type"))
+)
+
+
+async def test_a_large_batch_is_split_below_the_parameter_limits(app, merchant):
+    """5,000 queued events (45,000 parameters: more than one statement may carry on
+    either database) are all written, in the one transaction."""
+    kind = f"bulk.{merchant.id[-8:]}"
+    async with app.state.session_factory() as session:
+        for i in range(5000):
+            emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": f"o{i}"})
+        await rows.flush(session)
+        await session.rollback()  # the split statements ran in one transaction
+        assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 0}
+        for i in range(5000):
+            emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": f"o{i}"})
+        await rows.flush(session)
+        await session.commit()
+    async with app.state.session_factory() as session:
+        assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 5000}

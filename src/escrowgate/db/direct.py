@@ -400,6 +400,12 @@ class Piece:
         return ("u", self.table.name, self.pk_column, tuple(sorted(self.rows[0])))
 
 
+# A statement's parameters are bounded (asyncpg: 32,767; SQLite: 32,766 by default), and
+# each row count of a multi-row INSERT is a statement of its own to compile and cache.
+MAX_PARAMS = 30_000
+MAX_ROWS_PER_INSERT = 64
+
+
 def coalesce(pending: Pending) -> list[Piece]:
     """The queued writes as few statements as say the same: an UPDATE of a row
     inserted in the same batch goes into its INSERT, two UPDATEs of one row become
@@ -419,7 +425,7 @@ def coalesce(pending: Pending) -> list[Piece]:
                 inserted[(table.name, row.get(pk_col.key))] = row
             key = (table.name, tuple(row))
             piece = inserts.get(key)
-            if piece is None:
+            if piece is None or len(piece.rows) >= MAX_ROWS_PER_INSERT:
                 piece = inserts[key] = Piece(table, [])
                 pieces.append(piece)
             piece.rows.append(row)
@@ -508,31 +514,42 @@ async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> No
         return
     sync.info[PENDING_ROWS] = []
     pieces = coalesce(pending)
-    # The unit of work's own changes would be flushed by the commit, in the transaction:
-    # then it must be begun here.
-    alone = last and not (sync.new or sync.dirty or sync.deleted)
-    link = await _link(session, begin=not alone)
+    link = await _link(session, begin=False)
     dialect = link.connection.dialect
-    compiled = []
+    # Pieces as statements: on PostgreSQL as many per statement as its parameters allow.
+    statements: list[list[tuple[Piece, _Compiled, list[Any]]]] = [[]]
+    count = 0
     for piece in pieces:
         stmt, params = piece_statement(piece)
         c = stmt.compiled(dialect)
-        compiled.append((c, _args(c, params)))
+        if statements[-1] and (link.sqlite or count + len(c.params) > MAX_PARAMS):
+            statements.append([])
+            count = 0
+        statements[-1].append((piece, c, _args(c, params)))
+        count += len(c.params)
+    # One statement is atomic alone; more, or the unit of work's own changes (flushed by
+    # the commit), need the transaction begun.
+    alone = last and len(statements) == 1 and not (sync.new or sync.dirty or sync.deleted)
+    if not alone and not link.sqlite and not link.driver.is_in_transaction():
+        await _begin(link)
     sql = ""
     args: list[Any] = []
     try:
-        if link.sqlite:
-            for c, piece_args in compiled:
-                sql, args = c.sql, piece_args
-                cursor = await link.driver.execute(sql, args)
+        for group in statements:
+            if link.sqlite:
+                ((_, c, args),) = group
+                sql = c.sql
+                cursor = await link.driver.execute(c.sql, args)
                 await cursor.close()
-            return
-        if len(compiled) == 1:
-            sql, args = compiled[0][0].sql, compiled[0][1]
-        else:
-            sql = _combined_sql(compiled, tuple(p.shape for p in pieces))
-            args = [a for _, piece_args in compiled for a in piece_args]
-        await link.driver.execute(sql, *args)
+                continue
+            if len(group) == 1:
+                sql, args = group[0][1].sql, group[0][2]
+            else:
+                sql = _combined_sql(
+                    [(c, a) for _, c, a in group], tuple(p.shape for p, _, _ in group)
+                )
+                args = [a for _, _, piece_args in group for a in piece_args]
+            await link.driver.execute(sql, *args)
     except Exception as exc:
         raise await _translated(link, exc, sql, args) from exc
 

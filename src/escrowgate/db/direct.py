@@ -211,13 +211,18 @@ async def _as_sqlalchemy_error(
     )
 
 
+def _orm_pending(sync: Session) -> bool:
+    """Whether the unit of work has new, changed or deleted entities to flush."""
+    return bool(sync.new or sync.dirty or sync.deleted)
+
+
 async def _settle(session: AsyncSession) -> None:
     """The session's autoflush, before a direct statement: pending plain rows and new,
     changed or deleted entities are written first."""
     sync = session.sync_session
     if sync.info.get(PENDING_ROWS):
         await flush_pending_rows(session)
-    if sync.new or sync.dirty or sync.deleted:
+    if _orm_pending(sync):
         await session.flush()
 
 
@@ -529,7 +534,7 @@ async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> No
         count += len(c.params)
     # One statement is atomic alone; more, or the unit of work's own changes (flushed by
     # the commit), need the transaction begun.
-    alone = last and len(statements) == 1 and not (sync.new or sync.dirty or sync.deleted)
+    alone = last and len(statements) == 1 and not _orm_pending(sync)
     if not alone and not link.sqlite and not link.driver.is_in_transaction():
         await _begin(link)
     sql = ""

@@ -5,6 +5,7 @@ edge closes the context after the answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,21 @@ from .edge import BODY_KEY, CLOSERS_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_
 
 @dataclass
 class Ctx:
-    session: AsyncSession
     principal: Principal | None
     settings: Settings
     request_id: str
     is_postgres: bool
+    # The session is made when the route first asks for it: a GET answered from one
+    # pooled read (db/direct.py: read_one) never needs its objects.
+    open_session: Callable[[], AsyncSession]
+    opened: AsyncSession | None = None
     claim: idempotency.Claim | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self.opened is None:
+            self.opened = self.open_session()
+        return self.opened
 
     @property
     def caller(self) -> Principal:
@@ -50,7 +60,10 @@ class Ctx:
         (close() rolls back what was not committed: one call, not rollback + close)."""
         if self.claim is not None:
             self.claim.release()
-        await self.session.close()
+        session = self.opened
+        # A session that never began holds no connection and nothing to roll back.
+        if session is not None and session.sync_session.get_transaction() is not None:
+            await session.close()
 
     async def respond(
         self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None
@@ -88,22 +101,20 @@ async def _open(
     raises: a plain dependency, not a generator, so FastAPI keeps no exit stack
     and no cancellation shield for it (a few percent of a request)."""
     app = request.app
+    # The session the key was looked up in (a cache miss), if any: one checkout.
     session: AsyncSession | None = request.scope.pop(SESSION_KEY, None)
+    read_only = request.method in ("GET", "HEAD")
+    factory = app.state.read_session_factory if read_only else app.state.session_factory
     replica_factory = getattr(app.state, "replica_session_factory", None)
-    if replica and replica_factory is not None and request.method in ("GET", "HEAD"):
+    if replica and replica_factory is not None and read_only:
         # The key was checked on the primary (a revocation is never missed through lag);
         # the route reads the standby.
         if session is not None:
             await session.close()
-        session = replica_factory()
-    if session is None:
-        session = (
-            app.state.read_session_factory
-            if request.method in ("GET", "HEAD")
-            else app.state.session_factory
-        )()
+        session, factory = None, replica_factory
     ctx = Ctx(
-        session=session,
+        open_session=factory,
+        opened=session,
         principal=principal,
         settings=app.state.settings,
         request_id=request.scope.get(REQUEST_ID_KEY, ""),
@@ -117,7 +128,7 @@ async def _open(
             request.method, request.url.path, request.scope.get(BODY_KEY, b"")
         )
         ctx.claim = await idempotency.claim(
-            session,
+            ctx.session,
             scope=scope,
             mode=mode,
             key=key,

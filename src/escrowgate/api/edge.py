@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..auth.cache import KeyCache
-from ..auth.keys import Principal, record_use, resolve_key, use_due
+from ..auth.keys import Principal, cached_principal, record_use, resolve_key, use_due
 from ..db.availability import RETRY_AFTER_SECONDS, is_database_unavailable
 from ..db.migrate import NOT_MIGRATED, SchemaGate
 from ..domain.origin import RequestOrigin, current_origin
@@ -340,6 +340,9 @@ class EdgeMiddleware:
             return None, AuthenticationRequired()
         if raw == "":
             return None, InvalidApiKey()
+        cached = cached_principal(raw, self.key_cache)
+        if cached is not None:  # no session yet: the route opens one if it needs it
+            return cached, None
         read_only = scope["method"] in ("GET", "HEAD")
         session = (self.read_session_factory if read_only else self.session_factory)()()
         try:

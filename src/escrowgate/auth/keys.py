@@ -41,6 +41,14 @@ def looks_like_key(raw: str) -> bool:
     return bool(_KEY_RE.fullmatch(raw))
 
 
+def cached_principal(raw: str, cache: KeyCache | None) -> Principal | None:
+    """The principal of a key `resolve_key` answered before, from the cache alone (no
+    session needed: most requests); None when it must be looked up."""
+    if cache is None or not looks_like_key(raw):
+        return None
+    return cache.get(hash_key(raw))
+
+
 async def resolve_key(
     session: AsyncSession, raw: str, cache: KeyCache | None = None
 ) -> Principal | None:
@@ -54,7 +62,7 @@ async def resolve_key(
         cached = cache.get(digest)
         if cached is not None:
             return cached
-        generation = cache.generation
+        generation = cache.generation  # read before the lookup: a revocation meanwhile wins
     row = (await session.execute(_BY_HASH, {"key_hash": digest})).scalar_one_or_none()
     # The lookup is by hash; compare again in constant time before trusting it.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):

@@ -18,13 +18,14 @@ ID_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 SANDBOX_ID_RE = re.compile(
     r"^([a-z]+_)*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def impossible_id(value: str) -> bool:
     """An id with a control character (a NUL byte, ...) cannot exist anywhere: it is
     answered like an unknown id (404), and never reaches the database (where a NUL is
     an error on PostgreSQL, not a miss)."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+    return CONTROL_RE.search(value) is not None
 
 
 def shown_id(value: str) -> str:

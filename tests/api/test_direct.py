@@ -9,13 +9,20 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, func, inspect, select, text
+from sqlalchemy import Table, bindparam, event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from escrowgate.auth.principal import Principal
 from escrowgate.db import rows
-from escrowgate.db.direct import Direct, adopt, fetch_all, fetch_one
+from escrowgate.db.direct import (
+    Direct,
+    adopt,
+    fetch_all,
+    fetch_one,
+    flush_pending_rows,
+    has_sent,
+)
 from escrowgate.events.service import emit
 from escrowgate.models import ConditionalPayment, Event, Milestone, PaymentIntent
 from escrowgate.payments import repository
@@ -169,12 +176,58 @@ async def test_a_large_batch_is_split_below_the_parameter_limits(app, merchant):
     async with app.state.session_factory() as session:
         for i in range(5000):
             emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": f"o{i}"})
-        await rows.flush(session)
+        await flush_pending_rows(session, last=True)
         await session.rollback()  # the split statements ran in one transaction
         assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 0}
         for i in range(5000):
             emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": f"o{i}"})
-        await rows.flush(session)
-        await session.commit()
+        await rows.commit(session)
     async with app.state.session_factory() as session:
         assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 5000}
+
+
+async def test_a_requests_only_statement_is_sent_alone_and_committed(app, merchant, settings):
+    """Writes queued in a session that has sent nothing else are, on PostgreSQL, one
+    statement on a pooled connection: the session never holds one, and the rows are
+    committed (another session sees them). On SQLite they go through the session."""
+    kind = f"alone.{merchant.id[-8:]}"
+    async with app.state.session_factory() as session:
+        connections: list[Any] = []
+        event.listen(session.sync_session, "after_begin", lambda *a: connections.append(a[2]))
+        for i in range(3):
+            emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": f"o{i}"})
+        assert not has_sent(session)
+        await rows.commit(session)
+        assert len(connections) == (1 if settings.is_sqlite else 0)
+    async with app.state.session_factory() as session:
+        assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 3}
+
+
+async def test_an_error_of_the_only_statement_is_sqlalchemys_and_writes_nothing(
+    app, merchant
+):
+    """A constraint broken by the lone statement: SQLAlchemy's IntegrityError, none of
+    its rows written, and the pool's connections still good for the next request."""
+    kind = f"clash.{merchant.id[-8:]}"
+    async with app.state.session_factory() as session:
+        first = emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": "a"})
+        await rows.commit(session)
+    async with app.state.session_factory() as session:
+        emit(session, merchant_id=merchant.id, mode="test", type=kind, obj={"id": "b"})
+        again = {
+            "id": first,
+            "merchant_id": merchant.id,
+            "mode": "test",
+            "type": kind,
+            "object_id": "a",
+            "payload": {"id": "a"},
+            "created_at": 0,
+        }
+        rows.add_row(session, _EVENTS, again)  # the same primary key as the first event
+        with pytest.raises(IntegrityError) as raised:
+            await rows.commit(session)
+        assert raised.value.orig is not None
+        assert "events" in str(raised.value.statement)
+    for _ in range(3):  # every pooled connection still answers
+        async with app.state.session_factory() as session:
+            assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 1}

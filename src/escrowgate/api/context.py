@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..auth.keys import Principal
 from ..config import Settings
 from ..db import rows
+from ..db.direct import has_sent
 from ..errors import ApiError, AuthenticationRequired
 from . import idempotency
 from .docs import ErrorBody, WireModel, keyed
@@ -61,8 +62,8 @@ class Ctx:
         if self.claim is not None:
             self.claim.release()
         session = self.opened
-        # A session that never began holds no connection and nothing to roll back.
-        if session is not None and session.sync_session.get_transaction() is not None:
+        # A session that has sent nothing holds no connection and nothing to roll back.
+        if session is not None and has_sent(session):
             await session.close()
 
     async def respond(
@@ -77,8 +78,7 @@ class Ctx:
             response = answer(model, status)
         if self.claim is not None:
             idempotency.record(self.session, self.claim, status, model.wire())
-        await rows.flush(self.session)  # events and ledger legs, straight to the driver
-        await self.session.commit()
+        await rows.commit(self.session)  # events and ledger legs, straight to the driver
         return response
 
 

@@ -38,10 +38,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ClauseElement, Select, Table, bindparam, insert, inspect, select, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    ClauseElement,
+    Select,
+    Table,
+    bindparam,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.util import greenlet_spawn
@@ -211,7 +221,23 @@ async def _as_sqlalchemy_error(
     )
 
 
-def _orm_pending(sync: Session) -> bool:
+_CONNECTED = "escrowgate.connected"
+
+
+@event.listens_for(Session, "after_begin")
+def _on_connection(session: Session, transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = transaction
+
+
+def has_sent(session: AsyncSession | Session) -> bool:
+    """Whether the session's transaction holds a connection (it has sent, or begun to
+    send, a statement): until then a rollback or commit has nothing to tell the database."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_transaction()
+    return transaction is not None and sync.info.get(_CONNECTED) is transaction
+
+
+def orm_pending(sync: Session) -> bool:
     """Whether the unit of work has new, changed or deleted entities to flush."""
     return bool(sync.new or sync.dirty or sync.deleted)
 
@@ -222,7 +248,7 @@ async def _settle(session: AsyncSession) -> None:
     sync = session.sync_session
     if sync.info.get(PENDING_ROWS):
         await flush_pending_rows(session)
-    if _orm_pending(sync):
+    if orm_pending(sync):
         await session.flush()
 
 
@@ -329,8 +355,9 @@ async def read_one(
     has not begun (a GET's one read) the row is read on a connection taken from the
     engine's pool and given back at once, without the session's transaction and
     connection objects around it (about a fifth of a GET's CPU)."""
-    engine = session.bind
-    if session.sync_session.get_transaction() is None and isinstance(engine, AsyncEngine):
+    sync = session.sync_session
+    engine = sync.bind
+    if sync.get_transaction() is None and isinstance(engine, Engine):
         compiled, rows = await _fetch_pooled(engine, query, params)
     else:
         compiled, rows = await _fetch(session, query, params, begin=False)
@@ -338,33 +365,39 @@ async def read_one(
 
 
 async def _fetch_pooled(
-    engine: AsyncEngine, query: Direct, params: Mapping[str, Any]
+    engine: Engine, query: Direct, params: Mapping[str, Any]
 ) -> tuple[_Compiled, list[Sequence[Any]]]:
-    fairy = await engine.raw_connection()
+    compiled = query.compiled(engine.dialect)
+    return compiled, await _on_pooled(engine, compiled.sql, _args(compiled, params))
+
+
+async def _on_pooled(engine: Engine, sql: str, args: list[Any]) -> list[Sequence[Any]]:
+    """One statement, outside any session: on a connection taken from the engine's
+    pool and given back at once (no session transaction or connection objects around
+    it). On PostgreSQL it is its own transaction (a single statement is atomic)."""
+    fairy = await greenlet_spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
     dialect = engine.dialect
-    compiled = query.compiled(dialect)
-    args = _args(compiled, params)
     driver: Any = fairy.driver_connection
     try:
         if dialect.name == "sqlite":
-            rows = list(await driver.execute_fetchall(compiled.sql, args))
-        elif engine.sync_engine.get_execution_options().get(PGBOUNCER_OPTION):
+            rows = list(await driver.execute_fetchall(sql, args))
+        elif engine.get_execution_options().get(PGBOUNCER_OPTION):
             async with driver.transaction():  # Parse and Bind on one server connection
-                rows = await driver.fetch(compiled.sql, *args)
+                rows = await driver.fetch(sql, *args)
         else:
-            rows = await driver.fetch(compiled.sql, *args)
+            rows = await driver.fetch(sql, *args)
     except Exception as exc:
 
         async def invalidate() -> None:
             await greenlet_spawn(fairy.invalidate)
 
         raise await _as_sqlalchemy_error(
-            dialect, fairy.dbapi_connection, invalidate, exc, compiled.sql, args
+            dialect, fairy.dbapi_connection, invalidate, exc, sql, args
         ) from exc
     finally:
         if fairy.is_valid:
             await greenlet_spawn(fairy.close)  # back to the pool (its reset included)
-    return compiled, rows
+    return rows
 
 
 # --- the session's writes, sent together -----------------------------------------------
@@ -510,53 +543,66 @@ def _combined_sql(pieces: Sequence[tuple[_Compiled, Any]], shapes: tuple[Any, ..
 async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> None:
     """Send the queued writes: on PostgreSQL as one statement (one round trip), on
     SQLite one after the other (in process: no round trips to save). `last`: the
-    transaction commits right after and has sent nothing yet, so on PostgreSQL the
-    one statement runs as its own transaction, without BEGIN and COMMIT round trips
-    (a single statement is atomic)."""
+    transaction commits right after, so on PostgreSQL one statement runs as its own
+    transaction, without BEGIN and COMMIT round trips (a single statement is atomic);
+    when the session has sent nothing before it, on a pooled connection, without the
+    session's transaction and connection objects (a create intent's one statement)."""
     sync = session.sync_session
     pending: Pending | None = sync.info.get(PENDING_ROWS)
     if not pending:
         return
     sync.info[PENDING_ROWS] = []
-    pieces = coalesce(pending)
+    engine = sync.bind
+    dialect = engine.dialect if engine is not None else sync.get_bind().dialect
+    sqlite = dialect.name == "sqlite"
+    statements = _statements(coalesce(pending), dialect, sqlite)
+    # One statement is atomic alone; more, or the unit of work's own changes (flushed by
+    # the commit), need the transaction begun.
+    alone = last and len(statements) == 1 and not orm_pending(sync)
+    if alone and not sqlite and not has_sent(sync) and isinstance(engine, Engine):
+        # The request's only statement: on a pooled connection, without the session's
+        # transaction and connection objects (its commit then has nothing to send).
+        await _on_pooled(engine, *statements[0])
+        return
     link = await _link(session, begin=False)
-    dialect = link.connection.dialect
-    # Pieces as statements: on PostgreSQL as many per statement as its parameters allow.
-    statements: list[list[tuple[Piece, _Compiled, list[Any]]]] = [[]]
+    # Behind PgBouncer a statement outside a transaction may be parsed on one server
+    # connection and bound on another: it always runs in one there.
+    if (not alone or link.pgbouncer) and not sqlite and not link.driver.is_in_transaction():
+        await _begin(link)
+    sql: str = ""
+    args: list[Any] = []
+    try:
+        for sql, args in statements:
+            if sqlite:
+                cursor = await link.driver.execute(sql, args)
+                await cursor.close()
+            else:
+                await link.driver.execute(sql, *args)
+    except Exception as exc:
+        raise await _translated(link, exc, sql, args) from exc
+
+
+def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tuple[str, list[Any]]]:
+    """The pieces as statements (SQL, arguments): on PostgreSQL as many pieces per
+    statement as its parameters allow, on SQLite one each (one statement a call)."""
+    groups: list[list[tuple[Piece, _Compiled, list[Any]]]] = [[]]
     count = 0
     for piece in pieces:
         stmt, params = piece_statement(piece)
         c = stmt.compiled(dialect)
-        if statements[-1] and (link.sqlite or count + len(c.params) > MAX_PARAMS):
-            statements.append([])
+        if groups[-1] and (sqlite or count + len(c.params) > MAX_PARAMS):
+            groups.append([])
             count = 0
-        statements[-1].append((piece, c, _args(c, params)))
+        groups[-1].append((piece, c, _args(c, params)))
         count += len(c.params)
-    # One statement is atomic alone; more, or the unit of work's own changes (flushed by
-    # the commit), need the transaction begun.
-    alone = last and len(statements) == 1 and not _orm_pending(sync)
-    if not alone and not link.sqlite and not link.driver.is_in_transaction():
-        await _begin(link)
-    sql = ""
-    args: list[Any] = []
-    try:
-        for group in statements:
-            if link.sqlite:
-                ((_, c, args),) = group
-                sql = c.sql
-                cursor = await link.driver.execute(c.sql, args)
-                await cursor.close()
-                continue
-            if len(group) == 1:
-                sql, args = group[0][1].sql, group[0][2]
-            else:
-                sql = _combined_sql(
-                    [(c, a) for _, c, a in group], tuple(p.shape for p, _, _ in group)
-                )
-                args = [a for _, _, piece_args in group for a in piece_args]
-            await link.driver.execute(sql, *args)
-    except Exception as exc:
-        raise await _translated(link, exc, sql, args) from exc
+    out = []
+    for group in groups:
+        if len(group) == 1:
+            out.append((group[0][1].sql, group[0][2]))
+        else:
+            sql = _combined_sql([(c, a) for _, c, a in group], tuple(p.shape for p, _, _ in group))
+            out.append((sql, [a for _, _, piece_args in group for a in piece_args]))
+    return out
 
 
 def materialize(cls: type[E], row: Mapping[str, Any]) -> E:

@@ -39,7 +39,14 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .direct import PENDING_ROWS as _PENDING
-from .direct import Pending, coalesce, flush_pending_rows, piece_statement
+from .direct import (
+    Pending,
+    coalesce,
+    flush_pending_rows,
+    has_sent,
+    orm_pending,
+    piece_statement,
+)
 
 
 def _queue(
@@ -64,9 +71,13 @@ def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) 
     _queue(session, table, row)
 
 
-async def flush(session: AsyncSession) -> None:
-    """The request context's last write before it commits (db/direct.py)."""
+async def commit(session: AsyncSession) -> None:
+    """The request's writes, durable: the queue (on PostgreSQL, when it is the only
+    statement, alone on a pooled connection: db/direct.py), then the session's commit,
+    which a session that has sent nothing can skip."""
     await flush_pending_rows(session, last=True)
+    if has_sent(session) or orm_pending(session.sync_session):
+        await session.commit()
 
 
 async def write_now(session: AsyncSession) -> None:

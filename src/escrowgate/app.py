@@ -170,6 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         generate_unique_id_function=operation_id,
+        # FastAPI's native OpenTelemetry: off. escrowgate's metrics are Prometheus
+        # (api/metrics.py) and its logs structlog; with it on, every request asks the
+        # OpenTelemetry globals (and the environment) whether a provider is configured
+        # (docs/architecture.md, "Where the CPU goes").
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -80,8 +80,19 @@ def _client_address(scope: Scope) -> str:
     return "ip:" + (str(client[0]) if client else "unknown")
 
 
+_HEADERS_KEY = "escrowgate.headers"
+
+
 def _headers(scope: Scope, name: bytes) -> list[str]:
-    return [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
+    """The values of header `name` (lower case), in order. The request's headers are
+    read into a table once (the edge and CORS ask for several)."""
+    table: dict[bytes, list[str]] | None = scope.get(_HEADERS_KEY)
+    if table is None:
+        table = {}
+        for key, value in scope.get("headers", []):
+            table.setdefault(key.lower(), []).append(value.decode("latin-1"))
+        scope[_HEADERS_KEY] = table
+    return table.get(name, [])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -97,7 +108,7 @@ def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
     if given is not None and _REQUEST_ID_RE.fullmatch(given):
         return given
-    return "req_" + uuid.uuid4().hex
+    return "req_" + os.urandom(16).hex()  # 128 random bits: 32 hex digits, as a UUID
 
 
 def _basic_user(token: str) -> str:

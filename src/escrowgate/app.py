@@ -21,7 +21,7 @@ from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
 from .api.rate_limit import RateLimiter
-from .api.routing import operation_id
+from .api.routing import install_route_index, operation_id
 from .auth.cache import KeyCache, RevocationListener
 from .config import Settings, get_settings
 from .db.engine import make_engine, make_session_factory
@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # through the edge (api/edge.py sets the root path), and the OpenAPI document
     # lists them once, under /v1, and says so in its description.
     app.router.routes.extend(api_routes)
+    install_route_index(app.router)  # api/routing.py: only the routes that can match
 
     install_openapi(app, api_routes)  # security schemes, examples
     install_health(app, settings, schema_gate, heartbeat)

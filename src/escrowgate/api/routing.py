@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from ..domain.formats import clip
 
@@ -160,3 +162,98 @@ def api_router(*, tags: list[str | Enum] | None = None) -> APIRouter:
         generate_unique_id_function=operation_id,
         tags=tags,
     )
+
+
+# --- finding a request's route ------------------------------------------------------
+#
+# The router tries its routes in order until one matches the whole request, at a cost
+# of several calls per route (FastAPI's wrapper, Starlette's, a regular expression):
+# create milestone, 31st of 53 routes, spent about a tenth of its Python calls on it.
+# The index below tries only the routes that can match the request's path, in the
+# same order, so the first whole match is the router's own; when none matches (a 404,
+# a 405, a slash to redirect) the router itself answers, as before.
+
+
+def _shape(route: Any) -> tuple[int, str | None] | None:
+    """(number of segments, first segment when literal) of a route whose parameters
+    each match exactly one segment; None for any other route."""
+    path = getattr(route, "path", None)
+    if not isinstance(route, Route) or not isinstance(path, str) or ":" in path:
+        return None
+    segments = path.split("/")  # "/v1/x/{id}" -> ["", "v1", "x", "{id}"]
+    second = segments[2] if len(segments) > 2 else None
+    literal = second is not None and "{" not in second and "{" not in segments[1]
+    return len(segments), (second if literal else None)
+
+
+class RouteIndex:
+    """The app router's routes by the shape of the paths they can match (see above)."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self._indexed = -1  # routes indexed (routes added later are indexed again)
+        self._by_shape: dict[tuple[int, str], tuple[BaseRoute, ...]] = {}
+        self._by_length: dict[int, tuple[BaseRoute, ...]] = {}
+        self._wildcards: tuple[BaseRoute, ...] = ()
+
+    def _build(self) -> None:
+        routes = list(self.router.routes)
+        shapes = [_shape(route) for route in routes]
+        lengths = {shape[0] for shape in shapes if shape is not None}
+        seconds = {(s[0], s[1]) for s in shapes if s is not None and s[1] is not None}
+
+        def fits(shape: tuple[int, str | None] | None, length: int, second: str | None) -> bool:
+            if shape is None:
+                return True
+            return shape[0] == length and (shape[1] is None or shape[1] == second)
+
+        self._by_length = {
+            n: tuple(r for r, s in zip(routes, shapes, strict=True) if fits(s, n, None))
+            for n in lengths
+        }
+        self._by_shape = {
+            key: tuple(r for r, s in zip(routes, shapes, strict=True) if fits(s, *key))
+            for key in seconds
+        }
+        self._wildcards = tuple(r for r, s in zip(routes, shapes, strict=True) if s is None)
+        self._indexed = len(routes)
+
+    def candidates(self, path: str) -> tuple[BaseRoute, ...]:
+        """The routes that can match `path` (the path below the root path), in order."""
+        if self._indexed != len(self.router.routes):
+            self._build()
+        segments = path.split("/", 3)
+        length = path.count("/") + 1
+        if len(segments) > 2:
+            found = self._by_shape.get((length, segments[2]))
+            if found is not None:
+                return found
+        return self._by_length.get(length, self._wildcards)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.candidates(_route_path(scope)):
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self.router)
+                    scope.update(child)
+                    await route.handle(scope, receive, send)
+                    return
+        await self.router.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes match: below the root path, exactly as Starlette cuts it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
+
+
+def install_route_index(router: Router) -> None:
+    """Route the app's requests through a `RouteIndex` (the router's own loop stays
+    the answer for everything the index does not match)."""
+    router.middleware_stack = RouteIndex(router)

@@ -114,7 +114,7 @@ class Driver:
                 await self.ok(method, path, body, expect)
 
         prof = cProfile.Profile() if profile == name else None
-        cpu, wall = time.process_time(), time.perf_counter()
+        times, wall = os.times(), time.perf_counter()
         if prof:
             prof.enable()
         await asyncio.gather(*[client() for _ in range(CLIENTS)])
@@ -122,10 +122,12 @@ class Driver:
             prof.disable()
             (HERE / "out").mkdir(exist_ok=True)
             prof.dump_stats(HERE / "out" / f"inproc.{name}.prof")
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        after, wall = os.times(), time.perf_counter() - wall
+        user, system = after.user - times.user, after.system - times.system
         n = len(requests)
-        print(f"{name:17s} n={n:<5d} cpu {1e6 * cpu / n:7.0f} us/req  {n / wall:7.0f} req/s",
-              flush=True)
+        print(f"{name:17s} n={n:<5d} cpu {1e6 * (user + system) / n:7.0f} us/req "
+              f"(user {1e6 * user / n:5.0f}, system {1e6 * system / n:5.0f})  "
+              f"{n / wall:7.0f} req/s", flush=True)
 
 
 async def analyze(app: Any) -> None:

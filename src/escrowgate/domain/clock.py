@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 def now() -> int:
@@ -11,8 +12,11 @@ def now() -> int:
 
 
 def iso(ts: int | None) -> str | None:
-    if ts is None:
-        return None
+    return None if ts is None else _iso(ts)
+
+
+@lru_cache(maxsize=1024)  # an answer shows the same few instants several times over
+def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

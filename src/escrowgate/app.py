@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,6 +56,17 @@ def _api_routes() -> list[BaseRoute]:
     parts = (ledger_router, payer_router, payments_router, events_router, webhooks_router)
     return [route for part in parts for route in part.routes]
 
+
+# FastAPI's native OpenTelemetry: off. escrowgate's metrics are Prometheus
+# (api/metrics.py) and its logs structlog; with it on, every request asks the
+# OpenTelemetry globals (and the environment) whether a provider is configured
+# (docs/architecture.md, "Fewer Python calls per request"). Releases before it have
+# none to turn off.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 _heap_settled = False
 
@@ -170,11 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         generate_unique_id_function=operation_id,
-        # FastAPI's native OpenTelemetry: off. escrowgate's metrics are Prometheus
-        # (api/metrics.py) and its logs structlog; with it on, every request asks the
-        # OpenTelemetry globals (and the environment) whether a provider is configured
-        # (docs/architecture.md, "Where the CPU goes").
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        **_NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.engine = engine

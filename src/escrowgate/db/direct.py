@@ -294,25 +294,46 @@ async def fetch_all(
 
 # --- whole entities ------------------------------------------------------------------
 
-_ENTITY: dict[type, tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+
+@dataclass(frozen=True)
+class EntityMap:
+    """An entity class as the direct path reads and writes it (one per class, cached):
+    its table, its attributes and their columns in mapper order, its primary key."""
+
+    table: Table
+    attrs: tuple[str, ...]
+    columns: tuple[Any, ...]
+    column_keys: dict[str, str]  # attribute -> column key
+    pk_attrs: tuple[str, ...]
+
+    @property
+    def pk_attr(self) -> str:
+        """The one primary-key attribute (a composite key has none)."""
+        (attr,) = self.pk_attrs
+        return attr
 
 
-def _entity(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    """The entity's attribute names and their columns, in mapper order."""
-    found = _ENTITY.get(cls)
+_MAPS: dict[type, EntityMap] = {}
+
+
+def entity_map(cls: type) -> EntityMap:
+    found = _MAPS.get(cls)
     if found is None:
         mapper: Mapper[Any] = inspect(cls)
         attrs = mapper.column_attrs
-        found = _ENTITY[cls] = (
-            tuple(a.key for a in attrs),
-            tuple(a.columns[0] for a in attrs),
+        found = _MAPS[cls] = EntityMap(
+            table=cast(Table, mapper.local_table),
+            attrs=tuple(a.key for a in attrs),
+            columns=tuple(a.columns[0] for a in attrs),
+            column_keys={a.key: a.columns[0].key for a in attrs},
+            pk_attrs=tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key),
         )
     return found
 
 
 def entity_select(*classes: type) -> Select[Any]:
     """SELECT every mapped column of each entity, in order (for `load_one`/`load_all`)."""
-    return select(*(column for cls in classes for column in _entity(cls)[1]))
+    return select(*(column for cls in classes for column in entity_map(cls).columns))
 
 
 def _split(
@@ -321,7 +342,7 @@ def _split(
     values = [v if p is None else p(v) for v, p in zip(row, compiled.processors, strict=True)]
     out, start = [], 0
     for cls in classes:
-        keys = _entity(cls)[0]
+        keys = entity_map(cls).attrs
         out.append(dict(zip(keys, values[start : start + len(keys)], strict=True)))
         start += len(keys)
     return out
@@ -619,9 +640,7 @@ def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any])
     load would not), otherwise a new persistent object in the session, its changes tracked."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     mapper: Mapper[Any] = inspect(cls)
-    key = mapper.identity_key_from_primary_key(
-        tuple(row[attr.key] for attr in _primary_key_attrs(mapper))
-    )
+    key = mapper.identity_key_from_primary_key(tuple(row[a] for a in entity_map(cls).pk_attrs))
     existing = sync.identity_map.get(key)
     if existing is not None:
         # As a load does: attributes expired since (session.expire_all()...) are
@@ -633,15 +652,3 @@ def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any])
     make_transient_to_detached(obj)
     sync.add(obj)
     return obj
-
-
-_PK_ATTRS: dict[Mapper[Any], tuple[Any, ...]] = {}
-
-
-def _primary_key_attrs(mapper: Mapper[Any]) -> tuple[Any, ...]:
-    found = _PK_ATTRS.get(mapper)
-    if found is None:
-        found = _PK_ATTRS[mapper] = tuple(
-            mapper.get_property_by_column(column) for column in mapper.primary_key
-        )
-    return found

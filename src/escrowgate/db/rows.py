@@ -24,13 +24,12 @@ point sends the queue first).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import (
     InstanceState,
-    Mapper,
     ORMExecuteState,
     Session,
     SessionTransaction,
@@ -42,6 +41,7 @@ from .direct import PENDING_ROWS as _PENDING
 from .direct import (
     Pending,
     coalesce,
+    entity_map,
     flush_pending_rows,
     has_sent,
     orm_pending,
@@ -140,36 +140,23 @@ def _after_end(session: Session, transaction: SessionTransaction) -> None:
 # primary key, and the loaded object takes the new values as its committed state, so
 # the unit of work has nothing left to flush for it.
 
-_COLUMNS: dict[type, tuple[Table, tuple[tuple[str, str], ...], str]] = {}
-
-
-def _mapping(cls: type) -> tuple[Table, tuple[tuple[str, str], ...], str]:
-    """The entity's table, its (attribute, column key) pairs and its primary key attribute."""
-    found = _COLUMNS.get(cls)
-    if found is None:
-        mapper: Mapper[Any] = inspect(cls)
-        table = cast(Table, mapper.local_table)
-        pairs = tuple((attr.key, attr.columns[0].key) for attr in mapper.column_attrs)
-        (pk,) = (attr.key for attr in mapper.column_attrs if attr.columns[0].primary_key)
-        found = _COLUMNS[cls] = (table, pairs, pk)
-    return found
-
 
 def insert_entity(session: AsyncSession, obj: object) -> None:
     """Queue the INSERT of a new (transient) entity: the attributes it was given, the
     columns' defaults for the others."""
-    table, pairs, _ = _mapping(type(obj))
+    mapped = entity_map(type(obj))
     given = obj.__dict__
-    _queue(session, table, {column: given[attr] for attr, column in pairs if attr in given})
+    columns = mapped.column_keys.items()
+    _queue(session, mapped.table, {column: given[a] for a, column in columns if a in given})
 
 
 def update_entity(session: AsyncSession, obj: object, **changes: Any) -> None:
     """Queue the UPDATE of a loaded entity's columns by primary key, and make `changes`
     its committed state (the object is not left dirty)."""
-    table, pairs, pk = _mapping(type(obj))
-    columns = dict(pairs)
+    mapped = entity_map(type(obj))
+    columns, pk = mapped.column_keys, mapped.pk_attr
     values = {columns[attr]: value for attr, value in changes.items()}
-    _queue(session, table, values, columns[pk], getattr(obj, pk))
+    _queue(session, mapped.table, values, columns[pk], getattr(obj, pk))
     for attr, value in changes.items():
         set_committed_value(obj, attr, value)
 
@@ -186,8 +173,7 @@ def write_changes(session: AsyncSession) -> None:
         sync.expunge(obj)
     for obj in list(sync.dirty):
         state: InstanceState[Any] = inspect(obj)
-        _, pairs, _ = _mapping(type(obj))
-        columns = {attr for attr, _ in pairs}
+        columns = entity_map(type(obj)).column_keys
         changed = {k: state.dict[k] for k in state.committed_state if k in columns}
         if changed:
             update_entity(session, obj, **changed)

@@ -42,7 +42,7 @@ def looks_like_key(raw: str) -> bool:
 
 
 def cached_principal(raw: str, cache: KeyCache | None) -> Principal | None:
-    """The principal of a key `resolve_key` answered before, from the cache alone (no
+    """The principal of a key `resolve_key` found before, from the cache alone (no
     session needed: most requests); None when it must be looked up."""
     if cache is None or not looks_like_key(raw):
         return None
@@ -52,16 +52,14 @@ def cached_principal(raw: str, cache: KeyCache | None) -> Principal | None:
 async def resolve_key(
     session: AsyncSession, raw: str, cache: KeyCache | None = None
 ) -> Principal | None:
-    """The principal for a raw key, or None when malformed, unknown or revoked.
-    With a `cache` (auth/cache.py), a key resolved before is answered from memory
-    while the cache is armed; unknown and revoked keys are never cached."""
+    """The principal for a raw key, read from the database, or None when malformed,
+    unknown or revoked. With a `cache` (auth/cache.py) the principal found is stored
+    there, for `cached_principal` to answer next time (ask it first); unknown and
+    revoked keys are never cached."""
     if not looks_like_key(raw):
         return None
     digest = hash_key(raw)
     if cache is not None:
-        cached = cache.get(digest)
-        if cached is not None:
-            return cached
         generation = cache.generation  # read before the lookup: a revocation meanwhile wins
     row = (await session.execute(_BY_HASH, {"key_hash": digest})).scalar_one_or_none()
     # The lookup is by hash; compare again in constant time before trusting it.

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from ..domain.formats import clip
+from .handler import DirectHandler, direct_handler
 
 MAX_JSON_DEPTH = 32
 
@@ -108,9 +109,17 @@ class ExactJSONRequest(Request):
 class ExactJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # None: FastAPI resolves every request of this route (api/handler.py).
+        self.direct: DirectHandler | None = direct_handler(self)
 
         async def exact_json_handler(request: Request) -> Response:
-            return await handler(ExactJSONRequest(request.scope, request.receive))
+            exact = ExactJSONRequest(request.scope, request.receive)
+            direct = self.direct
+            if direct is not None:
+                response = await direct(exact)
+                if response is not None:
+                    return response
+            return await handler(exact)
 
         return exact_json_handler
 
@@ -174,16 +183,41 @@ def api_router(*, tags: list[str | Enum] | None = None) -> APIRouter:
 # a 405, a slash to redirect) the router itself answers, as before.
 
 
-def _shape(route: Any) -> tuple[int, str | None] | None:
-    """(number of segments, first segment when literal) of a route whose parameters
-    each match exactly one segment; None for any other route."""
+Shape = tuple[int, str | None, str | None]
+
+
+def _shape(route: Any) -> Shape | None:
+    """(number of segments, second segment when literal, last segment when literal) of
+    a route whose parameters each match exactly one segment; None for any other route.
+    "/v1/x/{id}/y" -> (5, "x", "y"): the first segment is the version, which
+    `route.matches` checks with the rest."""
     path = getattr(route, "path", None)
     if not isinstance(route, Route) or not isinstance(path, str) or ":" in path:
         return None
     segments = path.split("/")  # "/v1/x/{id}" -> ["", "v1", "x", "{id}"]
-    second = segments[2] if len(segments) > 2 else None
-    literal = second is not None and "{" not in second and "{" not in segments[1]
-    return len(segments), (second if literal else None)
+    if len(segments) <= 2:
+        return len(segments), None, None
+    second, last = segments[2], segments[-1]
+    second_literal = "{" not in second and "{" not in segments[1]
+    return (
+        len(segments),
+        second if second_literal else None,
+        last if "{" not in last else None,
+    )
+
+
+def _fits(shape: Shape | None, key: Shape) -> bool:
+    """Whether a route of `shape` can match a path of `key`: the same length and, where
+    the route has a literal, the same word (a path's word that no route of its length
+    has is None in `key`, and only routes with a parameter there fit)."""
+    if shape is None:
+        return True
+    length, second, last = key
+    return (
+        shape[0] == length
+        and (shape[1] is None or shape[1] == second)
+        and (shape[2] is None or shape[2] == last)
+    )
 
 
 class RouteIndex:
@@ -192,28 +226,27 @@ class RouteIndex:
     def __init__(self, router: Router) -> None:
         self.router = router
         self._indexed = -1  # routes indexed (routes added later are indexed again)
-        self._by_shape: dict[tuple[int, str], tuple[BaseRoute, ...]] = {}
-        self._by_length: dict[int, tuple[BaseRoute, ...]] = {}
+        self._buckets: dict[Shape, tuple[BaseRoute, ...]] = {}
+        self._seconds: dict[int, frozenset[str]] = {}  # literal second words by length
+        self._lasts: dict[int, frozenset[str]] = {}  # literal last words by length
         self._wildcards: tuple[BaseRoute, ...] = ()
 
     def _build(self) -> None:
         routes = list(self.router.routes)
         shapes = [_shape(route) for route in routes]
-        lengths = {shape[0] for shape in shapes if shape is not None}
-        seconds = {(s[0], s[1]) for s in shapes if s is not None and s[1] is not None}
-
-        def fits(shape: tuple[int, str | None] | None, length: int, second: str | None) -> bool:
-            if shape is None:
-                return True
-            return shape[0] == length and (shape[1] is None or shape[1] == second)
-
-        self._by_length = {
-            n: tuple(r for r, s in zip(routes, shapes, strict=True) if fits(s, n, None))
+        known = [s for s in shapes if s is not None]
+        lengths = {s[0] for s in known}
+        self._seconds = {n: frozenset(s[1] for s in known if s[0] == n and s[1]) for n in lengths}
+        self._lasts = {n: frozenset(s[2] for s in known if s[0] == n and s[2]) for n in lengths}
+        keys = {
+            (n, second, last)
             for n in lengths
+            for second in (None, *self._seconds[n])
+            for last in (None, *self._lasts[n])
         }
-        self._by_shape = {
-            key: tuple(r for r, s in zip(routes, shapes, strict=True) if fits(s, *key))
-            for key in seconds
+        self._buckets = {
+            key: tuple(r for r, s in zip(routes, shapes, strict=True) if _fits(s, key))
+            for key in keys
         }
         self._wildcards = tuple(r for r, s in zip(routes, shapes, strict=True) if s is None)
         self._indexed = len(routes)
@@ -222,13 +255,16 @@ class RouteIndex:
         """The routes that can match `path` (the path below the root path), in order."""
         if self._indexed != len(self.router.routes):
             self._build()
-        segments = path.split("/", 3)
         length = path.count("/") + 1
-        if len(segments) > 2:
-            found = self._by_shape.get((length, segments[2]))
-            if found is not None:
-                return found
-        return self._by_length.get(length, self._wildcards)
+        seconds = self._seconds.get(length)
+        if seconds is None:
+            return self._wildcards
+        if length <= 2:
+            return self._buckets[(length, None, None)]
+        segments = path.split("/", 3)
+        second = segments[2] if segments[2] in seconds else None
+        last = path.rsplit("/", 1)[1]
+        return self._buckets[(length, second, last if last in self._lasts[length] else None)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

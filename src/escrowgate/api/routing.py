@@ -94,9 +94,20 @@ def parse_json(raw: bytes) -> Any:
         raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
     except UnicodeDecodeError as exc:
         raise json.JSONDecodeError("body is not UTF-8", "", 0) from exc
-    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    if _may_need_walk(raw) and _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise json.JSONDecodeError("JSON nested too deeply", "", 0)
     return value
+
+
+def _may_need_walk(raw: bytes) -> bool:
+    """Whether the parsed value can be too deep or hold a lone surrogate, so that
+    `_depth` must walk it. Neither can happen when the body has fewer brackets than
+    the depth allowed, no \\u escape, and no byte that begins a surrogate in UTF-8
+    (0xED: json.loads decodes bytes with "surrogatepass") or in UTF-16 and UTF-32
+    (whose ASCII characters all carry a NUL byte)."""
+    if raw.count(b"{") + raw.count(b"[") >= MAX_JSON_DEPTH:
+        return True
+    return b"\\u" in raw or b"\xed" in raw or b"\x00" in raw
 
 
 class ExactJSONRequest(Request):

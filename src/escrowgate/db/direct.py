@@ -120,11 +120,14 @@ class Direct:
 
 
 def _args(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
-    out = []
-    for name, proc, fixed in compiled.params:
-        value = params[name] if fixed is _GIVEN else fixed
-        out.append(value if proc is None else proc(value))
-    return out
+    # One comprehension, not a loop of appends: a statement's parameters are most of
+    # the calls a write makes here.
+    return [
+        (params[name] if fixed is _GIVEN else fixed)
+        if proc is None
+        else proc(params[name] if fixed is _GIVEN else fixed)
+        for name, proc, fixed in compiled.params
+    ]
 
 
 def _row(compiled: _Compiled, row: Sequence[Any]) -> dict[str, Any]:
@@ -300,6 +303,7 @@ class EntityMap:
     """An entity class as the direct path reads and writes it (one per class, cached):
     its table, its attributes and their columns in mapper order, its primary key."""
 
+    mapper: Mapper[Any]
     table: Table
     attrs: tuple[str, ...]
     columns: tuple[Any, ...]
@@ -322,6 +326,7 @@ def entity_map(cls: type) -> EntityMap:
         mapper: Mapper[Any] = inspect(cls)
         attrs = mapper.column_attrs
         found = _MAPS[cls] = EntityMap(
+            mapper=mapper,
             table=cast(Table, mapper.local_table),
             attrs=tuple(a.key for a in attrs),
             columns=tuple(a.columns[0] for a in attrs),
@@ -628,8 +633,7 @@ def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tup
 
 def materialize(cls: type[E], row: Mapping[str, Any]) -> E:
     """An entity holding `row` (attribute -> value), transient: for an answer only."""
-    mapper: Mapper[Any] = inspect(cls)
-    obj = mapper.class_manager.new_instance()
+    obj = entity_map(cls).mapper.class_manager.new_instance()
     obj.__dict__.update(row)
     return cast(E, obj)
 
@@ -639,8 +643,8 @@ def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any])
     already holds this row (its identity map; loaded values are not overwritten, as a
     load would not), otherwise a new persistent object in the session, its changes tracked."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
-    mapper: Mapper[Any] = inspect(cls)
-    key = mapper.identity_key_from_primary_key(tuple(row[a] for a in entity_map(cls).pk_attrs))
+    mapped = entity_map(cls)
+    key = mapped.mapper.identity_key_from_primary_key(tuple(row[a] for a in mapped.pk_attrs))
     existing = sync.identity_map.get(key)
     if existing is not None:
         # As a load does: attributes expired since (session.expire_all()...) are

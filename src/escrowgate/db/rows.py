@@ -153,28 +153,32 @@ def insert_entity(session: AsyncSession, obj: object) -> None:
 def update_entity(session: AsyncSession, obj: object, **changes: Any) -> None:
     """Queue the UPDATE of a loaded entity's columns by primary key, and make `changes`
     its committed state (the object is not left dirty)."""
+    _queue_update(session, obj, changes)
+    for attr, value in changes.items():
+        set_committed_value(obj, attr, value)
+
+
+def _queue_update(session: AsyncSession, obj: object, changes: dict[str, Any]) -> None:
     mapped = entity_map(type(obj))
     columns, pk = mapped.column_keys, mapped.pk_attr
     values = {columns[attr]: value for attr, value in changes.items()}
-    _queue(session, mapped.table, values, columns[pk], getattr(obj, pk))
-    for attr, value in changes.items():
-        set_committed_value(obj, attr, value)
+    _queue(session, mapped.table, values, columns[pk], obj.__dict__[pk])
 
 
 def write_changes(session: AsyncSession) -> None:
     """A use case's last step, in place of the unit of work at commit: every entity it
     added is queued as an INSERT, every loaded entity it changed as an UPDATE of the
     changed columns by primary key (all sent with the transaction's other writes).
-    The entities are then detached from the session: they keep their values for
-    rendering, and nothing is left for the commit to flush."""
+    Every entity is then detached from the session: they keep their values for
+    rendering, and nothing is left for the commit to flush (one `expunge_all`: an
+    `expunge` per object walks each one's relationships for its cascade)."""
     sync = session.sync_session
-    for obj in list(sync.new):
+    for obj in sync.new:
         insert_entity(session, obj)
-        sync.expunge(obj)
-    for obj in list(sync.dirty):
+    for obj in sync.dirty:
         state: InstanceState[Any] = inspect(obj)
         columns = entity_map(type(obj)).column_keys
         changed = {k: state.dict[k] for k in state.committed_state if k in columns}
-        if changed:
-            update_entity(session, obj, **changed)
-        sync.expunge(obj)
+        if changed:  # its committed state is left as it is: the object leaves the session
+            _queue_update(session, obj, changed)
+    sync.expunge_all()

@@ -24,6 +24,7 @@ from eth_account.messages import encode_typed_data
 import escrowgate.payments.delivery as delivery_service
 import escrowgate.payments.disputes as disputes_service
 import escrowgate.payments.lifecycle as lifecycle  # status moves and order events emit here
+import escrowgate.payments.repository as payment_repository  # the aggregate's reads
 import escrowgate.payments.routes as payment_routes
 from escrowgate.api import idempotency
 from escrowgate.api.edge import EdgeMiddleware
@@ -32,12 +33,20 @@ from escrowgate.app import create_app
 from escrowgate.audit import run_audit
 from escrowgate.auth.keys import create_key
 from escrowgate.config import Settings
+from escrowgate.db.constraints import violates_unique
 from escrowgate.db.engine import make_engine, make_session_factory, normalize_url
 from escrowgate.db.housekeeping import purge_idempotency_records as purge_idempotency_records_task
 from escrowgate.db.migrate import upgrade as migrate_database
 from escrowgate.domain import currencies  # the currency list, minor units, sandbox rates
 from escrowgate.merchants import create_merchant, revoke_key
-from escrowgate.models import ConditionalPayment, IdempotencyRecord, Job, LedgerEntry, PaymentIntent
+from escrowgate.models import (
+    MILESTONE_INDEX_UNIQUE,
+    ConditionalPayment,
+    IdempotencyRecord,
+    Job,
+    LedgerEntry,
+    PaymentIntent,
+)
 from escrowgate.worker import jobs as worker_jobs
 from escrowgate.worker.runner import run_housekeeping
 
@@ -45,6 +54,7 @@ ASGI_APP = "escrowgate.asgi:app"  # what uvicorn serves in the end-to-end suites
 CLI_MODULE = "escrowgate.cli"  # python -m CLI_MODULE
 
 __all__ = [
+    "MILESTONE_INDEX_UNIQUE",
     "ConditionalPayment",
     "EdgeMiddleware",
     "IdempotencyRecord",
@@ -59,6 +69,7 @@ __all__ = [
     "disputes_service",
     "idempotency",
     "lifecycle",
+    "payment_repository",
     "payment_routes",
     "make_engine",
     "make_session_factory",
@@ -66,6 +77,7 @@ __all__ = [
     "normalize_url",
     "purge_idempotency_records",
     "revoke_key",
+    "violates_unique",
     "worker_jobs",
 ]
 

@@ -17,7 +17,7 @@ _CLOSED_MESSAGES = ("connection is closed", "connection was closed")
 RETRY_AFTER_SECONDS = 1
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def causes(exc: BaseException) -> list[BaseException]:
     """`exc`, the driver error SQLAlchemy wrapped (`orig`), the explicit causes and the
     members of an exception group. Not `__context__`: an error raised while handling
     another is its own error."""
@@ -50,7 +50,7 @@ def _is_network_error(e: BaseException) -> bool:
 def is_database_unavailable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
-    for e in _causes(exc):
+    for e in causes(exc):
         if isinstance(e, DBAPIError) and e.connection_invalidated:
             return True
         if _is_network_error(e):

@@ -1,7 +1,15 @@
 """SQLAlchemy tables, one module per aggregate. Importing this registers them all."""
 
 from .base import Base
-from .escrow import ConditionalPayment, DeliveryProof, Dispute, Milestone, Refund, Settlement
+from .escrow import (
+    MILESTONE_INDEX_UNIQUE,
+    ConditionalPayment,
+    DeliveryProof,
+    Dispute,
+    Milestone,
+    Refund,
+    Settlement,
+)
 from .events import Event
 from .idempotency import IdempotencyRecord
 from .jobs import Job
@@ -11,6 +19,7 @@ from .payment_intents import PaymentIntent
 from .webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "MILESTONE_INDEX_UNIQUE",
     "ApiKey",
     "Base",
     "ConditionalPayment",

@@ -70,6 +70,12 @@ class ConditionalPayment(Base):
     )
 
 
+# "Milestone with index N already exists" is this constraint's answer (payments.milestones).
+MILESTONE_INDEX_UNIQUE = UniqueConstraint(
+    "conditional_payment_id", "milestone_index", name="uq_milestone_index"
+)
+
+
 class Milestone(Base):
     __tablename__ = "milestones"
 
@@ -103,7 +109,7 @@ class Milestone(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        UniqueConstraint("conditional_payment_id", "milestone_index", name="uq_milestone_index"),
+        MILESTONE_INDEX_UNIQUE,
         CheckConstraint("amount > 0", name="amount_positive"),
         # The database backs up payments.model.MAX_MILESTONE_INDEX (a migration, not an import).
         CheckConstraint("milestone_index >= 0 AND milestone_index <= 999", name="index_range"),

@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
+from ..db.constraints import violates_unique
 from ..db.rows import insert_entity, update_entity, write_changes, write_now
 from ..domain import ids, signatures
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
 from ..events.service import emit
-from ..models import ConditionalPayment, Milestone, PaymentIntent
+from ..models import MILESTONE_INDEX_UNIQUE, ConditionalPayment, Milestone, PaymentIntent
 from . import model, repository
 from .lifecycle import move_milestone
 from .release import order_now, release_ready_milestones, schedule_for_order
@@ -71,6 +72,8 @@ async def create_milestone(
     try:  # all three now, in one statement: the unique index backs up the locked check
         await write_now(session)
     except IntegrityError as exc:
+        if not violates_unique(exc, MILESTONE_INDEX_UNIQUE):
+            raise  # any other constraint is a bug to see, not a duplicate index
         raise InvalidRequest(
             f"Milestone with index {index} already exists", param="milestoneIndex"
         ) from exc

@@ -25,8 +25,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+# One encoder: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+
+
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def normalize_url(url: str) -> str:

@@ -25,7 +25,7 @@ from ..domain.clock import now
 from ..errors import ApiError
 from ..metrics import IDEMPOTENT_REPLAYS
 from ..models import IdempotencyRecord
-from .routing import parse_json
+from .routing import ALIAS_ROOT, API_PREFIX, parse_json
 
 MAX_KEY_LENGTH = 255
 _in_flight: set[tuple[str, str, str]] = set()
@@ -56,8 +56,8 @@ class Claim:
 def canonical_path(path: str) -> str:
     """One spelling per operation: /api/v1 is /v1, /conditional-payment is /escrow, so a
     retry through an alias replays the first answer instead of being a different request."""
-    if path.startswith("/api/v1/"):
-        path = path[len("/api") :]
+    if path.startswith(ALIAS_ROOT + API_PREFIX + "/"):
+        path = path[len(ALIAS_ROOT) :]
     return path.replace("/conditional-payment", "/escrow")
 
 

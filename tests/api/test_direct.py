@@ -231,3 +231,18 @@ async def test_an_error_of_the_only_statement_is_sqlalchemys_and_writes_nothing(
     for _ in range(3):  # every pooled connection still answers
         async with app.state.session_factory() as session:
             assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 1}
+
+
+async def test_write_changes_refuses_to_drop_a_pending_deletion(app, client, merchant):
+    """write_changes detaches every entity at once; a DELETE still pending in the session
+    would vanish with them, so it refuses (and the row stays)."""
+    intent = await create_intent(client, merchant)
+    async with app.state.session_factory() as session:
+        _, order = await repository.owned_order(session, _caller(merchant), intent["id"])
+        await session.delete(order)
+        with pytest.raises(RuntimeError, match="holds a deletion"):
+            rows.write_changes(session)
+        await session.rollback()
+    async with app.state.session_factory() as session:
+        _, order = await repository.owned_order(session, _caller(merchant), intent["id"])
+        assert order.payment_intent_id == intent["id"]

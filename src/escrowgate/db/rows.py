@@ -173,6 +173,8 @@ def write_changes(session: AsyncSession) -> None:
     rendering, and nothing is left for the commit to flush (one `expunge_all`: an
     `expunge` per object walks each one's relationships for its cascade)."""
     sync = session.sync_session
+    if sync.deleted:  # expunge_all would drop the DELETE without a word
+        raise RuntimeError("write_changes: the session holds a deletion; flush it first")
     for obj in sync.new:
         insert_entity(session, obj)
     for obj in sync.dirty:

@@ -162,6 +162,11 @@ def test_a_row_the_session_holds_is_not_overwritten():
     assert adopt(session, Milestone, {**row, "amount": 9}) is one
     assert one.amount == 5  # loaded values are kept, as a load without populate_existing
     assert not session.dirty
+    one.amount = 7  # tracked as the ORM tracks a loaded object's change
+    assert one in session.dirty
+    assert session.is_modified(one)
+    session.expunge_all()
+    assert inspect(one).detached and not session.dirty
 
 
 _COUNT_EVENTS = Direct(

@@ -52,8 +52,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import InstanceState, Mapper, Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.util import greenlet_spawn
 
 from .availability import is_database_unavailable
@@ -645,7 +645,8 @@ def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any])
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     mapped = entity_map(cls)
     key = mapped.mapper.identity_key_from_primary_key(tuple(row[a] for a in mapped.pk_attrs))
-    existing = sync.identity_map.get(key)
+    identity_map = sync.identity_map
+    existing = identity_map.get(key)
     if existing is not None:
         # As a load does: attributes expired since (session.expire_all()...) are
         # refreshed from the row; loaded ones are kept.
@@ -653,6 +654,13 @@ def adopt(session: AsyncSession | Session, cls: type[E], row: Mapping[str, Any])
             set_committed_value(existing, attr, row[attr])
         return cast(E, existing)
     obj = materialize(cls, row)
-    make_transient_to_detached(obj)
-    sync.add(obj)
+    # Attached as the ORM's own loading attaches a row it read (orm/loading.py: the
+    # identity key, the session, the identity map), not through make_transient_to_detached
+    # and session.add, which walk the mapper's properties for their cascade and fire
+    # attach events (about 55 calls an entity; nothing here listens to those events).
+    # The row holds every column, so nothing is left unloaded.
+    state: InstanceState[Any] = instance_state(obj)
+    state.key = key
+    state.session_id = sync.hash_key
+    identity_map._add_unpresent(state, key)
     return obj

@@ -117,6 +117,11 @@ class ExactJSONRequest(Request):
         return self._json
 
 
+# Set on a request the route index already offered to the direct handler, which
+# declined it: FastAPI's own handler answers it without a second attempt.
+_DIRECT_DECLINED = "escrowgate.direct_declined"
+
+
 class ExactJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -126,13 +131,47 @@ class ExactJSONRoute(APIRoute):
         async def exact_json_handler(request: Request) -> Response:
             exact = ExactJSONRequest(request.scope, request.receive)
             direct = self.direct
-            if direct is not None:
+            if direct is not None and not request.scope.get(_DIRECT_DECLINED):
                 response = await direct(exact)
                 if response is not None:
                     return response
             return await handler(exact)
 
         return exact_json_handler
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`handle`, for a request the route index has matched in full (path and
+        method). A request the direct handler answers skips the wrapper FastAPI puts
+        around every endpoint (a second request object, two exit stacks for
+        dependencies with yield and uploaded files, an exception wrapper), none of which
+        a direct route uses: an exception it raises goes up to the app's
+        ExceptionMiddleware, whose handlers are the same. A request it declines (before
+        any effect) goes through `handle` with its body replayed, unchanged."""
+        direct = self.direct
+        if direct is None:
+            await self.handle(scope, receive, send)
+            return
+        request = ExactJSONRequest(scope, receive)
+        response = await direct(request)
+        if response is None:
+            scope[_DIRECT_DECLINED] = True
+            await self.handle(scope, _replay(await request.body(), receive), send)
+            return
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body (already read) given once more first."""
+    given = False
+
+    async def replayed() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 # --- the API's routers: one home for the prefix, the route class and the ids -------
@@ -284,7 +323,10 @@ class RouteIndex:
                 if match is Match.FULL:
                     scope.setdefault("router", self.router)
                     scope.update(child)
-                    await route.handle(scope, receive, send)
+                    if isinstance(route, ExactJSONRoute):
+                        await route.serve(scope, receive, send)
+                    else:
+                        await route.handle(scope, receive, send)
                     return
         await self.router.app(scope, receive, send)
 

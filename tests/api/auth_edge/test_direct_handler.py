@@ -12,6 +12,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from escrowgate.api.handler import direct_handler
+from escrowgate.api.routing import ExactJSONRoute
 from tests.support.driver import assert_error, create_intent, intent_url, milestones_url
 
 MEASURED = {
@@ -93,3 +94,49 @@ async def test_answers_are_the_same_either_way(app, client, merchant, resolution
     assert resolutions == [url]
     assert (direct.status_code, direct.content) == (general.status_code, general.content)
     assert direct.json()["id"] == intent["id"]
+
+
+@pytest.fixture
+def wrapped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths served through a route's `handle` (FastAPI's wrapper around the
+    endpoint: its request object, exit stacks and exception wrapper)."""
+    seen: list[str] = []
+    original = ExactJSONRoute.handle
+
+    async def counting(self: ExactJSONRoute, scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(ExactJSONRoute, "handle", counting)
+    return seen
+
+
+async def test_a_direct_answer_skips_fastapis_endpoint_wrapper(client, merchant, wrapped):
+    intent = await create_intent(client, merchant)
+    got = await client.get(intent_url(intent["id"]), headers=merchant.headers)
+    assert got.json()["id"] == intent["id"]
+    # A use case's error goes up to the app's exception handlers: the same envelope.
+    r = await client.get(intent_url("intent_doesnotexist"), headers=merchant.headers)
+    assert_error(r, 404, "resource_missing", "Payment intent not found: intent_doesnotexist")
+    assert wrapped == []
+
+
+async def test_a_declined_request_is_fastapis_with_its_body_once_more(
+    app, client, merchant, wrapped, resolutions, monkeypatch
+):
+    intent = await create_intent(client, merchant)
+    url = milestones_url(intent["id"])
+    route = _routes(app)[("POST", "/v1/payment-intents/{intent_id}/escrow/milestones")]
+    offered: list[str] = []
+    original = route.direct
+    assert original is not None
+
+    async def counting(request: Any) -> Any:
+        offered.append(request.url.path)
+        return await original(request)
+
+    monkeypatch.setattr(route, "direct", counting)
+    # Declined (no amount): FastAPI validates the body the client sent, read once more.
+    r = await client.post(url, json={"milestoneIndex": 0}, headers=merchant.headers)
+    assert_error(r, 400, "invalid_request", "Missing required parameter: amount", param="amount")
+    assert (offered, wrapped, resolutions) == ([url], [url], [url])

@@ -169,6 +169,16 @@ def test_a_row_the_session_holds_is_not_overwritten():
     assert inspect(one).detached and not session.dirty
 
 
+def test_an_adopted_rows_change_is_undone_by_a_rollback():
+    session = Session()  # no transaction yet: the change begins one, as for a loaded object
+    row = {a: None for a, _ in _attr_columns(Milestone)} | {"id": "milestone_y", "amount": 5}
+    one = adopt(session, Milestone, row)
+    one.amount = 7
+    session.rollback()
+    assert not session.dirty and one not in session.dirty
+    assert "amount" not in inspect(one).dict  # expired, as a loaded object is by a rollback
+
+
 _COUNT_EVENTS = Direct(
     select(func.count().label("n")).select_from(Event).where(Event.type == bindparam("type"))
 )

@@ -148,7 +148,9 @@ class ExactJSONRoute(APIRoute):
         ExceptionMiddleware, whose handlers are the same. A request it declines (before
         any effect) goes through `handle` with its body replayed, unchanged."""
         direct = self.direct
-        if direct is None:
+        # A body limit of the route's own (FastAPI >= 0.165) wraps `handle`: such a
+        # route is always served there (the app's limit is the edge's, outside).
+        if direct is None or getattr(self, "max_body_size", None) is not None:
             await self.handle(scope, receive, send)
             return
         request = ExactJSONRequest(scope, receive)

@@ -140,3 +140,19 @@ async def test_a_declined_request_is_fastapis_with_its_body_once_more(
     r = await client.post(url, json={"milestoneIndex": 0}, headers=merchant.headers)
     assert_error(r, 400, "invalid_request", "Missing required parameter: amount", param="amount")
     assert (offered, wrapped, resolutions) == ([url], [url], [url])
+
+
+async def test_an_unexpected_error_of_a_direct_answer_is_the_500_envelope(
+    client, merchant, wrapped, monkeypatch
+):
+    from escrowgate.payments import intents
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("connection string with a secret")
+
+    monkeypatch.setattr(intents, "get_intent", broken)
+    r = await client.get(intent_url("intent_doesnotexist"), headers=merchant.headers)
+    message = "An internal error occurred. It has been logged with the Request-Id."
+    assert_error(r, 500, "internal_error", message, type_="api_error")
+    assert r.headers["request-id"].startswith("req_") and "secret" not in r.text
+    assert wrapped == []

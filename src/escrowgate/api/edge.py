@@ -35,7 +35,7 @@ from ..logging_setup import unfiltered_logger
 from ..metrics import RATE_LIMITED
 from .admission import FairGate
 from .rate_limit import RateLimiter
-from .routing import ALIAS_ROOT, API_PREFIX, VERSION_PREFIX
+from .routing import ALIAS_ROOT, API_PREFIX, VERSION_PREFIX, replay
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -257,7 +257,7 @@ class EdgeMiddleware:
                     closers: list[Callable[[], Awaitable[None]]] = []
                     scope[CLOSERS_KEY] = closers  # shared, should a layer copy the scope
                     try:
-                        await self.app(scope, self._replay(body, receive), send_wrapper)
+                        await self.app(scope, replay(body, receive), send_wrapper)
                     finally:
                         for close in closers:
                             await close()
@@ -392,21 +392,6 @@ class EdgeMiddleware:
             error_type="rate_limit_error",
             extra={"retryAfter": retry_after},
         )
-
-    @staticmethod
-    def _replay(body: bytes, upstream: Receive) -> Receive:
-        """The body already read, then the real channel: a file or streaming answer
-        listens for the client's disconnect and must not be told of one too early."""
-        sent = False
-
-        async def receive() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await upstream()
-
-        return receive
 
     async def _send_error(self, send: Send, error: ApiError) -> None:
         await self._send_json(send, error.status_code, error.body(), error.headers)

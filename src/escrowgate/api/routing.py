@@ -157,23 +157,24 @@ class ExactJSONRoute(APIRoute):
         response = await direct(request)
         if response is None:
             scope[_DIRECT_DECLINED] = True
-            await self.handle(scope, _replay(await request.body(), receive), send)
+            await self.handle(scope, replay(await request.body(), receive), send)
             return
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` with the body (already read) given once more first."""
-    given = False
+def replay(body: bytes, upstream: Receive) -> Receive:
+    """The body already read, then the real channel: a file or streaming answer
+    listens for the client's disconnect and must not be told of one too early."""
+    sent = False
 
-    async def replayed() -> Any:
-        nonlocal given
-        if not given:
-            given = True
+    async def receive() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        return await upstream()
 
-    return replayed
+    return receive
 
 
 # --- the API's routers: one home for the prefix, the route class and the ids -------

@@ -510,32 +510,80 @@ def coalesce(pending: Pending) -> list[Piece]:
 _PIECES: dict[tuple[Any, ...], Direct] = {}
 
 
-def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
-    """The prebuilt statement of a piece (one per shape) and its parameters."""
+def _piece_direct(piece: Piece) -> Direct:
+    """The prebuilt statement of a piece's shape: an INSERT's parameters are named
+    `r<row>_<column>`, an UPDATE's `v_<column>` and `pk_`."""
     shape = piece.shape
     stmt = _PIECES.get(shape)
-    if piece.pk_column is None:
-        keys = tuple(piece.rows[0])
-        if stmt is None:
-            columns = piece.table.c
-            values: list[dict[str, Any]] = [
-                {k: bindparam(f"r{i}_{k}", type_=columns[k].type) for k in keys}
-                for i in range(len(piece.rows))
-            ]
-            stmt = _PIECES[shape] = Direct(insert(piece.table).values(values))
-        params = {f"r{i}_{k}": row[k] for i, row in enumerate(piece.rows) for k in keys}
-        return stmt, params
-    changes = piece.rows[0]
     if stmt is None:
         table = piece.table
-        stmt = _PIECES[shape] = Direct(
-            update(table)
-            .where(table.c[piece.pk_column] == bindparam("pk_"))
-            .values({c: bindparam("v_" + c, type_=table.c[c].type) for c in sorted(changes)})
-        )
-    params = {"v_" + c: v for c, v in changes.items()}
+        if piece.pk_column is None:
+            values: list[dict[str, Any]] = [
+                {k: bindparam(f"r{i}_{k}", type_=table.c[k].type) for k in row}
+                for i, row in enumerate(piece.rows)
+            ]
+            stmt = Direct(insert(table).values(values))
+        else:
+            changes = sorted(piece.rows[0])
+            stmt = Direct(
+                update(table)
+                .where(table.c[piece.pk_column] == bindparam("pk_"))
+                .values({c: bindparam("v_" + c, type_=table.c[c].type) for c in changes})
+            )
+        _PIECES[shape] = stmt
+    return stmt
+
+
+def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
+    """The prebuilt statement of a piece (one per shape) and its parameters by name
+    (for SQLAlchemy's own execution: db/rows.py `flush_rows`)."""
+    stmt = _piece_direct(piece)
+    if piece.pk_column is None:
+        params = {f"r{i}_{k}": v for i, row in enumerate(piece.rows) for k, v in row.items()}
+        return stmt, params
+    params = {"v_" + c: v for c, v in piece.rows[0].items()}
     params["pk_"] = piece.pk
     return stmt, params
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """A piece shape's statement for one dialect, and where each of its parameters
+    comes from, in the driver's order: (row index, column key, bind processor); an
+    UPDATE's primary key is row 1, key "pk_"."""
+
+    compiled: _Compiled
+    slots: tuple[tuple[int, str, Processor], ...]
+
+
+_BINDINGS: dict[tuple[Any, ...], _Binding] = {}
+
+
+def _binding(piece: Piece, dialect: Dialect) -> _Binding:
+    key = (piece.shape, dialect.name)
+    found = _BINDINGS.get(key)
+    if found is None:
+        compiled = _piece_direct(piece).compiled(dialect)
+        slots: list[tuple[int, str, Processor]] = []
+        for name, proc, fixed in compiled.params:
+            if fixed is not _GIVEN:  # the pieces' statements have no literals of their own
+                raise TypeError(f"{name}: a literal in a piece's statement")
+            if piece.pk_column is None:
+                index, _, column = name[1:].partition("_")
+                slots.append((int(index), column, proc))
+            elif name == "pk_":
+                slots.append((1, "pk_", proc))
+            else:
+                slots.append((0, name[2:], proc))
+        found = _BINDINGS[key] = _Binding(compiled, tuple(slots))
+    return found
+
+
+def _piece_args(piece: Piece, binding: _Binding) -> list[Any]:
+    # Straight from the rows to the driver's argument list: no parameter names built,
+    # no dictionary in between (a complete + release sends about 130 parameters).
+    rows = piece.rows if piece.pk_column is None else [piece.rows[0], {"pk_": piece.pk}]
+    return [rows[i][k] if proc is None else proc(rows[i][k]) for i, k, proc in binding.slots]
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -614,12 +662,12 @@ def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tup
     groups: list[list[tuple[Piece, _Compiled, list[Any]]]] = [[]]
     count = 0
     for piece in pieces:
-        stmt, params = piece_statement(piece)
-        c = stmt.compiled(dialect)
+        binding = _binding(piece, dialect)
+        c = binding.compiled
         if groups[-1] and (sqlite or count + len(c.params) > MAX_PARAMS):
             groups.append([])
             count = 0
-        groups[-1].append((piece, c, _args(c, params)))
+        groups[-1].append((piece, c, _piece_args(piece, binding)))
         count += len(c.params)
     out = []
     for group in groups:

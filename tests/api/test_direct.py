@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, bindparam, event, func, inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from escrowgate.auth.principal import Principal
@@ -218,9 +218,7 @@ async def test_a_requests_only_statement_is_sent_alone_and_committed(app, mercha
         assert await fetch_one(session, _COUNT_EVENTS, {"type": kind}) == {"n": 3}
 
 
-async def test_an_error_of_the_only_statement_is_sqlalchemys_and_writes_nothing(
-    app, merchant
-):
+async def test_an_error_of_the_only_statement_is_sqlalchemys_and_writes_nothing(app, merchant):
     """A constraint broken by the lone statement: SQLAlchemy's IntegrityError, none of
     its rows written, and the pool's connections still good for the next request."""
     kind = f"clash.{merchant.id[-8:]}"
@@ -261,3 +259,133 @@ async def test_write_changes_refuses_to_drop_a_pending_deletion(app, client, mer
     async with app.state.session_factory() as session:
         _, order = await repository.owned_order(session, _caller(merchant), intent["id"])
         assert order.payment_intent_id == intent["id"]
+
+
+# --- a transaction on a connection of our own (PostgreSQL) ------------------------------
+
+
+def _own(session: Any) -> Any:
+    """The connection db/direct.py took from the pool for the session's transaction."""
+    cached = session.sync_session.info.get("escrowgate.direct_link")
+    return None if cached is None else cached[1].own
+
+
+def _checked_out(app: Any) -> int:
+    return int(app.state.engine.sync_engine.pool.checkedout())
+
+
+async def test_a_write_transaction_runs_on_a_connection_of_its_own(app, client, merchant, settings):
+    """On PostgreSQL the lock, the reads and the writes of a use case run on a connection
+    taken from the pool without the Session's connection objects (no Connection is
+    made), COMMIT by the driver, and the connection goes back. SQLite keeps the
+    Session's connection (BEGIN IMMEDIATE)."""
+    intent = await create_intent(client, merchant, description="before")
+    before = _checked_out(app)
+    made: list[Any] = []
+
+    def connected(connection: Any) -> None:
+        made.append(connection)
+
+    sync_engine = app.state.engine.sync_engine
+    event.listen(sync_engine, "engine_connect", connected)
+    try:
+        async with app.state.session_factory() as session:
+            found, _ = await repository.owned_order(
+                session, _caller(merchant), intent["id"], lock=True
+            )
+            own = _own(session)  # held here: given back by the commit, not by the GC
+            assert (own is not None) is (not settings.is_sqlite)
+            rows.update_entity(session, found, description="after")
+            await rows.commit(session)
+            assert _own(session) is None
+            assert _checked_out(app) == before
+    finally:
+        event.remove(sync_engine, "engine_connect", connected)
+    assert len(made) == (1 if settings.is_sqlite else 0)
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "after"
+
+
+async def test_the_sessions_own_commit_commits_it(app, client, merchant):
+    """Code that commits the Session itself (not rows.commit) commits the transaction of
+    our own too: the Session joins the connection before its commit."""
+    intent = await create_intent(client, merchant, description="before")
+    async with app.state.session_factory() as session:
+        found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        rows.update_entity(session, found, description="committed by the session")
+        await rows.write_now(session)  # sent on our connection, nothing left for the ORM
+        await session.commit()
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "committed by the session"
+
+
+async def test_a_closed_session_rolls_back_and_gives_the_connection_back(app, client, merchant):
+    intent = await create_intent(client, merchant, description="kept")
+    before = _checked_out(app)
+    async with app.state.session_factory() as session:
+        found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        own = _own(session)  # held here: given back by the close, not by the GC
+        rows.update_entity(session, found, description="never committed")
+        await rows.write_now(session)
+    assert _checked_out(app) == before
+    del own
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "kept"
+    # The row lock went with the rollback: another transaction takes it at once.
+    async with app.state.session_factory() as session:
+        await asyncio.wait_for(
+            repository.owned_order(session, _caller(merchant), intent["id"], lock=True), 10
+        )
+
+
+async def test_an_orm_statement_runs_in_the_same_transaction(app, client, merchant):
+    """An ORM statement after a direct one is bound to the same connection: it sees the
+    transaction's uncommitted write and does not wait on its own row lock (on a second
+    connection it would, until the timeout); the commit covers both."""
+    intent = await create_intent(client, merchant, description="before")
+    async with app.state.session_factory() as session:
+        found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        rows.update_entity(session, found, description="direct")
+        await rows.write_now(session)
+        seen = await asyncio.wait_for(
+            session.scalar(select(PaymentIntent.description).where(PaymentIntent.id == found.id)),
+            10,
+        )
+        assert seen == "direct"
+        await asyncio.wait_for(
+            session.execute(
+                text("UPDATE payment_intents SET description = 'orm' WHERE id = :id"),
+                {"id": found.id},
+            ),
+            10,
+        )
+        await rows.commit(session)
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "orm"
+
+
+async def test_a_broken_connection_of_our_own_is_invalidated(app, client, merchant, settings):
+    """The server ends our connection mid-transaction: the next statement raises
+    SQLAlchemy's error with the connection invalidated, and the pool does not hand the
+    dead connection out again."""
+    if settings.is_sqlite:
+        pytest.skip("no server connection to end on SQLite")
+    intent = await create_intent(client, merchant)
+    async with app.state.session_factory() as session:
+        await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        own = _own(session)
+        assert own is not None
+        # The server process of this transaction (behind PgBouncer, not the pooler's).
+        pid = await own.driver_connection.fetchval("SELECT pg_backend_pid()")
+        async with app.state.session_factory() as other:
+            conn = await other.connection()
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await other.commit()
+        with pytest.raises(DBAPIError) as raised:
+            await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        assert raised.value.connection_invalidated
+        assert not own.is_valid
+    for _ in range(3):  # every pooled connection answers
+        async with app.state.session_factory() as session:
+            await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+            await rows.commit(session)

@@ -49,15 +49,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.util import greenlet_spawn
 
 from .availability import is_database_unavailable
-from .engine import PGBOUNCER_OPTION
+from .engine import OWN_CONNECTION, PGBOUNCER_OPTION, AppSession
 
 Processor = Callable[[Any], Any] | None
 E = TypeVar("E")
@@ -139,11 +139,16 @@ def _row(compiled: _Compiled, row: Sequence[Any]) -> dict[str, Any]:
 
 @dataclass
 class _Link:
-    connection: AsyncConnection
+    dialect: Dialect
     adapted: Any  # SQLAlchemy's DB-API adapter around the driver connection
     driver: Any  # asyncpg.Connection or aiosqlite.Connection
     sqlite: bool
     pgbouncer: bool
+    invalidate: Callable[[], Awaitable[None]]
+    # A connection this module took from the pool itself (`_own_link`), and the
+    # SQLAlchemy Connection made around it once the ORM joins the transaction.
+    own: Any = None
+    joined: Connection | None = None
 
 
 _LINK = "escrowgate.direct_link"
@@ -155,22 +160,148 @@ async def _link(session: AsyncSession, *, begin: bool = True) -> _Link:
     sync = session.sync_session
     transaction = sync.get_transaction()
     cached: tuple[Any, _Link] | None = sync.info.get(_LINK)
-    if cached is not None and cached[0] is transaction and transaction.is_active:
+    if cached is not None and cached[0] is transaction:
+        if not transaction.is_active:
+            await session.connection()  # raises as SQLAlchemy does (a failed flush...)
         link = cached[1]
+    elif _may_own(sync):
+        link = await _own_link(sync)
     else:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         link = _Link(
-            connection=connection,
+            dialect=connection.dialect,
             adapted=raw.dbapi_connection,
             driver=raw.driver_connection,
             sqlite=connection.dialect.name == "sqlite",
             pgbouncer=bool(connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION)),
+            invalidate=connection.invalidate,
         )
         sync.info[_LINK] = (sync.get_transaction(), link)
     if begin and not link.sqlite and not link.driver.is_in_transaction():
         await _begin(link)
     return link
+
+
+# --- a transaction on a connection of our own -------------------------------------------
+#
+# On PostgreSQL the session's transaction runs on a connection this module takes from
+# the engine's pool itself, not through `session.connection()`: the Session's
+# connection, its root transaction, their events and the Session's commit machinery
+# cost about 170 µs of CPU per write request over the driver's BEGIN and COMMIT
+# (measured in docs/architecture.md, "A transaction of our own"). The rest holds:
+# - BEGIN is the adapter's (`_begin`), with the engine's isolation level;
+# - `commit` below sends COMMIT and gives the connection back;
+# - an ORM statement or flush in the same transaction is bound to the same connection
+#   (engine.AppSession.get_bind: the Session joins a Connection made around it), and the
+#   Session's commit then commits it;
+# - when the Session's transaction ends otherwise (rollback, close, an error), the
+#   connection goes back to the pool, whose reset rolls back what was not committed;
+#   a connection that broke is invalidated, as the Session would.
+
+
+def _may_own(sync: Session) -> bool:
+    """A transaction of our own: the app's sessions on PostgreSQL, bound to the engine
+    itself (not to a Connection, nor to an engine with its own isolation level, such
+    as the AUTOCOMMIT read sessions), before the ORM has connected this transaction."""
+    engine = sync.bind
+    return (
+        isinstance(sync, AppSession)
+        and isinstance(engine, Engine)
+        and engine.dialect.name == "postgresql"
+        and "isolation_level" not in engine.get_execution_options()
+        and not has_sent(sync)
+    )
+
+
+async def _own_link(sync: Session) -> _Link:
+    transaction = sync.get_transaction() or sync.begin()
+    engine = cast(Engine, sync.bind)
+    fairy = await greenlet_spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
+
+    async def invalidate() -> None:
+        if fairy.is_valid:
+            await greenlet_spawn(fairy.invalidate)
+
+    link = _Link(
+        dialect=engine.dialect,
+        adapted=fairy.dbapi_connection,
+        driver=fairy.driver_connection,
+        sqlite=False,
+        pgbouncer=bool(engine.get_execution_options().get(PGBOUNCER_OPTION)),
+        invalidate=invalidate,
+        own=fairy,
+    )
+    sync.info[_LINK] = (transaction, link)
+    sync.info[OWN_CONNECTION] = partial(_joined, engine, link)
+    return link
+
+
+def _joined(engine: Engine, link: _Link) -> Connection:
+    """The SQLAlchemy Connection around our own connection, for the ORM (made once)."""
+    if link.joined is None:
+        link.joined = Connection(engine, connection=link.own)
+    return link.joined
+
+
+async def commit_own(session: AsyncSession) -> bool:
+    """COMMIT a transaction of our own that the ORM has not joined, and give the
+    connection back; False when the session's transaction is not one (the caller
+    commits the session)."""
+    sync = session.sync_session
+    cached: tuple[Any, _Link] | None = sync.info.get(_LINK)
+    if cached is None or cached[0] is not sync.get_transaction():
+        return False
+    link = cached[1]
+    if link.own is None or link.joined is not None or orm_pending(sync):
+        return False
+    adapted = link.adapted
+    if adapted._transaction is not None:  # the adapter's commit(), without a greenlet
+        try:
+            await adapted._call_and_discard(adapted._transaction.commit)
+        except Exception as exc:
+            raise await _translated(link, exc, "COMMIT", ()) from exc
+    _forget(sync)
+    await greenlet_spawn(_give_back, link)
+    return True
+
+
+def _forget(sync: Session) -> None:
+    sync.info.pop(_LINK, None)
+    sync.info.pop(OWN_CONNECTION, None)
+
+
+def _give_back(link: _Link) -> None:
+    """Our own connection back to the pool (its reset rolls back an open transaction)."""
+    if link.joined is not None:
+        link.joined.close()  # the Session closed its transaction; this returns the connection
+    elif link.own.is_valid:
+        link.own.close()
+
+
+@event.listens_for(Session, "before_commit")
+def _join_before_commit(session: Session) -> None:
+    """`session.commit()` on a transaction of our own commits it: the Session joins our
+    connection first (AppSession.get_bind), so its commit is the connection's. (Without
+    this it would have no connection to commit, and the pool's reset would roll back.)"""
+    cached: tuple[Any, _Link] | None = session.info.get(_LINK)
+    if (
+        cached is not None
+        and cached[0] is session.get_transaction()
+        and cached[1].own is not None
+        and cached[1].joined is None
+    ):
+        session.connection()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_own(session: Session, transaction: Any) -> None:
+    cached: tuple[Any, _Link] | None = session.info.get(_LINK)
+    if cached is None or cached[0] is not transaction:
+        return
+    _forget(session)
+    if cached[1].own is not None:
+        _give_back(cached[1])
 
 
 async def _begin(link: _Link) -> None:
@@ -186,9 +317,7 @@ async def _begin(link: _Link) -> None:
 
 async def _translated(link: _Link, exc: Exception, sql: str, args: Any) -> Exception:
     """The driver's error as SQLAlchemy raises it; a broken connection is invalidated."""
-    return await _as_sqlalchemy_error(
-        link.connection.dialect, link.adapted, link.connection.invalidate, exc, sql, args
-    )
+    return await _as_sqlalchemy_error(link.dialect, link.adapted, link.invalidate, exc, sql, args)
 
 
 async def _as_sqlalchemy_error(
@@ -234,10 +363,16 @@ def _on_connection(session: Session, transaction: Any, _connection: Any) -> None
 
 def has_sent(session: AsyncSession | Session) -> bool:
     """Whether the session's transaction holds a connection (it has sent, or begun to
-    send, a statement): until then a rollback or commit has nothing to tell the database."""
+    send, a statement), the Session's or our own: until then a rollback or commit has
+    nothing to tell the database."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     transaction = sync.get_transaction()
-    return transaction is not None and sync.info.get(_CONNECTED) is transaction
+    if transaction is None:
+        return False
+    if sync.info.get(_CONNECTED) is transaction:
+        return True
+    cached: tuple[Any, _Link] | None = sync.info.get(_LINK)
+    return cached is not None and cached[0] is transaction and cached[1].own is not None
 
 
 def orm_pending(sync: Session) -> bool:
@@ -261,7 +396,7 @@ async def _fetch(
     if begin:
         await _settle(session)
     link = await _link(session, begin=begin)
-    compiled = query.compiled(link.connection.dialect)
+    compiled = query.compiled(link.dialect)
     args = _args(compiled, params)
     try:
         if link.sqlite:

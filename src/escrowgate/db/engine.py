@@ -10,12 +10,14 @@ from urllib.parse import quote
 from uuid import uuid4
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def _json_default(value: Any) -> Any:
@@ -158,5 +160,26 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# session.info key: while db/direct.py runs the session's transaction on a connection of
+# its own, a callable giving the SQLAlchemy Connection around that connection.
+OWN_CONNECTION = "escrowgate.own_connection"
+
+
+class AppSession(Session):
+    """The app's sessions. While db/direct.py runs the transaction on a connection it
+    took from the pool itself (`_own_link`: no Session connection objects around it),
+    an ORM statement or flush in the same transaction is bound to that connection, so
+    it sees the transaction's rows and locks and commits or rolls back with it."""
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Engine | Connection:
+        joined = self.info.get(OWN_CONNECTION)
+        if joined is not None:
+            connection: Connection = joined()
+            return connection
+        return super().get_bind(mapper, **kw)
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=True, sync_session_class=AppSession
+    )

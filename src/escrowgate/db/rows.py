@@ -41,6 +41,7 @@ from .direct import PENDING_ROWS as _PENDING
 from .direct import (
     Pending,
     coalesce,
+    commit_own,
     entity_map,
     flush_pending_rows,
     has_sent,
@@ -73,9 +74,12 @@ def add_row(session: AsyncSession | Session, table: Table, row: dict[str, Any]) 
 
 async def commit(session: AsyncSession) -> None:
     """The request's writes, durable: the queue (on PostgreSQL, when it is the only
-    statement, alone on a pooled connection: db/direct.py), then the session's commit,
+    statement, alone on a pooled connection: db/direct.py), then COMMIT: of a
+    transaction of db/direct.py's own, by the driver; otherwise the session's commit,
     which a session that has sent nothing can skip."""
     await flush_pending_rows(session, last=True)
+    if await commit_own(session):
+        return
     if has_sent(session) or orm_pending(session.sync_session):
         await session.commit()
 

@@ -18,11 +18,18 @@ STEP_BITS = 80  # random step between two ids of one millisecond
 # twentieth of a complete + release's CPU. A forked child (uvicorn's workers) drops the
 # block it inherited, so no two processes hand out the same bits.
 _BLOCK = 4096
-_pool = [b"", 0]  # the block, the offset of its first unused byte
+
+
+class _Pool:
+    block = b""
+    used = 0  # bytes of the block handed out
+
+
+_pool = _Pool()
 
 
 def _forget_block() -> None:
-    _pool[0], _pool[1] = b"", 0
+    _pool.block, _pool.used = b"", 0
 
 
 os.register_at_fork(after_in_child=_forget_block)
@@ -31,12 +38,11 @@ os.register_at_fork(after_in_child=_forget_block)
 def _random_bits(bits: int) -> int:
     """`bits` fresh random bits (the caller holds `_lock`)."""
     size = (bits + 7) // 8
-    block, start = _pool
-    if start + size > len(block):
-        block, start = os.urandom(_BLOCK), 0
-        _pool[0] = block
-    _pool[1] = start + size
-    return int.from_bytes(block[start : start + size]) >> (size * 8 - bits)
+    start = _pool.used
+    if start + size > len(_pool.block):
+        _pool.block, start = os.urandom(_BLOCK), 0
+    _pool.used = start + size
+    return int.from_bytes(_pool.block[start : start + size]) >> (size * 8 - bits)
 
 
 def new_id(prefix: str) -> str:

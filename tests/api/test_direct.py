@@ -270,8 +270,28 @@ def _own(session: Any) -> Any:
     return None if cached is None else cached[1].own
 
 
-def _checked_out(app: Any) -> int:
-    return int(app.state.engine.sync_engine.pool.checkedout())
+class _Lent:
+    """Connections taken from the engine's pool and not given back, while it counts
+    (pool events: any pool class, SQLite's included)."""
+
+    def __init__(self, app: Any) -> None:
+        self.pool = app.state.engine.sync_engine.pool
+        self.count = 0
+
+    def _out(self, *_: Any) -> None:
+        self.count += 1
+
+    def _back(self, *_: Any) -> None:
+        self.count -= 1
+
+    def __enter__(self) -> _Lent:
+        event.listen(self.pool, "checkout", self._out)
+        event.listen(self.pool, "checkin", self._back)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        event.remove(self.pool, "checkout", self._out)
+        event.remove(self.pool, "checkin", self._back)
 
 
 async def test_a_write_transaction_runs_on_a_connection_of_its_own(app, client, merchant, settings):
@@ -280,7 +300,6 @@ async def test_a_write_transaction_runs_on_a_connection_of_its_own(app, client, 
     made), COMMIT by the driver, and the connection goes back. SQLite keeps the
     Session's connection (BEGIN IMMEDIATE)."""
     intent = await create_intent(client, merchant, description="before")
-    before = _checked_out(app)
     made: list[Any] = []
 
     def connected(connection: Any) -> None:
@@ -289,16 +308,18 @@ async def test_a_write_transaction_runs_on_a_connection_of_its_own(app, client, 
     sync_engine = app.state.engine.sync_engine
     event.listen(sync_engine, "engine_connect", connected)
     try:
-        async with app.state.session_factory() as session:
-            found, _ = await repository.owned_order(
-                session, _caller(merchant), intent["id"], lock=True
-            )
-            own = _own(session)  # held here: given back by the commit, not by the GC
-            assert (own is not None) is (not settings.is_sqlite)
-            rows.update_entity(session, found, description="after")
-            await rows.commit(session)
-            assert _own(session) is None
-            assert _checked_out(app) == before
+        with _Lent(app) as lent:
+            async with app.state.session_factory() as session:
+                found, _ = await repository.owned_order(
+                    session, _caller(merchant), intent["id"], lock=True
+                )
+                own = _own(session)  # held here: given back by the commit, not by the GC
+                assert (own is not None) is (not settings.is_sqlite)
+                rows.update_entity(session, found, description="after")
+                await rows.commit(session)
+                assert _own(session) is None
+                if own is not None:
+                    assert lent.count == 0
     finally:
         event.remove(sync_engine, "engine_connect", connected)
     assert len(made) == (1 if settings.is_sqlite else 0)
@@ -321,13 +342,15 @@ async def test_the_sessions_own_commit_commits_it(app, client, merchant):
 
 async def test_a_closed_session_rolls_back_and_gives_the_connection_back(app, client, merchant):
     intent = await create_intent(client, merchant, description="kept")
-    before = _checked_out(app)
-    async with app.state.session_factory() as session:
-        found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
-        own = _own(session)  # held here: given back by the close, not by the GC
-        rows.update_entity(session, found, description="never committed")
-        await rows.write_now(session)
-    assert _checked_out(app) == before
+    with _Lent(app) as lent:
+        async with app.state.session_factory() as session:
+            found, _ = await repository.owned_order(
+                session, _caller(merchant), intent["id"], lock=True
+            )
+            own = _own(session)  # held here: given back by the close, not by the GC
+            rows.update_entity(session, found, description="never committed")
+            await rows.write_now(session)
+        assert lent.count == 0
     del own
     r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
     assert r.json()["data"]["description"] == "kept"
@@ -389,3 +412,28 @@ async def test_a_broken_connection_of_our_own_is_invalidated(app, client, mercha
         async with app.state.session_factory() as session:
             await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
             await rows.commit(session)
+
+
+async def test_a_commit_on_a_broken_connection_fails_and_keeps_nothing(
+    app, client, merchant, settings
+):
+    """The connection dies between the writes and COMMIT: the commit raises SQLAlchemy's
+    error with the connection invalidated, and nothing of the transaction is kept."""
+    if settings.is_sqlite:
+        pytest.skip("no server connection to end on SQLite")
+    intent = await create_intent(client, merchant, description="kept")
+    async with app.state.session_factory() as session:
+        found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
+        rows.update_entity(session, found, description="lost with the connection")
+        await rows.write_now(session)
+        own = _own(session)
+        pid = await own.driver_connection.fetchval("SELECT pg_backend_pid()")
+        async with app.state.session_factory() as other:
+            conn = await other.connection()
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await other.commit()
+        with pytest.raises(DBAPIError) as raised:
+            await rows.commit(session)
+        assert raised.value.connection_invalidated
+    r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
+    assert r.json()["data"]["description"] == "kept"

@@ -255,15 +255,17 @@ async def commit_own(session: AsyncSession) -> bool:
     link = cached[1]
     if link.own is None or link.joined is not None or orm_pending(sync):
         return False
-    adapted = link.adapted
-    if adapted._transaction is not None:  # the adapter's commit(), without a greenlet
-        try:
-            await adapted._call_and_discard(adapted._transaction.commit)
-        except Exception as exc:
-            raise await _translated(link, exc, "COMMIT", ()) from exc
-    _forget(sync)
-    await greenlet_spawn(_give_back, link)
+    try:
+        await greenlet_spawn(_commit_and_give_back, sync, link)
+    except Exception as exc:
+        raise await _translated(link, exc, "COMMIT", ()) from exc
     return True
+
+
+def _commit_and_give_back(sync: Session, link: _Link) -> None:
+    link.adapted.commit()  # the adapter's DB-API commit (nothing sent without a BEGIN)
+    _forget(sync)
+    _give_back(link)
 
 
 def _forget(sync: Session) -> None:

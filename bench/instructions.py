@@ -59,25 +59,41 @@ def _child(path: str, requests: int) -> None:
                 reqs = [("POST", base, CREATE_BODY, 201)] * requests
             elif path == "create_milestone":
                 roomy = dict(CREATE_BODY, amount="100000000.00")
-                orders = [(await d.ok("POST", base, roomy, 201))["id"]  # 100 milestones each
-                          for _ in range((total + 99) // 100)]
+                orders = [
+                    (await d.ok("POST", base, roomy, 201))["id"]  # 100 milestones each
+                    for _ in range((total + 99) // 100)
+                ]
                 reqs = [
-                    ("POST", f"{base}/{orders[k // 100]}/escrow/milestones",
-                     {"milestoneIndex": k % 100, "description": "bench milestone",
-                      "amount": "10.00"}, 201)
+                    (
+                        "POST",
+                        f"{base}/{orders[k // 100]}/escrow/milestones",
+                        {
+                            "milestoneIndex": k % 100,
+                            "description": "bench milestone",
+                            "amount": "10.00",
+                        },
+                        201,
+                    )
                     for k in range(requests)
                 ]
             else:  # the same setup for both runs: `total` funded orders
                 funded = []
                 for _ in range(total):
                     i = (await d.ok("POST", base, CREATE_BODY, 201))["id"]
-                    m = (await d.ok("POST", f"{base}/{i}/escrow/milestones",
-                                    {"milestoneIndex": 0, "description": "b",
-                                     "amount": "1000.00"}, 201))["id"]
+                    m = (
+                        await d.ok(
+                            "POST",
+                            f"{base}/{i}/escrow/milestones",
+                            {"milestoneIndex": 0, "description": "b", "amount": "1000.00"},
+                            201,
+                        )
+                    )["id"]
                     await d.ok("POST", f"{base}/public/{i}/payment", CARD, 200)
                     funded.append((i, m))
-                reqs = [("POST", f"{base}/{i}/escrow/milestones/{m}/complete", COMPLETE_BODY, 200)
-                        for i, m in funded[:requests]]
+                reqs = [
+                    ("POST", f"{base}/{i}/escrow/milestones/{m}/complete", COMPLETE_BODY, 200)
+                    for i, m in funded[:requests]
+                ]
             for method, url, body, expect in reqs:
                 await d.ok(method, url, body, expect)
 
@@ -88,9 +104,18 @@ def _count(src: str | None, path: str, requests: int, total: int, key: str) -> i
     env = dict(os.environ, BENCH_KEY=key, BENCH_TOTAL=str(total))
     if src:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
-    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           sys.executable, str(Path(__file__).resolve()), "--child", path,
-           "--requests", str(requests)]
+    cmd = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        path,
+        "--requests",
+        str(requests),
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     if run.returncode != 0 or not found:
@@ -104,15 +129,19 @@ def _ensure_valgrind() -> None:
     if os.geteuid() != 0:
         raise SystemExit("valgrind is missing: install it (apt-get install valgrind)")
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "valgrind"],
+        check=True,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--src", action="append", default=[],
-                        help="a checkout's src directory (repeat for an A/B)")
+    parser.add_argument(
+        "--src", action="append", default=[], help="a checkout's src directory (repeat for an A/B)"
+    )
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

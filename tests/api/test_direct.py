@@ -387,6 +387,16 @@ async def test_an_orm_statement_runs_in_the_same_transaction(app, client, mercha
     assert r.json()["data"]["description"] == "orm"
 
 
+async def _end_backend(app: Any, own: Any) -> None:
+    """The server ends the process behind our connection (behind PgBouncer too: the
+    process of this transaction, not the pooler's)."""
+    pid = await own.driver_connection.fetchval("SELECT pg_backend_pid()")
+    async with app.state.session_factory() as other:
+        conn = await other.connection()
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await other.commit()
+
+
 async def test_a_broken_connection_of_our_own_is_invalidated(app, client, merchant, settings):
     """The server ends our connection mid-transaction: the next statement raises
     SQLAlchemy's error with the connection invalidated, and the pool does not hand the
@@ -398,12 +408,7 @@ async def test_a_broken_connection_of_our_own_is_invalidated(app, client, mercha
         await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
         own = _own(session)
         assert own is not None
-        # The server process of this transaction (behind PgBouncer, not the pooler's).
-        pid = await own.driver_connection.fetchval("SELECT pg_backend_pid()")
-        async with app.state.session_factory() as other:
-            conn = await other.connection()
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            await other.commit()
+        await _end_backend(app, own)
         with pytest.raises(DBAPIError) as raised:
             await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
         assert raised.value.connection_invalidated
@@ -426,12 +431,7 @@ async def test_a_commit_on_a_broken_connection_fails_and_keeps_nothing(
         found, _ = await repository.owned_order(session, _caller(merchant), intent["id"], lock=True)
         rows.update_entity(session, found, description="lost with the connection")
         await rows.write_now(session)
-        own = _own(session)
-        pid = await own.driver_connection.fetchval("SELECT pg_backend_pid()")
-        async with app.state.session_factory() as other:
-            conn = await other.connection()
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            await other.commit()
+        await _end_backend(app, _own(session))
         with pytest.raises(DBAPIError) as raised:
             await rows.commit(session)
         assert raised.value.connection_invalidated

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from escrowgate.auth.principal import Principal
 from escrowgate.db import rows
 from escrowgate.db.direct import (
+    _LINK,
     Direct,
     adopt,
     fetch_all,
@@ -266,7 +267,7 @@ async def test_write_changes_refuses_to_drop_a_pending_deletion(app, client, mer
 
 def _own(session: Any) -> Any:
     """The connection db/direct.py took from the pool for the session's transaction."""
-    cached = session.sync_session.info.get("escrowgate.direct_link")
+    cached = session.sync_session.info.get(_LINK)
     return None if cached is None else cached[1].own
 
 

@@ -154,6 +154,10 @@ class _Link:
 _LINK = "escrowgate.direct_link"
 
 
+def _behind_pgbouncer(engine: Engine) -> bool:
+    return bool(engine.get_execution_options().get(PGBOUNCER_OPTION))
+
+
 async def _link(session: AsyncSession, *, begin: bool = True) -> _Link:
     """The driver connection of the session's transaction (looked up once per
     transaction: `session.connection()` alone costs about two statements' CPU)."""
@@ -174,7 +178,7 @@ async def _link(session: AsyncSession, *, begin: bool = True) -> _Link:
             adapted=raw.dbapi_connection,
             driver=raw.driver_connection,
             sqlite=connection.dialect.name == "sqlite",
-            pgbouncer=bool(connection.sync_engine.get_execution_options().get(PGBOUNCER_OPTION)),
+            pgbouncer=_behind_pgbouncer(connection.sync_engine),
             invalidate=connection.invalidate,
         )
         sync.info[_LINK] = (sync.get_transaction(), link)
@@ -228,7 +232,7 @@ async def _own_link(sync: Session) -> _Link:
         adapted=fairy.dbapi_connection,
         driver=fairy.driver_connection,
         sqlite=False,
-        pgbouncer=bool(engine.get_execution_options().get(PGBOUNCER_OPTION)),
+        pgbouncer=_behind_pgbouncer(engine),
         invalidate=invalidate,
         own=fairy,
     )
@@ -544,7 +548,7 @@ async def _on_pooled(engine: Engine, sql: str, args: list[Any]) -> list[Sequence
     try:
         if dialect.name == "sqlite":
             rows = list(await driver.execute_fetchall(sql, args))
-        elif engine.get_execution_options().get(PGBOUNCER_OPTION):
+        elif _behind_pgbouncer(engine):
             async with driver.transaction():  # Parse and Bind on one server connection
                 rows = await driver.fetch(sql, *args)
         else:
@@ -644,50 +648,58 @@ def coalesce(pending: Pending) -> list[Piece]:
     return pieces
 
 
-_PIECES: dict[tuple[Any, ...], Direct] = {}
+# Where each parameter of a piece's statement comes from: (row index, column key); an
+# UPDATE's primary key is row 1, key "pk_" (see `_sources`).
+Source = tuple[int, str]
+_PIECES: dict[tuple[Any, ...], tuple[Direct, dict[str, Source]]] = {}
 
 
-def _piece_direct(piece: Piece) -> Direct:
-    """The prebuilt statement of a piece's shape: an INSERT's parameters are named
-    `r<row>_<column>`, an UPDATE's `v_<column>` and `pk_`."""
+def _piece_direct(piece: Piece) -> tuple[Direct, dict[str, Source]]:
+    """The prebuilt statement of a piece's shape, and each parameter's source (the one
+    place that names them: `r<row>_<column>` for an INSERT, `v_<column>` and `pk_` for
+    an UPDATE)."""
     shape = piece.shape
-    stmt = _PIECES.get(shape)
-    if stmt is None:
+    found = _PIECES.get(shape)
+    if found is None:
         table = piece.table
+        sources: dict[str, Source] = {}
         if piece.pk_column is None:
-            values: list[dict[str, Any]] = [
-                {k: bindparam(f"r{i}_{k}", type_=table.c[k].type) for k in row}
-                for i, row in enumerate(piece.rows)
-            ]
+            values: list[dict[str, Any]] = []
+            for i, row in enumerate(piece.rows):
+                names = {k: f"r{i}_{k}" for k in row}
+                sources.update({name: (i, k) for k, name in names.items()})
+                values.append({k: bindparam(n, type_=table.c[k].type) for k, n in names.items()})
             stmt = Direct(insert(table).values(values))
         else:
             changes = sorted(piece.rows[0])
+            sources = {"v_" + c: (0, c) for c in changes}
+            sources["pk_"] = (1, "pk_")
             stmt = Direct(
                 update(table)
                 .where(table.c[piece.pk_column] == bindparam("pk_"))
                 .values({c: bindparam("v_" + c, type_=table.c[c].type) for c in changes})
             )
-        _PIECES[shape] = stmt
-    return stmt
+        found = _PIECES[shape] = (stmt, sources)
+    return found
+
+
+def _sources(piece: Piece) -> list[dict[str, Any]]:
+    """The dictionaries a piece's parameters are read from, by row index."""
+    return piece.rows if piece.pk_column is None else [piece.rows[0], {"pk_": piece.pk}]
 
 
 def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
     """The prebuilt statement of a piece (one per shape) and its parameters by name
     (for SQLAlchemy's own execution: db/rows.py `flush_rows`)."""
-    stmt = _piece_direct(piece)
-    if piece.pk_column is None:
-        params = {f"r{i}_{k}": v for i, row in enumerate(piece.rows) for k, v in row.items()}
-        return stmt, params
-    params = {"v_" + c: v for c, v in piece.rows[0].items()}
-    params["pk_"] = piece.pk
-    return stmt, params
+    stmt, sources = _piece_direct(piece)
+    rows = _sources(piece)
+    return stmt, {name: rows[i][k] for name, (i, k) in sources.items()}
 
 
 @dataclass(frozen=True)
 class _Binding:
-    """A piece shape's statement for one dialect, and where each of its parameters
-    comes from, in the driver's order: (row index, column key, bind processor); an
-    UPDATE's primary key is row 1, key "pk_"."""
+    """A piece shape's statement for one dialect, and the source and bind processor of
+    each of its parameters, in the driver's order."""
 
     compiled: _Compiled
     slots: tuple[tuple[int, str, Processor], ...]
@@ -700,18 +712,13 @@ def _binding(piece: Piece, dialect: Dialect) -> _Binding:
     key = (piece.shape, dialect.name)
     found = _BINDINGS.get(key)
     if found is None:
-        compiled = _piece_direct(piece).compiled(dialect)
+        stmt, sources = _piece_direct(piece)
+        compiled = stmt.compiled(dialect)
         slots: list[tuple[int, str, Processor]] = []
         for name, proc, fixed in compiled.params:
             if fixed is not _GIVEN:  # the pieces' statements have no literals of their own
                 raise TypeError(f"{name}: a literal in a piece's statement")
-            if piece.pk_column is None:
-                index, _, column = name[1:].partition("_")
-                slots.append((int(index), column, proc))
-            elif name == "pk_":
-                slots.append((1, "pk_", proc))
-            else:
-                slots.append((0, name[2:], proc))
+            slots.append((*sources[name], proc))
         found = _BINDINGS[key] = _Binding(compiled, tuple(slots))
     return found
 
@@ -719,7 +726,7 @@ def _binding(piece: Piece, dialect: Dialect) -> _Binding:
 def _piece_args(piece: Piece, binding: _Binding) -> list[Any]:
     # Straight from the rows to the driver's argument list: no parameter names built,
     # no dictionary in between (a complete + release sends about 130 parameters).
-    rows = piece.rows if piece.pk_column is None else [piece.rows[0], {"pk_": piece.pk}]
+    rows = _sources(piece)
     return [rows[i][k] if proc is None else proc(rows[i][k]) for i, k, proc in binding.slots]
 
 

@@ -31,7 +31,16 @@ def _json_default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
 
 
+class JSONText(str):
+    """A JSON column's value already serialized (an event's payload, written by
+    pydantic-core in one step): stored as it is."""
+
+    __slots__ = ()
+
+
 def json_dumps(value: Any) -> str:
+    if type(value) is JSONText:
+        return value
     return _ENCODER.encode(value)
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from eth_utils.crypto import keccak
 
 from ..domain.money import to_micro_units_string
+
+
+@lru_cache(maxsize=4096)
+def id_hash(text: str) -> str:
+    """keccak256 of an id, 0x-hex. Kept for the ids hashed most recently: a request
+    often shows one intent's typed data twice (an event and the answer), and a hash
+    through eth-utils and pycryptodome costs about as much as rendering a milestone."""
+    return "0x" + keccak(text=text).hex()
 
 
 def intent_typed_data(
@@ -34,7 +43,7 @@ def intent_typed_data(
             "verifyingContract": contract_address,
         },
         "message": {
-            "intentId": "0x" + keccak(text=intent_id).hex(),
+            "intentId": id_hash(intent_id),
             "amount": to_micro_units_string(amount_micro),
             "nonce": "0",
         },
@@ -75,8 +84,8 @@ def release_approval_typed_data(
         "primaryType": "ReleaseApproval",
         "domain": _domain(chain_id, contract_address),
         "message": {
-            "intentId": "0x" + keccak(text=intent_id).hex(),
-            "subjectId": "0x" + keccak(text=subject_id).hex(),
+            "intentId": id_hash(intent_id),
+            "subjectId": id_hash(subject_id),
             "amount": to_micro_units_string(amount_micro),
         },
     }

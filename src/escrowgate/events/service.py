@@ -7,11 +7,13 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.engine import JSONText, json_dumps
 from ..db.rows import add_row
 from ..domain import ids
 from ..domain.clock import now
 from ..domain.origin import current_origin
 from ..models import Event
+from ..wire import WireModel
 from .wire import EventData, EventList, EventRequest, EventWire
 
 __all__ = ["EventData", "EventList", "EventRequest", "EventWire", "emit", "render"]
@@ -20,12 +22,27 @@ _EVENTS = cast(Table, Event.__table__)
 
 
 def emit(
-    session: AsyncSession, *, merchant_id: str, mode: str, type: str, obj: dict[str, Any]
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    mode: str,
+    type: str,
+    obj: WireModel | dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """Write the event (its id is returned) in the session's transaction: a plain row,
-    inserted with the transaction's other events in one statement (`db/rows.py`)."""
+    inserted with the transaction's other events in one statement (`db/rows.py`).
+    `obj` is the object the event is about: a wire model (its payload is the JSON of
+    its `wire()`) or a plain dict; `extra`: keys the payload adds after the object's."""
     origin = current_origin.get()
     event_id = ids.new_id(ids.EVENT)
+    payload: JSONText | dict[str, Any]
+    if isinstance(obj, WireModel):
+        object_id = str(getattr(obj, "id", ""))
+        payload = _serialized(obj, extra)
+    else:
+        object_id = str(obj.get("id", ""))
+        payload = {**obj, **extra} if extra else obj
     add_row(
         session,
         _EVENTS,
@@ -34,14 +51,25 @@ def emit(
             "merchant_id": merchant_id,
             "mode": mode,
             "type": type,
-            "object_id": str(obj.get("id", "")),
-            "payload": obj,
+            "object_id": object_id,
+            "payload": payload,
             "created_at": now(),
             "request_id": origin.request_id if origin else None,
             "idempotency_key": origin.idempotency_key if origin else None,
         },
     )
     return event_id
+
+
+def _serialized(obj: WireModel, extra: dict[str, Any] | None) -> JSONText:
+    # pydantic-core writes the model's JSON in one step: the same object as
+    # json_dumps(obj.wire()) without the dict and the json module in between (a
+    # complete + release writes five payloads; this is about a tenth of its CPU).
+    text = obj.model_dump_json(exclude_unset=True)
+    if extra:
+        more = json_dumps(extra)[1:]  # '"key":value,...}'
+        text = text[:-1] + ("," if text != "{}" else "") + more
+    return JSONText(text)
 
 
 def render(event: Event) -> EventWire:

@@ -14,7 +14,7 @@ from ..worker.jobs import cancel_jobs
 from . import model, repository
 from .lifecycle import move_order, set_phase
 from .release import order_now, release_order_in_full, schedule_for_order
-from .render import order_approval_typed_data, proof_data
+from .render import order_approval_typed_data, proof_wire
 
 
 async def submit_proof(
@@ -59,7 +59,7 @@ async def submit_proof(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="delivery_proof.submitted",
-        obj=proof_data(proof),
+        obj=proof_wire(proof),
     )
     if order.auto_release:
         await release_order_in_full(

@@ -23,7 +23,7 @@ from .release import (
     release_ready_milestones,
     schedule_for_order,
 )
-from .render import dispute_data
+from .render import dispute_wire
 
 
 async def raise_dispute(
@@ -73,7 +73,7 @@ async def open_dispute(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="dispute.raised",
-        obj=dispute_data(dispute, order),
+        obj=dispute_wire(dispute, order),
     )
     return dispute
 
@@ -151,7 +151,7 @@ async def settle_dispute(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="dispute.resolved",
-        obj=dispute_data(dispute, order),
+        obj=dispute_wire(dispute, order),
     )
 
 

@@ -12,7 +12,7 @@ from ..domain.clock import now
 from ..events.service import emit
 from ..models import ConditionalPayment, Milestone, PaymentIntent
 from . import model
-from .render import intent_data, milestone_data, order_event
+from .render import intent_wire, milestone_wire, order_event
 
 
 def move_intent(
@@ -21,14 +21,13 @@ def move_intent(
     previous = intent.status
     intent.status = model.check_transition(model.INTENT_TRANSITIONS, previous, target)
     intent.updated_at = now()
-    data = intent_data(intent, settings)
-    data["previous_status"] = previous
     emit(
         session,
         merchant_id=intent.merchant_id,
         mode=intent.mode,
         type="payment_intent.status_changed",
-        obj=data,
+        obj=intent_wire(intent, settings),
+        extra={"previous_status": previous},
     )
 
 
@@ -48,7 +47,7 @@ def move_milestone(
 ) -> None:
     m.status = model.check_transition(model.MILESTONE_TRANSITIONS, m.status, target)
     m.updated_at = at
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event, obj=milestone_data(m))
+    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event, obj=milestone_wire(m))
 
 
 def emit_order_event(

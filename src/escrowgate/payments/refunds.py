@@ -16,7 +16,7 @@ from ..worker.jobs import cancel_jobs
 from . import model, repository
 from .lifecycle import move_order
 from .release import cancel_milestone, order_now
-from .render import refund_data
+from .render import refund_wire
 from .settlement import maybe_mark_settled
 
 
@@ -77,7 +77,7 @@ async def refund_held(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="refund.created",
-        obj=refund_data(refund, order.currency),
+        obj=refund_wire(refund, order.currency),
     )
     await session.flush()
     await maybe_mark_settled(session, settings, intent, order)

@@ -1,7 +1,7 @@
 """Wire shapes of the payment aggregate: the intent, its conditional payment and
 the order's children, as the API and the events show them. The `*_wire` and
-`*_envelope` functions build the response models (wire.py); the `*_data` ones are
-the same objects as JSON dicts, for event payloads."""
+`*_envelope` functions build the response models (wire.py); an event's payload is
+a `*_wire` model too (events/service.py `emit` serializes it)."""
 
 from __future__ import annotations
 
@@ -60,12 +60,6 @@ def milestone_wire(
     return data
 
 
-def milestone_data(
-    m: Milestone, settings: Settings | None = None, *, currency: str | None = None
-) -> dict[str, Any]:
-    return milestone_wire(m, settings, currency=currency).wire()
-
-
 def milestone_approval_typed_data(m: Milestone, settings: Settings) -> dict[str, Any]:
     """What the payer signs to approve this milestone's release."""
     return release_approval_typed_data(
@@ -102,10 +96,6 @@ def proof_wire(p: DeliveryProof) -> wire.DeliveryProofData:
         submitTxHash=p.submit_tx_hash,
         createdAt=iso(p.created_at),
     )
-
-
-def proof_data(p: DeliveryProof) -> dict[str, Any]:
-    return proof_wire(p).wire()
 
 
 def proof_envelope(p: DeliveryProof) -> wire.DeliveryProofEnvelope:
@@ -227,10 +217,6 @@ def dispute_wire(d: Dispute, order: ConditionalPayment) -> wire.DisputeData:
     )
 
 
-def dispute_data(d: Dispute, order: ConditionalPayment) -> dict[str, Any]:
-    return dispute_wire(d, order).wire()
-
-
 def dispute_envelope(
     d: Dispute, order: ConditionalPayment, status: Literal["raised", "resolved"]
 ) -> wire.DisputeEnvelope:
@@ -251,10 +237,6 @@ def refund_wire(refund: Refund, currency: str) -> wire.RefundData:
         status="succeeded",
         created=refund.created_at,
     )
-
-
-def refund_data(refund: Refund, currency: str) -> dict[str, Any]:
-    return refund_wire(refund, currency).wire()
 
 
 def order_event(order: ConditionalPayment, **fields: Any) -> dict[str, Any]:
@@ -338,10 +320,6 @@ def _typed_data(
     return wire.IntentTypedData.model_validate(
         intent_typed_data(intent_id, amount, chain_id=chain_id, contract_address=contract_address)
     )
-
-
-def intent_data(intent: PaymentIntent, settings: Settings) -> dict[str, Any]:
-    return intent_wire(intent, settings).wire()
 
 
 def intent_envelope(

@@ -317,7 +317,7 @@ class Deliverer:
             merchant_id=endpoint.merchant_id,
             mode=endpoint.mode,
             type="webhook_endpoint.disabled",
-            obj=endpoint_data(endpoint).wire(),
+            obj=endpoint_data(endpoint),
         )
 
     # -- the loop ------------------------------------------------------------------------

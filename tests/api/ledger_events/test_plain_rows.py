@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from escrowgate.events.service import emit
 from escrowgate.ledger import service as ledger
 from escrowgate.models import Event, LedgerEntry
+from escrowgate.wire import WireModel
 
 
 def _emit(session: Any, merchant_id: str, n: int) -> str:
@@ -79,3 +80,61 @@ async def test_a_read_in_the_same_transaction_sees_them(app, merchant):
         assert tuple(legs.one()) == (2, 0)  # two legs, balanced
         await session.rollback()
     assert await _stored(app, [event_id]) == set()
+
+
+async def _payload(app: Any, event_id: str) -> Any:
+    async with app.state.session_factory() as session:
+        found = await session.execute(select(Event.payload).where(Event.id == event_id))
+        return found.scalar_one()
+
+
+class _Thing(WireModel):
+    id: str
+    text: str
+    note: str | None = None  # absent unless given
+    count: int
+
+
+async def test_a_wire_model_is_stored_as_its_wire_json(app, merchant):
+    # A payload given as a wire model is serialized in one step (events/service.py):
+    # the stored object is exactly its wire(): keys given, in order, unset ones absent,
+    # non-ASCII text kept.
+    model = _Thing(id="t1", text="déjà vu ✓", count=3)
+    async with app.state.session_factory() as session:
+        event_id = emit(
+            session, merchant_id=merchant.id, mode="test", type="test.model", obj=model
+        )
+        with_extra = emit(
+            session,
+            merchant_id=merchant.id,
+            mode="test",
+            type="test.model",
+            obj=model,
+            extra={"previous_status": "PENDING", "n": 2},
+        )
+        await session.commit()
+    stored = await _payload(app, event_id)
+    assert stored == model.model_dump(mode="json", exclude_unset=True)
+    assert list(stored.items()) == [("id", "t1"), ("text", "déjà vu ✓"), ("count", 3)]
+    assert list((await _payload(app, with_extra)).items()) == [
+        ("id", "t1"),
+        ("text", "déjà vu ✓"),
+        ("count", 3),
+        ("previous_status", "PENDING"),
+        ("n", 2),
+    ]
+
+
+async def test_a_dict_payload_takes_extra_keys_after_its_own(app, merchant):
+    async with app.state.session_factory() as session:
+        event_id = emit(
+            session,
+            merchant_id=merchant.id,
+            mode="test",
+            type="test.dict",
+            obj={"id": "o1", "object": "thing"},
+            extra={"previous_status": "PENDING"},
+        )
+        await session.commit()
+    stored = await _payload(app, event_id)
+    assert list(stored.items()) == [("id", "o1"), ("object", "thing"), ("previous_status", "PENDING")]

@@ -101,9 +101,7 @@ async def test_a_wire_model_is_stored_as_its_wire_json(app, merchant):
     # non-ASCII text kept.
     model = _Thing(id="t1", text="déjà vu ✓", count=3)
     async with app.state.session_factory() as session:
-        event_id = emit(
-            session, merchant_id=merchant.id, mode="test", type="test.model", obj=model
-        )
+        event_id = emit(session, merchant_id=merchant.id, mode="test", type="test.model", obj=model)
         with_extra = emit(
             session,
             merchant_id=merchant.id,
@@ -137,4 +135,8 @@ async def test_a_dict_payload_takes_extra_keys_after_its_own(app, merchant):
         )
         await session.commit()
     stored = await _payload(app, event_id)
-    assert list(stored.items()) == [("id", "o1"), ("object", "thing"), ("previous_status", "PENDING")]
+    assert list(stored.items()) == [
+        ("id", "o1"),
+        ("object", "thing"),
+        ("previous_status", "PENDING"),
+    ]

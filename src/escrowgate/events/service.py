@@ -64,7 +64,7 @@ def emit(
 def _serialized(obj: WireModel, extra: dict[str, Any] | None) -> JSONText:
     # pydantic-core writes the model's JSON in one step: the same object as
     # json_dumps(obj.wire()) without the dict and the json module in between (a
-    # complete + release writes five payloads; this is about a tenth of its CPU).
+    # complete + release writes five payloads: 5% fewer instructions a request).
     text = obj.model_dump_json(exclude_unset=True)
     if extra:
         more = json_dumps(extra)[1:]  # '"key":value,...}'

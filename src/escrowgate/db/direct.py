@@ -36,6 +36,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -569,23 +571,25 @@ async def _on_pooled(engine: Engine, sql: str, args: list[Any]) -> list[Sequence
 
 # --- the session's writes, sent together -----------------------------------------------
 
-_DEFAULTS: dict[str, dict[str, Any]] = {}
+_FACTS: dict[str, tuple[dict[str, Any], str | None]] = {}
 
 
-def _defaults(table: Table) -> dict[str, Any]:
+def _table_facts(table: Table) -> tuple[dict[str, Any], str | None]:
     """The table's Python-side column defaults (all scalars here), which Core would
-    fill in for a column the row does not give."""
-    found = _DEFAULTS.get(table.name)
+    fill in for a column the row does not give, and its one primary-key column (None
+    for a composite key). Read once per table: a flush queues a dozen rows."""
+    found = _FACTS.get(table.name)
     if found is None:
-        found = {}
+        defaults: dict[str, Any] = {}
         for column in table.columns:
             default = column.default
             if default is None:
                 continue
             if not default.is_scalar:
                 raise TypeError(f"{table.name}.{column.key}: only scalar defaults are direct")
-            found[column.key] = default.arg  # type: ignore[attr-defined]
-        _DEFAULTS[table.name] = found
+            defaults[column.key] = default.arg  # type: ignore[attr-defined]
+        pk = list(table.primary_key.columns)
+        found = _FACTS[table.name] = (defaults, pk[0].key if len(pk) == 1 else None)
     return found
 
 
@@ -621,29 +625,31 @@ def coalesce(pending: Pending) -> list[Piece]:
     updates: dict[tuple[str, Any], Piece] = {}
     inserts: dict[tuple[str, tuple[str, ...]], Piece] = {}
     for _, table, values, pk_column, pk in pending:
+        name = table.name
         if pk_column is None:
-            defaults = _defaults(table)
-            missing = [k for k in defaults if k not in values]
-            row = {**values, **{k: defaults[k] for k in missing}} if missing else dict(values)
-            (pk_col, *more) = table.primary_key.columns
-            if not more:  # (entities with a composite key are never updated here)
-                inserted[(table.name, row.get(pk_col.key))] = row
-            key = (table.name, tuple(row))
+            defaults, pk_key = _table_facts(table)
+            row = dict(values)  # a copy: a later UPDATE of the row is merged into it
+            for k, v in defaults.items():
+                if k not in row:
+                    row[k] = v
+            if pk_key is not None:  # (entities with a composite key are never updated here)
+                inserted[(name, row.get(pk_key))] = row
+            key = (name, tuple(row))
             piece = inserts.get(key)
             if piece is None or len(piece.rows) >= MAX_ROWS_PER_INSERT:
                 piece = inserts[key] = Piece(table, [])
                 pieces.append(piece)
             piece.rows.append(row)
             continue
-        target = inserted.get((table.name, pk))
+        target = inserted.get((name, pk))
         if target is not None:
             target.update(values)
             continue
-        existing = updates.get((table.name, pk))
+        existing = updates.get((name, pk))
         if existing is not None:
             existing.rows[0].update(values)
             continue
-        piece = updates[(table.name, pk)] = Piece(table, [dict(values)], pk_column, pk)
+        piece = updates[(name, pk)] = Piece(table, [dict(values)], pk_column, pk)
         pieces.append(piece)
     return pieces
 
@@ -654,11 +660,10 @@ Source = tuple[int, str]
 _PIECES: dict[tuple[Any, ...], tuple[Direct, dict[str, Source]]] = {}
 
 
-def _piece_direct(piece: Piece) -> tuple[Direct, dict[str, Source]]:
+def _piece_direct(piece: Piece, shape: tuple[Any, ...]) -> tuple[Direct, dict[str, Source]]:
     """The prebuilt statement of a piece's shape, and each parameter's source (the one
     place that names them: `r<row>_<column>` for an INSERT, `v_<column>` and `pk_` for
     an UPDATE)."""
-    shape = piece.shape
     found = _PIECES.get(shape)
     if found is None:
         table = piece.table
@@ -691,43 +696,66 @@ def _sources(piece: Piece) -> list[dict[str, Any]]:
 def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
     """The prebuilt statement of a piece (one per shape) and its parameters by name
     (for SQLAlchemy's own execution: db/rows.py `flush_rows`)."""
-    stmt, sources = _piece_direct(piece)
+    stmt, sources = _piece_direct(piece, piece.shape)
     rows = _sources(piece)
     return stmt, {name: rows[i][k] for name, (i, k) in sources.items()}
 
 
 @dataclass(frozen=True)
 class _Binding:
-    """A piece shape's statement for one dialect, and the source and bind processor of
-    each of its parameters, in the driver's order."""
+    """A piece shape's statement for one dialect, and how its arguments are read: for
+    each run of parameters from one row, that row's index and a getter of their values
+    (in the driver's order), then the bind processor of each parameter that has one,
+    by position."""
 
     compiled: _Compiled
-    slots: tuple[tuple[int, str, Processor], ...]
+    reads: tuple[tuple[int, Callable[[dict[str, Any]], tuple[Any, ...]]], ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 _BINDINGS: dict[tuple[Any, ...], _Binding] = {}
 
 
-def _binding(piece: Piece, dialect: Dialect) -> _Binding:
-    key = (piece.shape, dialect.name)
+def _getter(keys: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(keys) == 1:  # itemgetter of one key gives the value, not a tuple
+        (key,) = keys
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
+
+
+def _binding(piece: Piece, shape: tuple[Any, ...], dialect: Dialect) -> _Binding:
+    key = (shape, dialect.name)
     found = _BINDINGS.get(key)
     if found is None:
-        stmt, sources = _piece_direct(piece)
+        stmt, sources = _piece_direct(piece, shape)
         compiled = stmt.compiled(dialect)
-        slots: list[tuple[int, str, Processor]] = []
-        for name, proc, fixed in compiled.params:
+        slots: list[tuple[int, str]] = []
+        processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, (name, proc, fixed) in enumerate(compiled.params):
             if fixed is not _GIVEN:  # the pieces' statements have no literals of their own
                 raise TypeError(f"{name}: a literal in a piece's statement")
-            slots.append((*sources[name], proc))
-        found = _BINDINGS[key] = _Binding(compiled, tuple(slots))
+            slots.append(sources[name])
+            if proc is not None:
+                processors.append((position, proc))
+        reads = tuple(
+            (row, _getter([k for _, k in run]))
+            for row, run in groupby(slots, key=lambda slot: slot[0])
+        )
+        found = _BINDINGS[key] = _Binding(compiled, reads, tuple(processors))
     return found
 
 
 def _piece_args(piece: Piece, binding: _Binding) -> list[Any]:
     # Straight from the rows to the driver's argument list: no parameter names built,
-    # no dictionary in between (a complete + release sends about 130 parameters).
+    # no dictionary in between (a complete + release sends about 130 parameters, read
+    # a row at a time by itemgetter; most have no bind processor).
     rows = _sources(piece)
-    return [rows[i][k] if proc is None else proc(rows[i][k]) for i, k, proc in binding.slots]
+    args: list[Any] = []
+    for row, get in binding.reads:
+        args.extend(get(rows[row]))
+    for position, proc in binding.processors:
+        args[position] = proc(args[position])
+    return args
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -740,7 +768,7 @@ def _shifted(offset: int, match: re.Match[str]) -> str:
 _COMBINED: dict[tuple[Any, ...], str] = {}
 
 
-def _combined_sql(pieces: Sequence[tuple[_Compiled, Any]], shapes: tuple[Any, ...]) -> str:
+def _combined_sql(pieces: Sequence[_Compiled], shapes: tuple[Any, ...]) -> str:
     """PostgreSQL: the pieces as one statement (data-modifying WITH), their numbered
     parameters renumbered in order. Each part runs once, to completion, with one
     snapshot; a failing part fails the whole statement."""
@@ -748,7 +776,7 @@ def _combined_sql(pieces: Sequence[tuple[_Compiled, Any]], shapes: tuple[Any, ..
     if found is None:
         parts: list[str] = []
         offset = 0
-        for compiled, _ in pieces:
+        for compiled in pieces:
             sql = _PLACEHOLDER.sub(partial(_shifted, offset), compiled.sql)
             parts.append(f"w{len(parts)} AS ({sql})")
             offset += len(compiled.params)
@@ -803,23 +831,29 @@ async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> No
 def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tuple[str, list[Any]]]:
     """The pieces as statements (SQL, arguments): on PostgreSQL as many pieces per
     statement as its parameters allow, on SQLite one each (one statement a call)."""
-    groups: list[list[tuple[Piece, _Compiled, list[Any]]]] = [[]]
+    # Per group: its pieces' shapes, compiled statements and arguments (each shape is
+    # computed once: it keys both the binding and the combined statement).
+    groups: list[tuple[list[Any], list[_Compiled], list[Any]]] = [([], [], [])]
     count = 0
     for piece in pieces:
-        binding = _binding(piece, dialect)
+        shape = piece.shape
+        binding = _binding(piece, shape, dialect)
         c = binding.compiled
-        if groups[-1] and (sqlite or count + len(c.params) > MAX_PARAMS):
-            groups.append([])
+        if groups[-1][0] and (sqlite or count + len(c.params) > MAX_PARAMS):
+            groups.append(([], [], []))
             count = 0
-        groups[-1].append((piece, c, _piece_args(piece, binding)))
+        shapes, compiled, args = groups[-1]
+        shapes.append(shape)
+        compiled.append(c)
+        args.append(_piece_args(piece, binding))
         count += len(c.params)
     out = []
-    for group in groups:
-        if len(group) == 1:
-            out.append((group[0][1].sql, group[0][2]))
+    for shapes, compiled, args in groups:
+        if len(compiled) == 1:
+            out.append((compiled[0].sql, args[0]))
         else:
-            sql = _combined_sql([(c, a) for _, c, a in group], tuple(p.shape for p, _, _ in group))
-            out.append((sql, [a for _, _, piece_args in group for a in piece_args]))
+            sql = _combined_sql(compiled, tuple(shapes))
+            out.append((sql, [a for piece_args in args for a in piece_args]))
     return out
 
 

@@ -25,6 +25,15 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+class WireDict(dict[str, Any]):
+    """A response object as a renderer builds it, before its model: the keys in the
+    model's field order, JSON values only. The model validates it for an answer; an
+    event stores it as it is (pydantic-core writes it in one step, without a model:
+    events/service.py)."""
+
+    __slots__ = ()
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

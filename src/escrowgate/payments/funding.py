@@ -23,7 +23,7 @@ from ..worker.jobs import schedule
 from . import model, rails, repository
 from .lifecycle import move_intent, set_phase
 from .release import schedule_after_funding
-from .render import intent_wire
+from .render import intent_object
 from .settlement import start_settlement
 
 
@@ -225,7 +225,7 @@ async def _accept_hash(
         merchant_id=intent.merchant_id,
         mode=intent.mode,
         type="payment_intent.blockchain_tx_submitted",
-        obj=intent_wire(intent, settings),
+        obj=intent_object(intent, settings),
     )
     if settings.sandbox_chain_delay_seconds <= 0:
         await confirm_on_chain(session, settings, intent)
@@ -259,7 +259,7 @@ async def confirm_on_chain(
         merchant_id=intent.merchant_id,
         mode=intent.mode,
         type="payment_intent.blockchain_tx_confirmed",
-        obj=intent_wire(intent, settings),
+        obj=intent_object(intent, settings),
     )
     await fund_intent(session, settings, intent, payer_address=intent.signer_address)
 

@@ -17,7 +17,7 @@ from ..events.service import emit
 from ..models import ConditionalPayment, Milestone, PaymentIntent
 from . import model, repository
 from .lifecycle import emit_order_event, move_intent, move_order
-from .render import intent_wire
+from .render import intent_object
 from .terms import RELEASE_TERMS, parse_release_config
 
 # Settings of the release terms that only a DELIVERY_VS_PAYMENT intent has.
@@ -121,7 +121,7 @@ async def create_intent(
     )
     # New rows that this transaction never changes again: Core INSERTs, no unit of work.
     rows.insert_entity(session, intent)
-    created = intent_wire(intent, settings)
+    created = intent_object(intent, settings)
 
     def emit_created() -> None:
         emit(

@@ -12,7 +12,7 @@ from ..domain.clock import now
 from ..events.service import emit
 from ..models import ConditionalPayment, Milestone, PaymentIntent
 from . import model
-from .render import intent_wire, milestone_wire, order_event
+from .render import intent_object, milestone_object, order_event
 
 
 def move_intent(
@@ -26,7 +26,7 @@ def move_intent(
         merchant_id=intent.merchant_id,
         mode=intent.mode,
         type="payment_intent.status_changed",
-        obj=intent_wire(intent, settings),
+        obj=intent_object(intent, settings),
         extra={"previous_status": previous},
     )
 
@@ -47,7 +47,9 @@ def move_milestone(
 ) -> None:
     m.status = model.check_transition(model.MILESTONE_TRANSITIONS, m.status, target)
     m.updated_at = at
-    emit(session, merchant_id=order.merchant_id, mode=order.mode, type=event, obj=milestone_wire(m))
+    emit(
+        session, merchant_id=order.merchant_id, mode=order.mode, type=event, obj=milestone_object(m)
+    )
 
 
 def emit_order_event(

@@ -20,7 +20,7 @@ from ..models import MILESTONE_INDEX_UNIQUE, ConditionalPayment, Milestone, Paym
 from . import model, repository
 from .lifecycle import move_milestone
 from .release import order_now, release_ready_milestones, schedule_for_order
-from .render import milestone_approval_typed_data, milestone_wire
+from .render import milestone_approval_typed_data, milestone_object
 
 
 async def create_milestone(
@@ -67,7 +67,7 @@ async def create_milestone(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="milestone.created",
-        obj=milestone_wire(milestone),
+        obj=milestone_object(milestone),
     )
     try:  # all three now, in one statement: the unique index backs up the locked check
         await write_now(session)
@@ -168,6 +168,6 @@ async def record_approval(
         merchant_id=order.merchant_id,
         mode=order.mode,
         type="milestone.approved",
-        obj=milestone_wire(milestone),
+        obj=milestone_object(milestone),
     )
     await release_ready_milestones(session, settings, intent, order)

@@ -13,6 +13,7 @@ from ..domain.clock import iso, unix_str
 from ..domain.money import format_amount
 from ..domain.typed_data import intent_typed_data, release_approval_typed_data
 from ..models import ConditionalPayment, DeliveryProof, Dispute, Milestone, PaymentIntent, Refund
+from ..wire import WireDict
 from . import wire
 from .model import OrderStatus, held, in_index_order
 
@@ -27,12 +28,10 @@ def percentage_value(bp: int) -> int | float:
     return bp // 100 if bp % 100 == 0 else bp / 100
 
 
-def milestone_wire(
-    m: Milestone, settings: Settings | None = None, *, currency: str | None = None
-) -> wire.MilestoneData:
-    """With `settings`, also the milestone's `approvalTypedData`. `currency`: the
-    order's (a fiat amount is shown with its minor units)."""
-    data = wire.MilestoneData(
+def milestone_object(m: Milestone, *, currency: str | None = None) -> WireDict:
+    """The milestone's wire object (an event's payload; what `milestone_wire`
+    validates). `currency`: the order's (a fiat amount is shown with its minor units)."""
+    return WireDict(
         id=m.id,
         object="milestone",
         conditionalPaymentId=m.conditional_payment_id,
@@ -53,6 +52,13 @@ def milestone_wire(
         createdAt=iso(m.created_at),
         updatedAt=iso(m.updated_at),
     )
+
+
+def milestone_wire(
+    m: Milestone, settings: Settings | None = None, *, currency: str | None = None
+) -> wire.MilestoneData:
+    """With `settings`, also the milestone's `approvalTypedData`."""
+    data = wire.MilestoneData.model_validate(milestone_object(m, currency=currency))
     if settings is not None:
         data.approvalTypedData = wire.ReleaseApprovalTypedData.model_validate(
             milestone_approval_typed_data(m, settings)
@@ -257,9 +263,10 @@ def payment_url(intent_id: str, settings: Settings) -> str:
     return f"{settings.base_url}/pay/{intent_id}"
 
 
-def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
-    """The card-funding fields are set only when a card payment was attempted."""
-    return wire.IntentData(
+def intent_object(intent: PaymentIntent, settings: Settings) -> WireDict:
+    """The intent's wire object (an event's payload; what `intent_wire` validates).
+    The card-funding fields are set only when a card payment was attempted."""
+    obj = WireDict(
         id=intent.id,
         object="payment_intent",
         merchantId=intent.merchant_id,
@@ -275,24 +282,56 @@ def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
         contractAddress=settings.contract_address,
         transactionHash=intent.transaction_hash,
         chainId=settings.chain_id,
-        typedData=_intent_typed_data(intent, settings),
+        typedData=_typed_data_object(
+            intent.id, intent.amount, settings.chain_id, settings.contract_address
+        ),
         signature=intent.signature,
         signerAddress=intent.signer_address,
-        phases=[wire.Phase.model_validate(p) for p in intent.phases],
+        phases=[_phase_object(p) for p in intent.phases],
         metadata=intent.metadata_json,
         paymentUrl=payment_url(intent.id, settings),
         estimatedFee="0.00",
         estimatedDeliveryTime="15s",
-        lastPaymentError=_payment_error(intent),
+        lastPaymentError=_payment_error_object(intent.last_payment_error),
         created=intent.created_at,
         updated=intent.updated_at,
-        **(intent.funding or {}),
     )
+    funding = intent.funding
+    if funding:
+        for name in FUNDING_FIELDS:
+            if name in funding:
+                obj[name] = funding[name]
+    return obj
 
 
-def _payment_error(intent: PaymentIntent) -> wire.PaymentError | None:
-    error = intent.last_payment_error
-    return None if error is None else wire.PaymentError.model_validate(error)
+def intent_wire(intent: PaymentIntent, settings: Settings) -> wire.IntentData:
+    obj = intent_object(intent, settings)
+    # The typed data as the model kept for this intent (not validated again).
+    obj["typedData"] = _intent_typed_data(intent, settings)
+    return wire.IntentData.model_validate(obj)
+
+
+def _phase_object(phase: dict[str, Any]) -> dict[str, Any]:
+    return {"phase": phase["phase"], "status": phase["status"], "timestamp": phase["timestamp"]}
+
+
+def _payment_error_object(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"code": error["code"], "message": error["message"], "cardLast4": error["cardLast4"]}
+
+
+# The card-funding fields of an intent, in its wire order.
+FUNDING_FIELDS = (
+    "fiatPaymentStatus",
+    "paymentProcessorType",
+    "paymentProcessorTxId",
+    "onRampStatus",
+    "onRampTxId",
+    "stablecoinAmount",
+    "stablecoinCurrency",
+    "cardLast4",
+)
 
 
 # The card-funding fields a payer may see (not the processors' references).
@@ -318,7 +357,17 @@ def _typed_data(
     tenth of an intent's rendering): kept for the intents rendered most recently.
     Shared between answers, so never changed after it is made."""
     return wire.IntentTypedData.model_validate(
-        intent_typed_data(intent_id, amount, chain_id=chain_id, contract_address=contract_address)
+        _typed_data_object(intent_id, amount, chain_id, contract_address)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _typed_data_object(
+    intent_id: str, amount: int, chain_id: int, contract_address: str
+) -> dict[str, Any]:
+    """The same as a JSON object (already in wire order), shared: never changed."""
+    return intent_typed_data(
+        intent_id, amount, chain_id=chain_id, contract_address=contract_address
     )
 
 
@@ -384,10 +433,10 @@ def public_intent_wire(
         transactionHash=intent.transaction_hash,
         chainId=settings.chain_id,
         paymentUrl=payment_url(intent.id, settings),
-        phases=[wire.Phase.model_validate(p) for p in intent.phases],
+        phases=[_phase_object(p) for p in intent.phases],
         estimatedFee="0.00",
         estimatedDeliveryTime="15s",
-        lastPaymentError=_payment_error(intent),
+        lastPaymentError=_payment_error_object(intent.last_payment_error),
         created=intent.created_at,
         updated=intent.updated_at,
         merchantName=merchant_name,

@@ -11,8 +11,11 @@ import pytest
 from pydantic_core import to_json
 
 from escrowgate.config import Settings
+from escrowgate.domain.typed_data import intent_typed_data, release_approval_typed_data
 from escrowgate.models import Milestone, PaymentIntent
-from escrowgate.payments import render
+from escrowgate.payments import render, wire
+
+C = "0x" + "ab" * 20
 
 SETTINGS = Settings(database_url="sqlite://", log_level="WARNING")
 
@@ -118,3 +121,33 @@ def test_milestone_payload_is_the_answers_data(fields: dict[str, Any], currency:
     payload = to_json(render.milestone_object(m, currency=currency))
     answer = render.milestone_wire(m, currency=currency).model_dump_json(exclude_unset=True)
     assert payload.decode() == answer
+
+
+@pytest.mark.parametrize(
+    ("cls", "make"),
+    [
+        (
+            wire.ReleaseApprovalTypedData,
+            lambda n, chain: release_approval_typed_data(
+                f"intent_{n}", f"milestone_{n}", n * 1_000_000, chain_id=chain, contract_address=C
+            ),
+        ),
+        (
+            wire.IntentTypedData,
+            lambda n, chain: intent_typed_data(
+                f"intent_{n}", n * 1_000_000, chain_id=chain, contract_address=C
+            ),
+        ),
+    ],
+)
+def test_typed_data_model_is_the_validated_typed_data(cls: Any, make: Any) -> None:
+    # The types and domain are validated once per kind and domain and shared; each
+    # model still equals the whole typed data validated, message included.
+    for chain in (1, 11155111):
+        for n in (1, 2, 3):
+            typed = make(n, chain)
+            model = render.typed_data_model(cls, typed)
+            assert model.model_dump_json(exclude_unset=True) == (
+                cls.model_validate(typed).model_dump_json(exclude_unset=True)
+            )
+            assert model.message.model_dump() == typed["message"]

@@ -1,7 +1,9 @@
 """Wire shapes of the payment aggregate: the intent, its conditional payment and
 the order's children, as the API and the events show them. The `*_wire` and
-`*_envelope` functions build the response models (wire.py); an event's payload is
-a `*_wire` model too (events/service.py `emit` serializes it)."""
+`*_envelope` functions build the response models (wire.py). An intent's and a
+milestone's are validated from their `*_object` (the wire JSON object, keys in
+order), which is also the payload of an event about them; other events carry a
+`*_wire` model (events/service.py `emit` serializes either in one step)."""
 
 from __future__ import annotations
 
@@ -344,16 +346,10 @@ def _payment_error_object(error: dict[str, Any] | None) -> dict[str, Any] | None
     return {"code": error["code"], "message": error["message"], "cardLast4": error["cardLast4"]}
 
 
-# The card-funding fields of an intent, in its wire order.
-FUNDING_FIELDS = (
-    "fiatPaymentStatus",
-    "paymentProcessorType",
-    "paymentProcessorTxId",
-    "onRampStatus",
-    "onRampTxId",
-    "stablecoinAmount",
-    "stablecoinCurrency",
-    "cardLast4",
+# The card-funding fields of an intent, in its wire order: the model's only optional
+# fields (every other field of a wire model is required: wire.WireModel).
+FUNDING_FIELDS = tuple(
+    name for name, field in wire.IntentData.model_fields.items() if not field.is_required()
 )
 
 

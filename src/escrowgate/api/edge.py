@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,6 +22,7 @@ from ..auth.cache import KeyCache
 from ..auth.keys import Principal, cached_principal, record_use, resolve_key, use_due
 from ..db.availability import RETRY_AFTER_SECONDS, is_database_unavailable
 from ..db.migrate import NOT_MIGRATED, SchemaGate
+from ..domain import ids
 from ..domain.origin import RequestOrigin, current_origin
 from ..errors import (
     ApiError,
@@ -108,7 +108,7 @@ def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
     if given is not None and _REQUEST_ID_RE.fullmatch(given):
         return given
-    return "req_" + os.urandom(16).hex()  # 128 random bits: 32 hex digits, as a UUID
+    return "req_" + ids.random_hex(16)  # 128 random bits: 32 hex digits, as a UUID
 
 
 def _basic_user(token: str) -> str:

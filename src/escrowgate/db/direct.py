@@ -56,10 +56,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
-from sqlalchemy.util import greenlet_spawn
 
 from .availability import is_database_unavailable
 from .engine import OWN_CONNECTION, PGBOUNCER_OPTION, AppSession
+from .greenlets import spawn
 
 Processor = Callable[[Any], Any] | None
 E = TypeVar("E")
@@ -223,11 +223,11 @@ def _may_own(sync: Session) -> bool:
 async def _own_link(sync: Session) -> _Link:
     transaction = sync.get_transaction() or sync.begin()
     engine = cast(Engine, sync.bind)
-    fairy = await greenlet_spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
+    fairy = await spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
 
     async def invalidate() -> None:
         if fairy.is_valid:
-            await greenlet_spawn(fairy.invalidate)
+            await spawn(fairy.invalidate)
 
     link = _Link(
         dialect=engine.dialect,
@@ -262,7 +262,7 @@ async def commit_own(session: AsyncSession) -> bool:
     if link.own is None or link.joined is not None or orm_pending(sync):
         return False
     try:
-        await greenlet_spawn(_commit_and_give_back, sync, link)
+        await spawn(_commit_and_give_back, sync, link)
     except Exception as exc:
         raise await _translated(link, exc, "COMMIT", ()) from exc
     return True
@@ -544,7 +544,7 @@ async def _on_pooled(engine: Engine, sql: str, args: list[Any]) -> list[Sequence
     """One statement, outside any session: on a connection taken from the engine's
     pool and given back at once (no session transaction or connection objects around
     it). On PostgreSQL it is its own transaction (a single statement is atomic)."""
-    fairy = await greenlet_spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
+    fairy = await spawn(engine.raw_connection)  # as AsyncEngine.raw_connection
     dialect = engine.dialect
     driver: Any = fairy.driver_connection
     try:
@@ -558,14 +558,14 @@ async def _on_pooled(engine: Engine, sql: str, args: list[Any]) -> list[Sequence
     except Exception as exc:
 
         async def invalidate() -> None:
-            await greenlet_spawn(fairy.invalidate)
+            await spawn(fairy.invalidate)
 
         raise await _as_sqlalchemy_error(
             dialect, fairy.dbapi_connection, invalidate, exc, sql, args
         ) from exc
     finally:
         if fairy.is_valid:
-            await greenlet_spawn(fairy.close)  # back to the pool (its reset included)
+            await spawn(fairy.close)  # back to the pool (its reset included)
     return rows
 
 

@@ -35,14 +35,26 @@ def _forget_block() -> None:
 os.register_at_fork(after_in_child=_forget_block)
 
 
-def _random_bits(bits: int) -> int:
-    """`bits` fresh random bits (the caller holds `_lock`)."""
-    size = (bits + 7) // 8
+def _take(size: int) -> bytes:
+    """`size` fresh random bytes, never handed out before (the caller holds `_lock`)."""
     start = _pool.used
     if start + size > len(_pool.block):
         _pool.block, start = os.urandom(_BLOCK), 0
     _pool.used = start + size
-    return int.from_bytes(_pool.block[start : start + size]) >> (size * 8 - bits)
+    return _pool.block[start : start + size]
+
+
+def _random_bits(bits: int) -> int:
+    """`bits` fresh random bits (the caller holds `_lock`)."""
+    size = (bits + 7) // 8
+    return int.from_bytes(_take(size)) >> (size * 8 - bits)
+
+
+def random_hex(size: int) -> str:
+    """`size` random bytes in hex, from the same block as the ids (a request id, a
+    reference): not a system call each. Not for secrets (keys, tokens: `secrets`)."""
+    with _lock:
+        return _take(size).hex()
 
 
 def new_id(prefix: str) -> str:

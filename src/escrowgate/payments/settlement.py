@@ -4,7 +4,6 @@ OFF_RAMP_MOCK_DELAY seconds (0: at once, in the releasing transaction)."""
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from .lifecycle import move_intent, set_phase
 def _mock_tx_id(method: str) -> str:
     # As the reference backend: method without its first underscore, base36 ms, random.
     stamp = _base36(int(time.time() * 1000))
-    return f"{method.replace('_', '', 1)}-{stamp}-{secrets.token_hex(4)}"
+    return f"{method.replace('_', '', 1)}-{stamp}-{ids.random_hex(4)}"
 
 
 def _base36(n: int) -> str:

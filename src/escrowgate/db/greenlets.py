@@ -1,0 +1,102 @@
+"""SQLAlchemy's synchronous calls (a pool checkout, a commit by the DB-API adapter) run
+from async code in greenlets that are kept and used again.
+
+Why: SQLAlchemy's `greenlet_spawn` makes a new greenlet for every call, and on Python
+3.11+ a new greenlet's first frame takes a new chunk of interpreter stack from the
+operating system (an `mmap`, and a `munmap` when the greenlet ends). System calls are
+dear on this kind of host: a `greenlet_spawn` of a function that returns at once cost
+about 19 µs here, the same call in a kept greenlet about 2 µs, and every request of
+the measured paths made two (docs/architecture.md, "Greenlets kept").
+
+`spawn` keeps `greenlet_spawn`'s contract: the function runs synchronously in a
+greenlet that SQLAlchemy's `await_` recognises (`__sqlalchemy_greenlet_provider__`,
+the attribute its own greenlets carry), each awaitable it hands back is awaited here
+in the caller's task, an exception from that await is thrown back into the function,
+and the function's result or exception is the caller's. The greenlet sees the
+caller's context variables, as SQLAlchemy's do. tests/unit/test_greenlets.py fails if
+SQLAlchemy stops recognising the attribute.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+T = TypeVar("T")
+
+KEPT = 32  # idle greenlets kept per thread: more than a process has calls in flight
+
+
+class _Outcome:
+    """What a kept greenlet hands back when its function has returned or raised (any
+    other value it hands back is an awaitable from `await_`)."""
+
+    __slots__ = ("value", "error")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value = value
+        self.error = error
+
+
+class _Kept(greenlet):  # type: ignore[misc]
+    __sqlalchemy_greenlet_provider__ = True
+
+
+def _serve(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """A kept greenlet's life: run a function, hand back its outcome, wait for the next."""
+    driver = getcurrent().parent
+    while True:
+        try:
+            outcome = _Outcome(fn(*args), None)
+        except GreenletExit:
+            raise  # the greenlet is being collected: let it end
+        except BaseException as exc:  # the caller's to see, as greenlet_spawn gives it
+            outcome = _Outcome(None, exc)
+        fn, args = driver.switch(outcome)
+
+
+def _root() -> Any:
+    current = getcurrent()
+    while current.parent is not None:
+        current = current.parent
+    return current
+
+
+class _Idle(threading.local):
+    def __init__(self) -> None:
+        self.driver: Any = _root()  # the thread's own greenlet, where its event loop runs
+        self.kept: list[_Kept] = []
+
+
+_idle = _Idle()
+
+
+async def spawn(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a kept greenlet, as `greenlet_spawn(fn, *args)`."""
+    caller = getcurrent()
+    idle = _idle
+    if caller is not idle.driver:  # called from another greenlet: kept ones serve the loop's
+        from sqlalchemy.util import greenlet_spawn
+
+        return await greenlet_spawn(fn, *args)
+    runner = idle.kept.pop() if idle.kept else _Kept(_serve, caller)
+    runner.gr_context = caller.gr_context  # the calling task's context variables
+    result = runner.switch(fn, args)
+    while result.__class__ is not _Outcome:
+        try:
+            value = await result
+        except BaseException:
+            result = runner.throw(*sys.exc_info())
+        else:
+            result = runner.switch(value)
+    runner.gr_context = None  # keep no request's context alive in an idle greenlet
+    if len(idle.kept) < KEPT:
+        idle.kept.append(runner)
+    outcome: _Outcome = result
+    if outcome.error is not None:
+        raise outcome.error
+    return cast(T, outcome.value)

@@ -9,8 +9,9 @@ Per round and checkout: one uvicorn process (`escrowgate serve --workers 1`, the
 settings) serving that checkout's src (PYTHONPATH), wrk at 8 connections on one intent's
 GET for 3 s of warm-up, then `--seconds` measured; CPU = the process's user + system
 time (/proc) / the requests wrk counted. Prints each run and the medians; a run with a
-non-2xx answer fails the script. DATABASE_URL: a migrated database (default: the bench
-database that `bench/run` leaves). Needs wrk. Not a test: nothing here asserts a time.
+non-2xx answer fails the script. The database and the server's settings are the bench's
+(bench/common.py: BENCH_DB, default the escrowgate_bench database that `bench/run` leaves
+migrated; bench/server.py). Needs wrk. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -21,43 +22,22 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from common import OUT, Config, load_config  # noqa: E402
 from seed import CREATE_BODY  # noqa: E402
-
-CLI = Path(sys.executable).parent / "escrowgate"
-PORT = 8111
-BASE = f"http://127.0.0.1:{PORT}"
+from server import Server, cli  # noqa: E402
 
 
-def _env(src: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/escrowgate_bench")
-    env.update(RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING", RUN_WORKER_IN_PROCESS="false")
-    if src:
-        env["PYTHONPATH"] = src
-    return env
-
-
-def _serve(src: str | None) -> subprocess.Popen[bytes]:
-    cmd = [str(CLI), "serve", "--workers", "1", "--port", str(PORT)]
-    proc = subprocess.Popen(
-        cmd, env=_env(src), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(100):
-        try:
-            if httpx.get(f"{BASE}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not start")
+def _serve(cfg: Config, src: str) -> Server:
+    """One server process (the bench's settings) serving `src`."""
+    # Read by server.app_env; absolute, as the server runs in bench/out.
+    os.environ["BENCH_APP_PYTHONPATH"] = os.path.abspath(src)
+    return Server(cfg, workers=1, name="server_ab").start()
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -76,20 +56,21 @@ def _wrk(key: str, url: str, seconds: int) -> tuple[int, bool]:
     return requests, "Non-2xx" in out
 
 
-def _setup() -> tuple[str, str]:
-    demo = subprocess.run(
-        [str(CLI), "demo"], env=_env(None), capture_output=True, text=True, check=True
-    ).stdout
+def _setup(cfg: Config) -> tuple[str, str]:
+    """A key (`escrowgate demo`) and one intent to GET, made by the installed code."""
+    os.environ.pop("BENCH_APP_PYTHONPATH", None)
+    OUT.mkdir(parents=True, exist_ok=True)
+    demo = cli(cfg, "demo")
     key = next(
         line.split("=", 1)[1].strip()
         for line in demo.splitlines()
         if "export ESCROWGATE_KEY=" in line
     )
-    proc = _serve(None)
+    server = Server(cfg, workers=1, name="server_ab").start()
     try:
         answer = (
             httpx.post(
-                f"{BASE}/v1/payment-intents",
+                f"{cfg.base_url}/v1/payment-intents",
                 headers={"x-api-key": key},
                 json=CREATE_BODY,
                 timeout=10,
@@ -98,9 +79,8 @@ def _setup() -> tuple[str, str]:
             .json()
         )
     finally:
-        proc.terminate()
-        proc.wait()
-    return key, f"{BASE}/v1/payment-intents/{answer['id']}"
+        server.stop()
+    return key, f"{cfg.base_url}/v1/payment-intents/{answer['id']}"
 
 
 def main() -> None:
@@ -109,19 +89,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    key, url = _setup()
+    cfg = load_config()
+    key, url = _setup(cfg)
     runs: dict[str, list[float]] = {src: [] for src in args.src}
     for r in range(args.rounds):
         for src in args.src:
-            proc = _serve(src)
+            server = _serve(cfg, src)
             try:
+                pid = server.worker_pids()[0]
                 _wrk(key, url, 3)
-                before = _cpu_ticks(proc.pid)
+                before = _cpu_ticks(pid)
                 requests, failed = _wrk(key, url, args.seconds)
-                ticks = _cpu_ticks(proc.pid) - before
+                ticks = _cpu_ticks(pid) - before
             finally:
-                proc.terminate()
-                proc.wait()
+                server.stop()
             if failed:
                 raise SystemExit(f"{src}: non-2xx answers")
             us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / requests

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
+import weakref
 from collections.abc import Generator
 
 import pytest
@@ -159,3 +161,81 @@ async def test_a_greenlet_killed_inside_its_function_ends() -> None:
     assert runner.dead  # it ended, not caught as the function's error and kept waiting
     coro.close()
     assert runner not in greenlets._idle.kept
+
+
+class _Obj:
+    pass
+
+
+async def test_an_idle_greenlet_keeps_nothing_of_its_last_call() -> None:
+    # A pool connection SQLAlchemy gets back when collected must not be held by the pool
+    # of greenlets: not the arguments, the result, nor the frames of a raised error.
+    made: list[weakref.ref[_Obj]] = []
+
+    def make(_: _Obj) -> _Obj:
+        obj = _Obj()
+        made.append(weakref.ref(obj))
+        return obj
+
+    arg = _Obj()
+    arg_ref = weakref.ref(arg)
+    assert isinstance(await spawn(make, arg), _Obj)  # the result is dropped at once
+    del arg
+    gc.collect()
+    assert (arg_ref(), made[0]()) == (None, None)  # before another call reuses the greenlet
+    local_refs: list[weakref.ref[_Obj]] = []
+
+    def fails() -> None:
+        local = _Obj()
+        local_refs.append(weakref.ref(local))
+        raise Boom("with a local")
+
+    with pytest.raises(Boom):
+        await spawn(fails)
+    gc.collect()
+    assert local_refs[0]() is None
+
+
+async def test_a_call_closed_while_another_runs_does_not_take_its_outcome() -> None:
+    # A task dropped mid-call can be finalized (its coroutine closed) by a garbage
+    # collection inside another call's function: that other call must get its own result,
+    # and the greenlet left mid-function must not be kept for a later call.
+    def waits() -> str:
+        await_only(_Pause())
+        return "first call's result"
+
+    holder = [spawn(waits)]
+    holder[0].send(None)  # the first call now waits inside its greenlet
+
+    def second() -> str:
+        holder.clear()  # the first call's coroutine is finalized here, in this greenlet
+        return "second call's result"
+
+    assert await spawn(second) == "second call's result"
+    assert all(kept.gr_frame.f_code.co_name == "_serve" for kept in greenlets._idle.kept)
+    assert await spawn(lambda: "third call's result") == "third call's result"
+
+
+def _translated() -> None:
+    try:
+        raise KeyError("root cause")
+    except KeyError:
+        raise Boom("translated")  # noqa: B904 (the implicit context is the point)
+
+
+async def test_the_functions_error_keeps_its_own_context_when_the_caller_handles_one() -> None:
+    try:
+        raise ValueError("the caller's own")
+    except ValueError:
+        with pytest.raises(Boom) as raised:
+            await spawn(_translated)
+    assert repr(raised.value.__context__) == "KeyError('root cause')"
+
+
+async def test_a_function_raising_greenletexit_returns_it_as_greenlet_spawn_does() -> None:
+    def exits() -> None:
+        raise GreenletExit("done")
+
+    got = await spawn(exits)
+    assert isinstance(got, GreenletExit) and str(got) == "done"
+    assert await spawn(_adds, 1, 2) == 3

@@ -46,9 +46,14 @@ class _Kept(greenlet):  # type: ignore[misc]
     __sqlalchemy_greenlet_provider__ = True
 
 
-def _serve(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """A kept greenlet's life: run a function, hand back its outcome, wait for the next."""
+def _serve() -> None:
+    """A kept greenlet's life: wait for a function, run it, hand back its outcome, and
+    again. Started without arguments and holding nothing between calls (greenlet keeps a
+    start's arguments until the greenlet ends): an idle greenlet must not keep the last
+    call's arguments, result or error alive, such as a pool connection that SQLAlchemy
+    gives back when it is collected."""
     driver = getcurrent().parent
+    fn, args = driver.switch()
     while True:
         try:
             outcome = _Outcome(fn(*args), None)
@@ -56,6 +61,7 @@ def _serve(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
             raise  # the greenlet is being collected: let it end
         except BaseException as exc:  # the caller's to see, as greenlet_spawn gives it
             outcome = _Outcome(None, exc)
+        fn = args = None
         fn, args = driver.switch(outcome)
 
 
@@ -83,20 +89,40 @@ async def spawn(fn: Callable[..., T], *args: Any) -> T:
         from sqlalchemy.util import greenlet_spawn
 
         return await greenlet_spawn(fn, *args)
-    runner = idle.kept.pop() if idle.kept else _Kept(_serve, caller)
+    if idle.kept:
+        runner = idle.kept.pop()
+    else:
+        runner = _Kept(_serve, caller)
+        runner.switch()  # to its first wait
     runner.gr_context = caller.gr_context  # the calling task's context variables
     result = runner.switch(fn, args)
     while result.__class__ is not _Outcome:
+        if runner.dead:  # the function raised GreenletExit: its value, as greenlet_spawn gives
+            return cast(T, result)
         try:
             value = await result
         except BaseException:
+            if getcurrent() is not caller:
+                # This coroutine is being closed from inside another greenlet (a garbage
+                # collection during another call): switching to the runner now would hand
+                # its outcome to that other call. The runner is dropped, not kept; when it
+                # is collected it ends (GreenletExit).
+                raise
             result = runner.throw(*sys.exc_info())
         else:
             result = runner.switch(value)
     runner.gr_context = None  # keep no request's context alive in an idle greenlet
     if len(idle.kept) < KEPT:
         idle.kept.append(runner)
-    outcome: _Outcome = result
-    if outcome.error is not None:
-        raise outcome.error
-    return cast(T, outcome.value)
+    value, error = result.value, result.error
+    result.value = result.error = None  # the outcome stays in _serve's frame while idle
+    if error is None:
+        return cast(T, value)
+    # Raised here, the error would take the caller's exception being handled (if any) as
+    # its __context__; greenlet_spawn's error keeps the one it had in the function.
+    context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+        del error

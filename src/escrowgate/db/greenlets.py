@@ -9,12 +9,12 @@ about 19 µs here, the same call in a kept greenlet about 2 µs, and every reque
 the measured paths made two (docs/architecture.md, "Greenlets kept").
 
 `spawn` keeps `greenlet_spawn`'s contract: the function runs synchronously in a
-greenlet that SQLAlchemy's `await_` recognises (`__sqlalchemy_greenlet_provider__`,
-the attribute its own greenlets carry), each awaitable it hands back is awaited here
-in the caller's task, an exception from that await is thrown back into the function,
-and the function's result or exception is the caller's. The greenlet sees the
-caller's context variables, as SQLAlchemy's do. tests/unit/test_greenlets.py fails if
-SQLAlchemy stops recognising the attribute.
+greenlet of SQLAlchemy's own greenlet class (the one its `await_` accepts), each
+awaitable it hands back is awaited here in the caller's task, an exception from that
+await is thrown back into the function, and the function's result or exception is the
+caller's. The greenlet sees the caller's context variables, as SQLAlchemy's do.
+tests/unit/test_greenlets.py (run on the newest SQLAlchemy and on the declared minimum)
+fails if SQLAlchemy stops accepting them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from greenlet import GreenletExit, getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent
 
 T = TypeVar("T")
 
@@ -42,8 +42,24 @@ class _Outcome:
         self.error = error
 
 
-class _Kept(greenlet):  # type: ignore[misc]
-    __sqlalchemy_greenlet_provider__ = True
+def _sqlalchemy_greenlet() -> type:
+    """The class of the greenlets `greenlet_spawn` makes, taken from one it makes: its
+    `await_` suspends only those (checked by class in SQLAlchemy 2.0, by an attribute
+    of the class in 2.1), and their constructor takes the driver (the greenlet to
+    switch back to) and copies its context variables."""
+    from sqlalchemy.util import greenlet_spawn
+
+    made = greenlet_spawn(lambda: type(getcurrent()))
+    try:
+        made.send(None)  # the function does not await: the coroutine ends at once
+    except StopIteration as done:
+        return cast(type, done.value)
+    made.close()
+    raise RuntimeError("greenlet_spawn did not return at once")
+
+
+class _Kept(_sqlalchemy_greenlet()):  # type: ignore[misc]
+    """A greenlet SQLAlchemy's `await_` accepts, kept for the next call."""
 
 
 def _serve() -> None:

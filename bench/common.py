@@ -107,6 +107,15 @@ def load_config() -> Config:
 T0 = time.monotonic()
 
 
+def key_from_demo(output: str) -> str:
+    """The test key in what `escrowgate demo` printed (its `export ESCROWGATE_KEY=` line)."""
+    return next(
+        line.split("=", 1)[1].strip()
+        for line in output.splitlines()
+        if "export ESCROWGATE_KEY=" in line
+    )
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.monotonic() - T0:7.1f}s] {msg}", flush=True)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from common import key_from_demo  # noqa: E402
 from seed import CARD, COMPLETE_BODY, CREATE_BODY  # noqa: E402
 
 os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/escrowgate_bench")
@@ -51,11 +52,7 @@ Request = tuple[str, str, Any, int]
 def demo_key() -> str:
     cli = Path(sys.executable).parent / "escrowgate"
     out = subprocess.run([str(cli), "demo"], capture_output=True, text=True, check=True).stdout
-    return next(
-        line.split("=", 1)[1].strip()
-        for line in out.splitlines()
-        if "export ESCROWGATE_KEY=" in line
-    )
+    return key_from_demo(out)
 
 
 class Driver:

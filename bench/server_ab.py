@@ -28,7 +28,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import OUT, Config, load_config  # noqa: E402
+from common import OUT, Config, key_from_demo, load_config  # noqa: E402
 from seed import CREATE_BODY  # noqa: E402
 from server import Server, cli  # noqa: E402
 
@@ -60,12 +60,7 @@ def _setup(cfg: Config) -> tuple[str, str]:
     """A key (`escrowgate demo`) and one intent to GET, made by the installed code."""
     os.environ.pop("BENCH_APP_PYTHONPATH", None)
     OUT.mkdir(parents=True, exist_ok=True)
-    demo = cli(cfg, "demo")
-    key = next(
-        line.split("=", 1)[1].strip()
-        for line in demo.splitlines()
-        if "export ESCROWGATE_KEY=" in line
-    )
+    key = key_from_demo(cli(cfg, "demo"))
     server = Server(cfg, workers=1, name="server_ab").start()
     try:
         answer = (

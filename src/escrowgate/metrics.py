@@ -44,13 +44,16 @@ WEBHOOK_ATTEMPTS = Counter(
 )
 IDEMPOTENT_REPLAYS = Counter(
     "escrowgate_idempotent_replays",
-    "Requests answered with the stored answer of an earlier request with the same "
-    "Idempotency-Key",
+    "Requests answered with the stored answer of an earlier request with the same Idempotency-Key",
+)
+OPTIMISTIC_RERUNS = Counter(
+    "escrowgate_optimistic_reruns",
+    "Requests run again under locks because the payment intent they read unlocked "
+    "changed before their guarded write (nothing of the first run was written)",
 )
 RATE_LIMITED = Counter(
     "escrowgate_rate_limit_rejections",
-    "Requests refused with 429, by limit (test, live: per API key; public: per client "
-    "address)",
+    "Requests refused with 429, by limit (test, live: per API key; public: per client address)",
     ["limit"],
 )
 DB_POOL_CHECKED_OUT = Gauge(

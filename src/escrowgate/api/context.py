@@ -5,7 +5,7 @@ edge closes the context after the answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
-from ..db import rows
+from ..db import optimistic, rows
 from ..db.direct import has_sent
 from ..errors import ApiError, AuthenticationRequired
+from ..metrics import OPTIMISTIC_RERUNS
 from . import idempotency
 from .docs import ErrorBody, WireModel, keyed
 from .edge import BODY_KEY, CLOSERS_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
@@ -65,6 +66,27 @@ class Ctx:
         # A session that has sent nothing holds no connection and nothing to roll back.
         if session is not None and has_sent(session):
             await session.close()
+
+    async def optimistic(self, attempt: Callable[[], Awaitable[Response]]) -> Response:
+        """Run `attempt` (a route's use case and `respond`, reading `self.session` each
+        time) on PostgreSQL with its aggregate read unlocked and written in one guarded
+        statement (db/optimistic.py). When the aggregate changed in between, nothing was
+        written: it runs again, in a new session, under locks. A request holding an
+        Idempotency-Key runs under locks at once (its answer is stored in the same
+        transaction, a second write). When the API key was looked up in the session (a
+        cache miss), its transaction is open: the reads and the guarded write run in it,
+        as safe, with BEGIN and COMMIT."""
+        if not self.is_postgres or self.claim is not None:
+            return await attempt()
+        session = self.session
+        optimistic.allow(session)
+        try:
+            return await attempt()
+        except optimistic.Stale:
+            OPTIMISTIC_RERUNS.inc()
+            await session.close()
+            self.opened = None
+            return await attempt()
 
     async def respond(
         self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None

@@ -48,6 +48,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    literal_column,
     select,
     update,
 )
@@ -57,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
+from . import optimistic
 from .availability import is_database_unavailable
 from .engine import OWN_CONNECTION, PGBOUNCER_OPTION, AppSession
 from .greenlets import spawn
@@ -88,10 +90,18 @@ class Direct:
     """A Core statement with bound parameters (`bindparam("name")`; literals such as
     `column == "X"` or `.limit(1)` are kept as the statement's own values), compiled
     for each dialect the first time it runs there. A SELECT's rows map to `keys`
-    (default: the columns' keys)."""
+    (default: the columns' keys). `postgresql`: another statement with the same
+    columns and parameters, sent there instead."""
 
-    def __init__(self, stmt: ClauseElement, keys: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        stmt: ClauseElement,
+        keys: tuple[str, ...] | None = None,
+        *,
+        postgresql: ClauseElement | None = None,
+    ) -> None:
         self.stmt = stmt
+        self._postgresql = postgresql
         columns = getattr(stmt, "selected_columns", None)
         self._columns = tuple(columns) if columns is not None else ()
         self.keys = keys or tuple(str(c.key) for c in self._columns)
@@ -100,7 +110,10 @@ class Direct:
     def compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            compiled: Any = self.stmt.compile(dialect=dialect)
+            stmt = self.stmt
+            if dialect.name == "postgresql" and self._postgresql is not None:
+                stmt = self._postgresql
+            compiled: Any = stmt.compile(dialect=dialect)
             order = compiled.positiontup or ()
             binds = [compiled.binds[name] for name in order]
             if len(set(order)) != len(order) or any(bind.expanding for bind in binds):
@@ -401,6 +414,12 @@ async def _settle(session: AsyncSession) -> None:
 async def _fetch(
     session: AsyncSession, query: Direct, params: Mapping[str, Any], *, begin: bool = True
 ) -> tuple[_Compiled, list[Sequence[Any]]]:
+    if begin and (state := optimistic.before_write(session)) is not None and not state.written:
+        # An optimistic session reads outside a transaction, and only before its write.
+        sync = session.sync_session
+        if sync.info.get(PENDING_ROWS) or orm_pending(sync):
+            raise optimistic.Stale("an optimistic session read after a queued write")
+        begin = False
     if begin:
         await _settle(session)
     link = await _link(session, begin=begin)
@@ -595,18 +614,39 @@ def _table_facts(table: Table) -> tuple[dict[str, Any], str | None]:
 
 @dataclass
 class Piece:
-    """One statement of a flush: a multi-row INSERT, or an UPDATE by primary key."""
+    """One statement of a flush: a multi-row INSERT, or an UPDATE by primary key; with
+    `guard`, the UPDATE also adds one to the row's version, only where the version is
+    `guard` (an optimistic session's guard: db/optimistic.py)."""
 
     table: Table
     rows: list[dict[str, Any]]  # INSERT: the rows; UPDATE: one dict of changes
     pk_column: str | None = None
     pk: Any = None
+    guard: int | None = None
 
     @property
     def shape(self) -> tuple[Any, ...]:
         if self.pk_column is None:
             return ("i", self.table.name, tuple(self.rows[0]), len(self.rows))
-        return ("u", self.table.name, self.pk_column, tuple(sorted(self.rows[0])))
+        kind = "u" if self.guard is None else "g"
+        return (kind, self.table.name, self.pk_column, tuple(sorted(self.rows[0])))
+
+
+def guarded(pieces: list[Piece], state: optimistic.State) -> list[Piece]:
+    """The pieces with the guard first: the guarded row's own UPDATE, if the writes
+    change it (one statement may not update a row twice), or an UPDATE of its version
+    alone."""
+    table = state.table
+    if table is None:
+        raise RuntimeError("an optimistic session wrote without reading its aggregate")
+    changes: dict[str, Any] = {}
+    rest = []
+    for piece in pieces:
+        if piece.table is table and piece.pk_column is not None and piece.pk == state.pk:
+            changes = piece.rows[0]
+        else:
+            rest.append(piece)
+    return [Piece(table, [changes], state.pk_column, state.pk, state.version), *rest]
 
 
 # A statement's parameters are bounded (asyncpg: 32,767; SQLite: 32,766 by default), and
@@ -679,18 +719,29 @@ def _piece_direct(piece: Piece, shape: tuple[Any, ...]) -> tuple[Direct, dict[st
             changes = sorted(piece.rows[0])
             sources = {"v_" + c: (0, c) for c in changes}
             sources["pk_"] = (1, "pk_")
-            stmt = Direct(
-                update(table)
-                .where(table.c[piece.pk_column] == bindparam("pk_"))
-                .values({c: bindparam("v_" + c, type_=table.c[c].type) for c in changes})
-            )
+            sets: dict[str, Any] = {c: bindparam("v_" + c, type_=table.c[c].type) for c in changes}
+            where = table.c[piece.pk_column] == bindparam("pk_")
+            if piece.guard is None:
+                stmt = Direct(update(table).where(where).values(sets))
+            else:
+                version = table.c[optimistic.VERSION_COLUMN]
+                sources["g_"] = (1, "g_")
+                sets[version.key] = version + literal_column("1")  # no bound literal
+                stmt = Direct(
+                    update(table)
+                    .where(where, version == bindparam("g_", type_=version.type))
+                    .values(sets)
+                    .returning(literal_column("1"))
+                )
         found = _PIECES[shape] = (stmt, sources)
     return found
 
 
 def _sources(piece: Piece) -> list[dict[str, Any]]:
     """The dictionaries a piece's parameters are read from, by row index."""
-    return piece.rows if piece.pk_column is None else [piece.rows[0], {"pk_": piece.pk}]
+    if piece.pk_column is None:
+        return piece.rows
+    return [piece.rows[0], {"pk_": piece.pk, "g_": piece.guard}]
 
 
 def piece_statement(piece: Piece) -> tuple[Direct, dict[str, Any]]:
@@ -771,7 +822,10 @@ _COMBINED: dict[tuple[Any, ...], str] = {}
 def _combined_sql(pieces: Sequence[_Compiled], shapes: tuple[Any, ...]) -> str:
     """PostgreSQL: the pieces as one statement (data-modifying WITH), their numbered
     parameters renumbered in order. Each part runs once, to completion, with one
-    snapshot; a failing part fails the whole statement."""
+    snapshot; a failing part fails the whole statement. A guard (the first piece) is
+    the part the main query reads, so it runs, and takes its row's lock, before the
+    others (PostgreSQL runs the parts the main query does not read after it); the
+    guard function fails the statement when it matched no row."""
     found = _COMBINED.get(shapes)
     if found is None:
         parts: list[str] = []
@@ -780,7 +834,8 @@ def _combined_sql(pieces: Sequence[_Compiled], shapes: tuple[Any, ...]) -> str:
             sql = _PLACEHOLDER.sub(partial(_shifted, offset), compiled.sql)
             parts.append(f"w{len(parts)} AS ({sql})")
             offset += len(compiled.params)
-        found = "WITH " + ", ".join(parts) + " SELECT 1"
+        main = " SELECT escrowgate_guard(count(*)) FROM w0" if shapes[0][0] == "g" else " SELECT 1"
+        found = "WITH " + ", ".join(parts) + main
         if len(_COMBINED) < 4096:  # shapes are few; never grow without bound
             _COMBINED[shapes] = found
     return found
@@ -796,6 +851,10 @@ async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> No
     sync = session.sync_session
     pending: Pending | None = sync.info.get(PENDING_ROWS)
     if not pending:
+        return
+    state = optimistic.before_write(session)
+    if state is not None:
+        await _write_guarded(session, state, pending)
         return
     sync.info[PENDING_ROWS] = []
     engine = sync.bind
@@ -828,6 +887,28 @@ async def flush_pending_rows(session: AsyncSession, *, last: bool = False) -> No
         raise await _translated(link, exc, sql, args) from exc
 
 
+async def _write_guarded(session: AsyncSession, state: optimistic.State, pending: Pending) -> None:
+    """An optimistic session's one write: the queue as one statement behind its guard,
+    its own transaction (db/optimistic.py). `Stale`, with nothing written, when it
+    does not fit in one statement or the guard matched no row."""
+    sync = session.sync_session
+    link = await _link(session, begin=False)
+    statements = _statements(guarded(coalesce(pending), state), link.dialect, link.sqlite)
+    if link.sqlite or len(statements) != 1 or orm_pending(sync):
+        raise optimistic.Stale("the writes do not fit in one guarded statement")
+    sync.info[PENDING_ROWS] = []
+    state.written = True
+    ((sql, args),) = statements
+    try:
+        if link.pgbouncer and not link.driver.is_in_transaction():
+            await _begin(link)  # a statement outside a transaction may move servers there
+        await link.driver.execute(sql, *args)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "40001":  # the guard function's
+            raise optimistic.Stale("the payment intent changed since it was read") from exc
+        raise await _translated(link, exc, sql, args) from exc
+
+
 def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tuple[str, list[Any]]]:
     """The pieces as statements (SQL, arguments): on PostgreSQL as many pieces per
     statement as its parameters allow, on SQLite one each (one statement a call)."""
@@ -849,7 +930,7 @@ def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tup
         count += len(c.params)
     out = []
     for shapes, compiled, args in groups:
-        if len(compiled) == 1:
+        if len(compiled) == 1 and shapes[0][0] != "g":
             out.append((compiled[0].sql, args[0]))
         else:
             sql = _combined_sql(compiled, tuple(shapes))

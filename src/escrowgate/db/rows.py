@@ -37,6 +37,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
+from . import optimistic
 from .direct import PENDING_ROWS as _PENDING
 from .direct import (
     Pending,
@@ -95,6 +96,8 @@ def flush_rows(session: Session) -> None:
     pending: Pending | None = session.info.get(_PENDING)
     if not pending:
         return
+    if optimistic.before_write(session) is not None:  # its one write is the async path's
+        raise optimistic.Stale("an optimistic session's writes reached a synchronous flush")
     session.info[_PENDING] = []
     connection = session.connection()
     for piece in coalesce(pending):

@@ -35,6 +35,10 @@ class PaymentIntent(Base):
     client_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # On PostgreSQL, one more for every transaction that locked the intent (its
+    # aggregate: the order and milestones too); a write made without the lock is guarded
+    # by the version it read (db/optimistic.py). Never shown in an answer.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import Principal
-from ..db.direct import Direct, entity_select, fetch_one, load_all, load_one, read_one
+from ..db import optimistic
+from ..db.direct import (
+    Direct,
+    entity_map,
+    entity_select,
+    fetch_one,
+    load_all,
+    load_one,
+    read_one,
+)
 from ..db.pagination import page
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
 from ..domain.formats import check_id, shown_id, well_formed_id
@@ -32,6 +41,25 @@ from ..models import (
 from .model import IntentType, MilestoneStatus, PayoutStatus
 
 # --- payment intents -------------------------------------------------------------
+#
+# On PostgreSQL, locking an intent adds one to its version in the same statement (an
+# UPDATE takes the row's lock as FOR UPDATE would, and returns its latest version after
+# a wait): whatever a locked transaction then changes in the aggregate, it moved the
+# version, which is what an optimistic write is guarded by (db/optimistic.py). SQLite
+# serialises writers and has no optimistic writes: it keeps the plain read.
+
+_INTENTS = cast(Table, PaymentIntent.__table__)
+
+
+def _locking(where: Any) -> Any:
+    """UPDATE ... SET version = version + 1 WHERE `where` RETURNING the intent's columns."""
+    version = _INTENTS.c[optimistic.VERSION_COLUMN]
+    return (
+        update(_INTENTS)
+        .where(where)
+        .values({version.key: version + literal_column("1")})
+        .returning(*entity_map(PaymentIntent).columns)
+    )
 
 
 def intent_not_found(intent_id: str) -> NotFound:
@@ -42,13 +70,18 @@ def check_intent_id(intent_id: str) -> None:
     check_id(intent_id, "payment intent", "intentId", intent_not_found(intent_id))
 
 
-def _owned_stmt(*, operator: bool, lock: bool) -> Direct:
-    stmt: Any = entity_select(PaymentIntent).where(
-        PaymentIntent.id == bindparam("intent_id"), PaymentIntent.mode == bindparam("mode")
-    )
+def _owned_where(*, operator: bool) -> Any:
+    where = (_INTENTS.c.id == bindparam("intent_id")) & (_INTENTS.c.mode == bindparam("mode"))
     if not operator:
-        stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
-    return Direct(stmt.with_for_update() if lock else stmt)
+        where &= _INTENTS.c.merchant_id == bindparam("merchant_id")
+    return where
+
+
+def _owned_stmt(*, operator: bool, lock: bool) -> Direct:
+    stmt = entity_select(PaymentIntent).where(_owned_where(operator=operator))
+    if not lock:
+        return Direct(stmt)
+    return Direct(stmt.with_for_update(), postgresql=_locking(_owned_where(operator=operator)))
 
 
 _OWNED = {
@@ -62,7 +95,12 @@ _EXISTS_IN_MODE = Direct(
     )
 )
 _BY_ID = entity_select(PaymentIntent).where(PaymentIntent.id == bindparam("intent_id"))
-_PUBLIC = {False: Direct(_BY_ID), True: Direct(_BY_ID.with_for_update())}
+_PUBLIC = {
+    False: Direct(_BY_ID),
+    True: Direct(
+        _BY_ID.with_for_update(), postgresql=_locking(_INTENTS.c.id == bindparam("intent_id"))
+    ),
+}
 
 
 def _scope_params(caller: Principal, intent_id: str) -> dict[str, str]:
@@ -170,13 +208,25 @@ def _with_order_stmt(*, operator: bool, lock: bool) -> Direct:
     )
     if not operator:
         stmt = stmt.where(PaymentIntent.merchant_id == bindparam("merchant_id"))
-    if lock:
-        # FOR UPDATE without OF: both rows are locked, so after a lock wait PostgreSQL
-        # re-reads both (EvalPlanQual re-fetches every locked row; an unlocked joined
-        # row would be the stale pre-wait version). LockRows takes the row locks in
-        # FROM order: the intent, then the order, as every other path.
-        stmt = stmt.with_for_update()
-    return Direct(stmt)
+    if not lock:
+        return Direct(stmt)
+    # FOR UPDATE without OF: both rows are locked, so after a lock wait the database
+    # re-reads both (an unlocked joined row would be the stale pre-wait version), in
+    # FROM order: the intent, then the order, as every other path.
+    # On PostgreSQL the intent's lock is its version's UPDATE (above), whose RETURNING
+    # is its latest version; the order is locked FOR UPDATE OF it, re-read after a wait.
+    # The order row is locked above the join, so after the intent's UPDATE has run.
+    intent = _locking(_owned_where(operator=operator)).cte("locked_intent")
+    orders = cast(Table, ConditionalPayment.__table__)
+    postgresql = (
+        select(
+            *(intent.c[c.key] for c in entity_map(PaymentIntent).columns),
+            *entity_map(ConditionalPayment).columns,
+        )
+        .join_from(intent, orders, orders.c.payment_intent_id == intent.c.id)
+        .with_for_update(of=orders)
+    )
+    return Direct(stmt.with_for_update(), postgresql=postgresql)
 
 
 _WITH_ORDER = {
@@ -194,17 +244,31 @@ async def owned_order(
     session: AsyncSession, caller: Principal, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
     """The caller's intent and its conditional payment in one statement (both rows
-    locked with lock=True). The slow path only answers 403/404/wrong type precisely."""
+    locked with lock=True). The slow path only answers 403/404/wrong type precisely.
+    In an optimistic session (db/optimistic.py) lock=True reads them unlocked and
+    guards the session's one write by the intent's version."""
+    unlocked = lock and optimistic.unlocked(session)
+    locking = lock and not unlocked
     if well_formed_id(intent_id):
-        stmt = _WITH_ORDER[(caller.is_operator, lock)]
+        stmt = _WITH_ORDER[(caller.is_operator, locking)]
         params = _scope_params(caller, intent_id)
         found = await load_one(session, stmt, params, PaymentIntent, ConditionalPayment)
         if found is not None:
-            return cast(PaymentIntent, found[0]), cast(ConditionalPayment, found[1])
-    intent = await owned_intent(session, caller, intent_id, lock=lock)
+            intent, order = cast(PaymentIntent, found[0]), cast(ConditionalPayment, found[1])
+            if unlocked:
+                _guard(session, intent)
+            return intent, order
+    intent = await owned_intent(session, caller, intent_id, lock=locking)
     if intent.type != IntentType.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
-    return intent, await order_of_intent(session, intent.id, lock=lock)
+    order = await order_of_intent(session, intent.id, lock=locking)
+    if unlocked:
+        _guard(session, intent)
+    return intent, order
+
+
+def _guard(session: AsyncSession, intent: PaymentIntent) -> None:
+    optimistic.guard(session, _INTENTS, "id", intent.id, intent.version)
 
 
 async def order_of_intent(

@@ -234,9 +234,7 @@ async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     openapi_extra=IDEMPOTENT,
     tags=["Payment intents"],
 )
-async def confirm_payment_intent(
-    intent_id: str, body: ConfirmIntent, ctx: MerchantCtx
-) -> Response:
+async def confirm_payment_intent(intent_id: str, body: ConfirmIntent, ctx: MerchantCtx) -> Response:
     """Verify the payer's EIP-712 signature over `data.typedData`."""
     intent = await funding.confirm(
         ctx.session,
@@ -403,16 +401,21 @@ async def resolve_dispute(intent_id: str, body: ResolveDispute, ctx: AnyCtx) -> 
 )
 async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantCtx) -> Response:
     """Create Milestone, exactly as the original page documents it."""
-    milestone = await milestones.create_milestone(
-        ctx.session,
-        ctx.caller,
-        intent_id,
-        index=body.milestoneIndex,
-        description=body.description,
-        amount=parse_amount(body.amount),
-        percentage=body.percentage,
-    )
-    return await ctx.respond(201, render.milestone_envelope(milestone))
+    amount = parse_amount(body.amount)
+
+    async def attempt() -> Response:
+        milestone = await milestones.create_milestone(
+            ctx.session,
+            ctx.caller,
+            intent_id,
+            index=body.milestoneIndex,
+            description=body.description,
+            amount=amount,
+            percentage=body.percentage,
+        )
+        return await ctx.respond(201, render.milestone_envelope(milestone))
+
+    return await ctx.optimistic(attempt)
 
 
 @router.get(
@@ -444,17 +447,22 @@ async def complete_milestone(
 ) -> Response:
     """Mark a milestone COMPLETED (strictly in index order). Released at once when
     the order has autoRelease; otherwise on payer approval or after the dispute window."""
-    m = await milestones.complete_milestone(
-        ctx.session,
-        ctx.settings,
-        ctx.caller,
-        intent_id,
-        milestone_id,
-        completed_by=body.completedBy,
-        proof=body.completionProof,
-        proof_uri=body.completionProofURI,
-    )
-    return await ctx.respond(200, render.milestone_envelope(m, ctx.settings, status="completed"))
+
+    async def attempt() -> Response:
+        m = await milestones.complete_milestone(
+            ctx.session,
+            ctx.settings,
+            ctx.caller,
+            intent_id,
+            milestone_id,
+            completed_by=body.completedBy,
+            proof=body.completionProof,
+            proof_uri=body.completionProofURI,
+        )
+        envelope = render.milestone_envelope(m, ctx.settings, status="completed")
+        return await ctx.respond(200, envelope)
+
+    return await ctx.optimistic(attempt)
 
 
 @router.post(

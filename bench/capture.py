@@ -9,7 +9,10 @@ each bind parameter becomes
     extended protocol, as asyncpg);
   - for the id of an existing object: the same id for a random pool item n;
   - for an id the request created: a fresh id from pgbench random numbers;
-  - NULL as NULL.
+  - NULL as NULL;
+  - the version an optimistic write's guard compares (`payment_intents.version = $n`,
+    db/optimistic.py) as the row's own version: the replay runs the same statement,
+    but on pool rows whose version has moved since the capture.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ _EXEC = re.compile(r"^execute ([^:]+): (.*)$", re.S)
 _PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')", re.S)
 # prefix + 12 hex milliseconds + the random part (16 hex before issue 13, 32 since)
 _NEW_ID = re.compile(r"^([a-z_]+_)([0-9a-f]{12})([0-9a-f]{16,32})$")
+# An optimistic write's guard: the version it read.
+_GUARD = re.compile(r"(payment_intents\.version = )\$\d+(::BIGINT)?")
 
 
 def find_log(cfg: Config) -> Path:
@@ -199,7 +204,7 @@ def build_script(path_name: str, stmts: list[Statement], started_ms: int,
     body: list[str] = []
     expected: dict[str, dict[str, int]] = {}
     for s in stmts:
-        sql = s.sql.rstrip().rstrip(";")
+        sql = _GUARD.sub(r"\1payment_intents.version", s.sql.rstrip().rstrip(";"))
         if s.params:
             sql = re.sub(r"\$(\d+)", lambda m, ps=s.params: render(ps[int(m.group(1)) - 1]), sql)
         body.append(sql + ";")

@@ -105,7 +105,10 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
     logdir = Path(tempfile.mkdtemp(prefix="pgbench-", dir=OUT))
     cmd = ["pgbench", "-h", cfg.pg_host, "-p", str(cfg.pg_port), "-U", cfg.pg_user, "-n",
            "-M", "prepared", "-c", str(concurrency), "-j", str(jobs), "-f", str(script),
-           "-l", "--log-prefix", str(logdir / "tx"), "--random-seed", str(_next_seed())]
+           "-l", "--log-prefix", str(logdir / "tx"), "--random-seed", str(_next_seed()),
+           # a failed optimistic guard (SQLSTATE 40001) runs the script again, as the app
+           # runs the request again; no other script fails that way
+           "--max-tries", "100"]
     cmd += ["-t", str(transactions)] if transactions else ["-T", str(duration)]
     captured_vars = sorted(k for k, v in defines.items()
                            if re.fullmatch(r"v\d+", k) or len(v) > 60)

@@ -53,12 +53,11 @@ async def sql(settings: Settings, query: str, *args: Any) -> Any:
         await conn.close()
 
 
-def interleave(
-    monkeypatch: pytest.MonkeyPatch, read: str, other: Callable[[], Awaitable[None]]
-) -> None:
-    """After the first call of `repository.<read>` (the last read of the request under
-    test, before its write), `other` runs to its end: another request that commits
+def interleave(monkeypatch: pytest.MonkeyPatch, other: Callable[[], Awaitable[None]]) -> None:
+    """After the first call of `repository.order_and_milestones` (the read of the request
+    under test, before its write), `other` runs to its end: another request that commits
     between the first one's read and its write."""
+    read = "order_and_milestones"
     original = getattr(repository, read)
     fired = False
 
@@ -119,7 +118,7 @@ async def test_a_completion_that_lands_between_read_and_write_is_not_paid_twice(
         body = {"completedBy": "0x" + "ab" * 20}
         second.append(await client.post(url, json=body, headers=headers))
 
-    interleave(monkeypatch, "milestones_of", complete_meanwhile)
+    interleave(monkeypatch, complete_meanwhile)
     before = reruns()
     first = await post_complete(client, m, iid, mids[0])
 
@@ -161,7 +160,7 @@ async def test_a_milestone_created_between_read_and_write_is_counted(
         body = {"milestoneIndex": 1, "amount": "600.00"}
         second.append(await client.post(milestones_url(iid), json=body, headers=m.headers))
 
-    interleave(monkeypatch, "milestones_for_new_index", create_meanwhile)
+    interleave(monkeypatch, create_meanwhile)
     before = reruns()
     first = await client.post(
         milestones_url(iid), json={"milestoneIndex": 0, "amount": "600.00"}, headers=m.headers
@@ -236,9 +235,9 @@ async def _settled(sent: list[str]) -> list[str]:
     return [q.split(None, 1)[0].upper() for q in sent]
 
 
-async def test_complete_and_release_is_two_reads_and_one_write(served, make_merchant):
-    """With the key in the cache, complete + release sends three statements: the intent
-    with its order, the milestones, and the guarded write as its own transaction (no
+async def test_complete_and_release_is_one_read_and_one_write(served, make_merchant):
+    """With the key in the cache, complete + release sends two statements: the intent
+    with its order and milestones, and the guarded write as its own transaction (no
     BEGIN, no COMMIT); create milestone the same."""
     app, client, sent = served
     m = await make_merchant()
@@ -249,8 +248,9 @@ async def test_complete_and_release_is_two_reads_and_one_write(served, make_merc
     sent.clear()
     r = await post_complete(client, m, iid, mids[0])
     assert r.status_code == 200 and r.json()["data"]["status"] == "RELEASED", r.text
-    assert await _settled(sent) == ["SELECT", "SELECT", "WITH"], sent
-    assert "escrowgate_guard" in sent[2]
+    assert await _settled(sent) == ["SELECT", "WITH"], sent
+    assert "LEFT OUTER JOIN milestones" in sent[0]
+    assert "escrowgate_guard" in sent[1]
 
     other = (await create_intent(client, m, amount="1000.00"))["id"]
     await _settled(sent)
@@ -259,5 +259,5 @@ async def test_complete_and_release_is_two_reads_and_one_write(served, make_merc
         milestones_url(other), json={"milestoneIndex": 0, "amount": "10.00"}, headers=m.headers
     )
     assert r.status_code == 201, r.text
-    assert await _settled(sent) == ["SELECT", "SELECT", "WITH"], sent
+    assert await _settled(sent) == ["SELECT", "WITH"], sent
     await audit_clean(app)

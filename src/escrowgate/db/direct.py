@@ -527,6 +527,23 @@ async def load_one(
     return [adopt(session, cls, part) for cls, part in zip(classes, parts, strict=True)]
 
 
+async def load_joined(
+    session: AsyncSession, query: Direct, params: Mapping[str, Any], *classes: type
+) -> list[list[Any]]:
+    """Every row of `query` (an `entity_select` of `classes`, the later ones outer
+    joined) as its entities, adopted into the session (a row repeated on many rows is
+    one object); an outer-joined entity that is absent (NULL primary key) is None."""
+    compiled, rows = await _fetch(session, query, params)
+    out = []
+    for row in rows:
+        entities: list[Any] = []
+        for cls, part in zip(classes, _split(compiled, row, classes), strict=True):
+            present = part[entity_map(cls).pk_attrs[0]] is not None
+            entities.append(adopt(session, cls, part) if present else None)
+        out.append(entities)
+    return out
+
+
 async def load_all(
     session: AsyncSession, query: Direct, params: Mapping[str, Any], cls: type[E]
 ) -> list[E]:

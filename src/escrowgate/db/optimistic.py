@@ -3,9 +3,10 @@ it in one statement, guarded by the version it read.
 
 Why: on PostgreSQL a locked write costs five round trips (BEGIN, the locking read, the
 children's read, the write, COMMIT); each costs the app about 0.12 ms of CPU, more than
-any Python left around it (docs/architecture.md, "Optimistic writes"). Read unlocked and
-written as one statement, the same request makes three: the two reads and the write,
-which is its own transaction.
+any Python left around it (docs/architecture.md, "Optimistic writes"). Read unlocked (the
+intent, its order and milestones in one statement: no lock wait can leave the children
+stale) and written as one statement, the same request makes two round trips; the write
+is its own transaction.
 
 How it stays safe (the rule lives in docs/architecture.md, "Locking rules"):
 

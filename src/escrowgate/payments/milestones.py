@@ -33,8 +33,9 @@ async def create_milestone(
     amount: int,
     percentage: Decimal | None,
 ) -> Milestone:
-    intent, order = await repository.owned_order(session, caller, intent_id, lock=True)
-    existing = await repository.milestones_for_new_index(session, order.id, index)
+    intent, order, existing = await repository.order_and_milestones(
+        session, caller, intent_id, for_index=index
+    )
     percentage_bp = model.check_new_milestone(
         order, existing, index=index, amount=amount, percentage=percentage
     )
@@ -105,8 +106,8 @@ async def complete_milestone(
     proof: str | None,
     proof_uri: str | None,
 ) -> Milestone:
-    intent, order = await repository.owned_order(session, caller, intent_id, lock=True)
-    rows = await repository.milestones_of(session, order.id)  # all: order rules need them
+    # All the milestones: the order rules need them.
+    intent, order, rows = await repository.order_and_milestones(session, caller, intent_id)
     milestone = next((m for m in rows if m.id == milestone_id), None)
     if milestone is None:
         raise repository.milestone_not_found()

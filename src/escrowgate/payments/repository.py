@@ -20,6 +20,7 @@ from ..db.direct import (
     entity_select,
     fetch_one,
     load_all,
+    load_joined,
     load_one,
     read_one,
 )
@@ -320,14 +321,16 @@ async def _one(session: AsyncSession, query: Direct, params: dict[str, Any], cls
 _MILESTONES_OF = Direct(
     entity_select(Milestone).where(Milestone.conditional_payment_id == bindparam("order_id"))
 )
+# The rows the creation rules need: one with the new index (a duplicate?) and the
+# completed or released ones (is the index below them?).
+_FOR_NEW_INDEX = or_(
+    Milestone.milestone_index == bindparam("index"),
+    Milestone.status == MilestoneStatus.COMPLETED,
+    Milestone.status == MilestoneStatus.RELEASED,
+)
 _MILESTONES_FOR_NEW_INDEX = Direct(
     entity_select(Milestone).where(
-        Milestone.conditional_payment_id == bindparam("order_id"),
-        or_(
-            Milestone.milestone_index == bindparam("index"),
-            Milestone.status == MilestoneStatus.COMPLETED,
-            Milestone.status == MilestoneStatus.RELEASED,
-        ),
+        Milestone.conditional_payment_id == bindparam("order_id"), _FOR_NEW_INDEX
     )
 )
 _MILESTONE_OF = Direct(
@@ -358,6 +361,55 @@ async def milestones_for_new_index(
     the completed or released ones (is the index below them?)."""
     params = {"order_id": order_id, "index": index}
     return await load_all(session, _MILESTONES_FOR_NEW_INDEX, params, Milestone)
+
+
+def _with_milestones_stmt(*, operator: bool, for_index: bool) -> Direct:
+    on = Milestone.conditional_payment_id == ConditionalPayment.id
+    stmt: Any = (
+        entity_select(PaymentIntent, ConditionalPayment, Milestone)
+        .join_from(
+            PaymentIntent,
+            ConditionalPayment,
+            ConditionalPayment.payment_intent_id == PaymentIntent.id,
+        )
+        .outerjoin(Milestone, on & _FOR_NEW_INDEX if for_index else on)
+        .where(_owned_where(operator=operator))
+    )
+    return Direct(stmt)
+
+
+_WITH_MILESTONES = {
+    (operator, for_index): _with_milestones_stmt(operator=operator, for_index=for_index)
+    for operator in (False, True)
+    for for_index in (False, True)
+}
+
+
+async def order_and_milestones(
+    session: AsyncSession, caller: Principal, intent_id: str, *, for_index: int | None = None
+) -> tuple[PaymentIntent, ConditionalPayment, list[Milestone]]:
+    """The caller's intent and order, locked, and the order's milestones: all of them,
+    or with `for_index` just the rows the creation rules need (`milestones_for_new_index`).
+    Under locks the milestones are a second statement (read in one with the lock, they
+    would be the snapshot from before a lock wait); in an optimistic session
+    (db/optimistic.py) all three are one unlocked statement, the write guarded."""
+    if optimistic.unlocked(session) and well_formed_id(intent_id):
+        stmt = _WITH_MILESTONES[(caller.is_operator, for_index is not None)]
+        params: dict[str, Any] = _scope_params(caller, intent_id)
+        if for_index is not None:
+            params["index"] = for_index
+        rows = await load_joined(
+            session, stmt, params, PaymentIntent, ConditionalPayment, Milestone
+        )
+        if rows:
+            intent, order = rows[0][0], rows[0][1]
+            _guard(session, intent)
+            return intent, order, [row[2] for row in rows if row[2] is not None]
+        # No row: the precise 404, 403 or wrong-type answer comes from the path below.
+    intent, order = await owned_order(session, caller, intent_id, lock=True)
+    if for_index is None:
+        return intent, order, await milestones_of(session, order.id)
+    return intent, order, await milestones_for_new_index(session, order.id, for_index)
 
 
 def milestone_not_found() -> NotFound:

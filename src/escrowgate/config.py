@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     # PostgreSQL is reached through PgBouncer in transaction pooling mode (db/engine.py).
     db_pgbouncer: bool = False
+    # PostgreSQL: create milestone and complete milestone read unlocked and write once,
+    # guarded by the intent's version (db/optimistic.py). Off while processes of a
+    # release before migration 0011 still run (docs/deploy.md, "Upgrades").
+    optimistic_writes: bool = True
     # Optional: a standby (streaming replica) for the list routes that tolerate replica
     # lag (GET /payment-intents, /events, balance, ledger entries, webhook endpoints).
     # Everything else (writes, idempotency, single objects, the payer's pages,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +29,10 @@ from tests.support.driver import (
     assert_error,
     audit_clean,
     balance,
+    cancel_url,
     create_app,
     create_intent,
+    dvp,
     milestone_url,
     milestones_url,
     pay_by_card,
@@ -198,8 +201,8 @@ async def test_a_refused_request_moves_no_version_and_a_write_moves_it_once(
     assert await version_of(settings, iid) == version + 2
 
 
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient, list[str]]]:
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient, list[str]]]:
     """A second app with its lifespan running (the key cache armed, as a server runs),
     each statement its pooled connections send recorded (asyncpg's query logger)."""
     if not on_postgres(settings) or settings.db_pgbouncer:
@@ -217,6 +220,12 @@ async def served(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClie
             yield app, c, sent
 
 
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient, list[str]]]:
+    async with serve(settings) as served_app:
+        yield served_app
+
+
 async def _until_cached(app: Any, client: httpx.AsyncClient, m: Any, iid: str) -> None:
     """Wait for the listener to arm the key cache, then let it learn the key."""
     for _ in range(1000):
@@ -232,7 +241,8 @@ async def _settled(sent: list[str]) -> list[str]:
     """The first word of each statement sent (asyncpg calls its loggers soon after the
     statement, not at once: let them run first)."""
     await asyncio.sleep(0.05)
-    return [q.split(None, 1)[0].upper() for q in sent]
+    # The key cache listener's liveness probe (auth/cache.py) is not the request's.
+    return [q.split(None, 1)[0].upper() for q in sent if q.strip() != "SELECT 1"]
 
 
 async def test_complete_and_release_is_one_read_and_one_write(served, make_merchant):
@@ -261,3 +271,69 @@ async def test_complete_and_release_is_one_read_and_one_write(served, make_merch
     assert r.status_code == 201, r.text
     assert await _settled(sent) == ["SELECT", "WITH"], sent
     await audit_clean(app)
+
+
+async def test_a_rerun_on_the_served_path_is_not_paid_twice_and_gives_back_its_connection(
+    served, make_merchant, monkeypatch
+):
+    """The race of the first test on the path a server takes (the key from the cache:
+    the read and the guarded write on a connection of its own, no BEGIN): the first
+    request runs again under locks, the milestone is released once, and every
+    connection the requests took is back in the pool."""
+    app, client, _ = served
+    m = await make_merchant()
+    iid, mids = await funded_auto_release(client, m)
+    await _until_cached(app, client, m, iid)
+    pool = app.state.engine.sync_engine.pool
+    held = pool.checkedout()  # the key cache's listener keeps one
+    second: list[httpx.Response] = []
+
+    async def complete_meanwhile() -> None:
+        second.append(await post_complete(client, m, iid, mids[0]))
+
+    interleave(monkeypatch, complete_meanwhile)
+    before = reruns()
+    first = await post_complete(client, m, iid, mids[0])
+    assert second[0].status_code == 200 and second[0].json()["data"]["status"] == "RELEASED"
+    assert_error(first, 400, "invalid_request", "Milestone already released")
+    assert reruns() == before + 1
+    b = await balance(client, m)
+    assert b["availableBalance"] == Decimal("400.00")
+    assert pool.checkedout() == held
+    await audit_clean(app)
+
+
+async def test_every_lock_moves_the_version(client, make_merchant, settings):
+    """The two other locking statements move it too: the public one (a card payment,
+    as the payer's routes and the worker's jobs lock) and the owned intent's (cancel)."""
+    postgres_only(settings)
+    m = await make_merchant()
+    paid = await dvp(client, m, fund=False)
+    assert await version_of(settings, paid) == 0
+    assert (await pay_by_card(client, paid)).status_code == 200
+    assert await version_of(settings, paid) >= 1
+    cancelled = (await create_intent(client, m))["id"]
+    r = await client.post(cancel_url(cancelled), headers=m.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "CANCELED"
+    assert await version_of(settings, cancelled) == 1
+
+
+async def test_optimistic_writes_off_runs_under_locks(settings, make_merchant):
+    """OPTIMISTIC_WRITES=false (an upgrade across migration 0011 with older processes
+    still running): complete + release locks as every other path does."""
+    off = settings.model_copy(update={"optimistic_writes": False})
+    async with serve(off) as (app, client, sent):
+        m = await make_merchant()
+        iid, mids = await funded_auto_release(client, m)
+        await _until_cached(app, client, m, iid)
+        version = await version_of(settings, iid)
+        await _settled(sent)
+        sent.clear()
+        r = await post_complete(client, m, iid, mids[0])
+        assert r.status_code == 200 and r.json()["data"]["status"] == "RELEASED", r.text
+        kinds = [kind.rstrip(";") for kind in await _settled(sent)]
+        assert kinds[0] == "BEGIN" and kinds[-1] == "COMMIT", sent
+        assert any("locked_intent" in q and "FOR UPDATE" in q for q in sent), sent
+        assert not any("escrowgate_guard" in q for q in sent), sent
+        assert await version_of(settings, iid) == version + 1  # the lock's move

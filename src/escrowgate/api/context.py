@@ -76,7 +76,7 @@ class Ctx:
         transaction, a second write). When the API key was looked up in the session (a
         cache miss), its transaction is open: the reads and the guarded write run in it,
         as safe, with BEGIN and COMMIT."""
-        if not self.is_postgres or self.claim is not None:
+        if not self.is_postgres or self.claim is not None or not self.settings.optimistic_writes:
             return await attempt()
         session = self.session
         optimistic.allow(session)

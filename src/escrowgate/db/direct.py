@@ -414,8 +414,9 @@ async def _settle(session: AsyncSession) -> None:
 async def _fetch(
     session: AsyncSession, query: Direct, params: Mapping[str, Any], *, begin: bool = True
 ) -> tuple[_Compiled, list[Sequence[Any]]]:
-    if begin and (state := optimistic.before_write(session)) is not None and not state.written:
-        # An optimistic session reads outside a transaction, and only before its write.
+    if begin and optimistic.state(session) is not None:
+        # An optimistic session reads outside a transaction (after its write too: that
+        # committed), and never with writes queued: they would be sent first.
         sync = session.sync_session
         if sync.info.get(PENDING_ROWS) or orm_pending(sync):
             raise optimistic.Stale("an optimistic session read after a queued write")
@@ -921,7 +922,9 @@ async def _write_guarded(session: AsyncSession, state: optimistic.State, pending
             await _begin(link)  # a statement outside a transaction may move servers there
         await link.driver.execute(sql, *args)
     except Exception as exc:
-        if getattr(exc, "sqlstate", None) == "40001":  # the guard function's
+        # The guard function's 40001, or a deadlock (40P01) the statement lost: either
+        # way it was rolled back whole, and the request runs again under locks.
+        if getattr(exc, "sqlstate", None) in ("40001", "40P01"):
             raise optimistic.Stale("the payment intent changed since it was read") from exc
         raise await _translated(link, exc, sql, args) from exc
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 OPTIMISTIC = "escrowgate.optimistic"
 VERSION_COLUMN = "version"  # the guarded table's version column
@@ -99,3 +99,13 @@ def _no_unit_of_work(session: Session, _flush: UOWTransaction, _instances: Any) 
     """The unit of work's flush is not the guarded write: run the request under locks."""
     if before_write(session) is not None:
         raise Stale("an optimistic session flushed entities")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _no_orm_writes(state: ORMExecuteState) -> None:
+    """Nor is an INSERT, UPDATE or DELETE sent through the session (it would take row
+    locks before the intent's, or be a second transaction after the write)."""
+    if (state.is_insert or state.is_update or state.is_delete) and before_write(
+        state.session
+    ) is not None:
+        raise Stale("an optimistic session sent a write statement of its own")

@@ -43,11 +43,13 @@ from .model import IntentType, MilestoneStatus, PayoutStatus
 
 # --- payment intents -------------------------------------------------------------
 #
-# On PostgreSQL, locking an intent adds one to its version in the same statement (an
-# UPDATE takes the row's lock as FOR UPDATE would, and returns its latest version after
-# a wait): whatever a locked transaction then changes in the aggregate, it moved the
-# version, which is what an optimistic write is guarded by (db/optimistic.py). SQLite
-# serialises writers and has no optimistic writes: it keeps the plain read.
+# On PostgreSQL, locking an intent adds one to its version in the same statement (the
+# UPDATE's row lock, FOR NO KEY UPDATE, excludes every other locker of the intent as
+# FOR UPDATE did, though not the foreign-key checks of rows inserted under it; after a
+# wait it returns the latest version): whatever a locked transaction then changes in the
+# aggregate, it moved the version, which is what an optimistic write is guarded by
+# (db/optimistic.py). SQLite serialises writers and has no optimistic writes: it keeps
+# the plain read.
 
 _INTENTS = cast(Table, PaymentIntent.__table__)
 

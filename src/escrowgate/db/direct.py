@@ -646,8 +646,11 @@ class Piece:
     def shape(self) -> tuple[Any, ...]:
         if self.pk_column is None:
             return ("i", self.table.name, tuple(self.rows[0]), len(self.rows))
-        kind = "u" if self.guard is None else "g"
+        kind = "u" if self.guard is None else _GUARD
         return (kind, self.table.name, self.pk_column, tuple(sorted(self.rows[0])))
+
+
+_GUARD = "g"  # a guarded UPDATE's shape: always the first part of a combined statement
 
 
 def guarded(pieces: list[Piece], state: optimistic.State) -> list[Piece]:
@@ -852,7 +855,8 @@ def _combined_sql(pieces: Sequence[_Compiled], shapes: tuple[Any, ...]) -> str:
             sql = _PLACEHOLDER.sub(partial(_shifted, offset), compiled.sql)
             parts.append(f"w{len(parts)} AS ({sql})")
             offset += len(compiled.params)
-        main = " SELECT escrowgate_guard(count(*)) FROM w0" if shapes[0][0] == "g" else " SELECT 1"
+        guard = shapes[0][0] == _GUARD
+        main = " SELECT escrowgate_guard(count(*)) FROM w0" if guard else " SELECT 1"
         found = "WITH " + ", ".join(parts) + main
         if len(_COMBINED) < 4096:  # shapes are few; never grow without bound
             _COMBINED[shapes] = found
@@ -950,7 +954,7 @@ def _statements(pieces: list[Piece], dialect: Dialect, sqlite: bool) -> list[tup
         count += len(c.params)
     out = []
     for shapes, compiled, args in groups:
-        if len(compiled) == 1 and shapes[0][0] != "g":
+        if len(compiled) == 1 and shapes[0][0] != _GUARD:
             out.append((compiled[0].sql, args[0]))
         else:
             sql = _combined_sql(compiled, tuple(shapes))

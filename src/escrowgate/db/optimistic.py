@@ -102,10 +102,9 @@ def _no_unit_of_work(session: Session, _flush: UOWTransaction, _instances: Any) 
 
 
 @event.listens_for(Session, "do_orm_execute")
-def _no_orm_writes(state: ORMExecuteState) -> None:
+def _no_orm_writes(execution: ORMExecuteState) -> None:
     """Nor is an INSERT, UPDATE or DELETE sent through the session (it would take row
     locks before the intent's, or be a second transaction after the write)."""
-    if (state.is_insert or state.is_update or state.is_delete) and before_write(
-        state.session
-    ) is not None:
+    writes = execution.is_insert or execution.is_update or execution.is_delete
+    if writes and before_write(execution.session) is not None:
         raise Stale("an optimistic session sent a write statement of its own")

@@ -247,31 +247,17 @@ async def owned_order(
     session: AsyncSession, caller: Principal, intent_id: str, *, lock: bool = False
 ) -> tuple[PaymentIntent, ConditionalPayment]:
     """The caller's intent and its conditional payment in one statement (both rows
-    locked with lock=True). The slow path only answers 403/404/wrong type precisely.
-    In an optimistic session (db/optimistic.py) lock=True reads them unlocked and
-    guards the session's one write by the intent's version."""
-    unlocked = lock and optimistic.unlocked(session)
-    locking = lock and not unlocked
+    locked with lock=True). The slow path only answers 403/404/wrong type precisely."""
     if well_formed_id(intent_id):
-        stmt = _WITH_ORDER[(caller.is_operator, locking)]
+        stmt = _WITH_ORDER[(caller.is_operator, lock)]
         params = _scope_params(caller, intent_id)
         found = await load_one(session, stmt, params, PaymentIntent, ConditionalPayment)
         if found is not None:
-            intent, order = cast(PaymentIntent, found[0]), cast(ConditionalPayment, found[1])
-            if unlocked:
-                _guard(session, intent)
-            return intent, order
-    intent = await owned_intent(session, caller, intent_id, lock=locking)
+            return cast(PaymentIntent, found[0]), cast(ConditionalPayment, found[1])
+    intent = await owned_intent(session, caller, intent_id, lock=lock)
     if intent.type != IntentType.DVP:
         raise InvalidRequest("Payment intent is not of type DELIVERY_VS_PAYMENT")
-    order = await order_of_intent(session, intent.id, lock=locking)
-    if unlocked:
-        _guard(session, intent)
-    return intent, order
-
-
-def _guard(session: AsyncSession, intent: PaymentIntent) -> None:
-    optimistic.guard(session, _INTENTS, "id", intent.id, intent.version)
+    return intent, await order_of_intent(session, intent.id, lock=lock)
 
 
 async def order_of_intent(
@@ -395,19 +381,23 @@ async def order_and_milestones(
     Under locks the milestones are a second statement (read in one with the lock, they
     would be the snapshot from before a lock wait); in an optimistic session
     (db/optimistic.py) all three are one unlocked statement, the write guarded."""
-    if optimistic.unlocked(session) and well_formed_id(intent_id):
-        stmt = _WITH_MILESTONES[(caller.is_operator, for_index is not None)]
-        params: dict[str, Any] = _scope_params(caller, intent_id)
-        if for_index is not None:
-            params["index"] = for_index
-        rows = await load_joined(
-            session, stmt, params, PaymentIntent, ConditionalPayment, Milestone
-        )
-        if rows:
-            intent, order = rows[0][0], rows[0][1]
-            _guard(session, intent)
-            return intent, order, [row[2] for row in rows if row[2] is not None]
-        # No row: the precise 404, 403 or wrong-type answer comes from the path below.
+    if optimistic.unlocked(session):
+        if well_formed_id(intent_id):
+            stmt = _WITH_MILESTONES[(caller.is_operator, for_index is not None)]
+            params: dict[str, Any] = _scope_params(caller, intent_id)
+            if for_index is not None:
+                params["index"] = for_index
+            rows = await load_joined(
+                session, stmt, params, PaymentIntent, ConditionalPayment, Milestone
+            )
+            if rows:
+                intent: PaymentIntent = rows[0][0]
+                optimistic.guard(session, _INTENTS, "id", intent.id, intent.version)
+                return intent, rows[0][1], [row[2] for row in rows if row[2] is not None]
+        # No row: the unlocked reads of `owned_order` give the precise 404, 403 or
+        # wrong-type answer; should they find the aggregate after all, run under locks.
+        await owned_order(session, caller, intent_id)
+        raise optimistic.Stale("the aggregate was not found by the optimistic read")
     intent, order = await owned_order(session, caller, intent_id, lock=True)
     if for_index is None:
         return intent, order, await milestones_of(session, order.id)

@@ -153,6 +153,10 @@ class Bench:
             **stack_floor.measure(cfg.dsn, st.tpl_plain["intent"]),
             **stack_floor.http_floor(free_port()),
         }
+        log("stack floor: the tail of a bare FastAPI read at c=64 ...")
+        self.results["stack_floor"]["tail_floor"] = stack_floor.tail_floor(
+            free_port(), cfg.dsn, st.tpl_plain["intent"], workers=cfg.workers,
+            pool=cfg.pool_size + cfg.max_overflow, seconds=4 if cfg.quick else 8)
         log(f"stack floor: {self.results['stack_floor']}")
 
     def capture_all(self, server: Server) -> None:

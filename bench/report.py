@@ -213,8 +213,9 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
     rows += ["", f"Issue 14 targets at c={c}, {_scale(small['scale'])} intents (and at "
              f"c=64 for the tail), this run:", "",
              "| path | API / minimal SQL (target) | app CPU ms/req (target) | app CPU in bare "
-             "FastAPI requests (target) | p99 / p50 at c=64 (target) | non-2xx |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "FastAPI requests (target) | p99 / p50 at c=64 (target) | p99 / p50 at c=64, "
+             "minimal SQL alone | non-2xx |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for path in PATHS:
         a = small["api"].get(path, {}).get(c)
         mn = small.get("minimal", {}).get(path, {}).get(c)
@@ -227,6 +228,9 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
                      for x in small["api"].get(path, {}).values())
         tail = (a64["latency_ms"]["p99"] / a64["latency_ms"]["p50"]
                 if a64 and a64["latency_ms"]["p50"] else None)
+        m64 = small.get("minimal", {}).get(path, {}).get("64")
+        db_tail = (m64["latency_ms"]["p99"] / m64["latency_ms"]["p50"]
+                   if m64 and m64["latency_ms"].get("p50") else None)
 
         def mark(ok: bool | None) -> str:
             return "" if ok is None else (" ✓" if ok else " ✗")
@@ -241,6 +245,7 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
             f"{mark(None if units is None else units <= units_target)} | "
             f"{'-' if tail is None else f'{tail:.1f}'} (≤ {TAIL_TARGET})"
             f"{mark(None if tail is None else tail <= TAIL_TARGET)} | "
+            f"{'-' if db_tail is None else f'{db_tail:.1f}'} | "
             f"{errors} |")
     if bare_us:
         rows += ["", f"*App CPU in bare FastAPI requests*: the app CPU per request / the CPU of "
@@ -249,6 +254,21 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
                  "(hosts here have differed by 2x between sessions, the stack floor with them). "
                  "Its targets are the issue's, in the same unit: the CPU targets were set where "
                  f"a bare FastAPI request cost about {ISSUE_HOST_FASTAPI_REQUEST_US:.0f} µs."]
+    floor = (results.get("stack_floor") or {}).get("tail_floor")
+    if floor:
+        med = floor["median"]
+        spread = ", ".join(f"{r['p99_over_p50']:.1f}" for r in floor["runs"])
+        rows += ["", "*The tail before any escrowgate code*: a bare FastAPI app answering a GET "
+                 "with one asyncpg read of a payment intent, served as escrowgate is "
+                 f"({floor['workers']} uvicorn processes with a socket each, a pool of "
+                 f"{floor['pool_per_process']} connections each), wrk at "
+                 f"c={floor['concurrency']} on the same machine (`bench/stack_floor.py`, "
+                 f"`tail_floor`): p50 {med['p50_ms']:.1f} ms, p99 {med['p99_ms']:.1f} ms, "
+                 f"p99 / p50 **{med['p99_over_p50']:.1f}** (median of {len(floor['runs'])} "
+                 f"runs of {floor['seconds']} s: {spread}). *Minimal SQL alone*: pgbench "
+                 "running the path's minimal script at c=64, no service in between. Where "
+                 f"these exceed {TAIL_TARGET}, the tail target is below what this machine's "
+                 "2 cores give the stack or the database by themselves."]
     return rows
 
 

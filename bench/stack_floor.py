@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,3 +169,113 @@ def http_floor(port: int, concurrency: int = 16, seconds: int = 4) -> dict[str, 
     n = int(m.group(1)) if m else 0
     return {"fastapi_post_request_us": round(cpu_s / n * 1e6, 1) if n else 0.0,
             "fastapi_post_requests_per_s_one_process": round(n / seconds, 1)}
+
+
+# ---- The tail floor: a bare FastAPI read served as escrowgate is served, at c=64 ----
+
+_READ_APP = '''
+import os
+
+import asyncpg
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+app = FastAPI()
+pool = None
+
+
+@app.on_event("startup")
+async def start() -> None:
+    global pool
+    size = int(os.environ["FLOOR_POOL"])
+    pool = await asyncpg.create_pool(os.environ["FLOOR_DSN"], min_size=size, max_size=size)
+
+
+@app.get("/v1/floor/{intent_id}")
+async def read(intent_id: str) -> Response:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, amount, status FROM payment_intents WHERE id = $1", intent_id)
+    return Response('{"id":"%s","amount":%d,"status":"%s"}' % tuple(row),
+                    media_type="application/json")
+'''
+
+# N uvicorn processes, each with a listening socket of its own (SO_REUSEPORT), as
+# `escrowgate serve --workers N` runs them (src/escrowgate/serving.py).
+_SERVE = '''
+import multiprocessing, socket, sys
+
+import uvicorn
+
+
+def worker(port: int) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    config = uvicorn.Config("read_app:app", log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=worker, args=(port,)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+'''
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_percentile(out: str, pct: str) -> float:
+    m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not m:
+        raise RuntimeError(f"no {pct}% line in wrk's output: {out[-500:]}")
+    return float(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def tail_floor(port: int, dsn: str, intent_id: str, *, workers: int, pool: int,
+               concurrency: int = 64, seconds: int = 8, rounds: int = 3) -> dict[str, Any]:
+    """p50 and p99 of a bare FastAPI app that answers a GET with one asyncpg read of a
+    payment intent, served as the service is (`workers` uvicorn processes, a socket each,
+    a pool of `pool` connections each, no escrowgate code), under wrk at `concurrency`:
+    the tail the stack and this machine give before any of our code runs. The median
+    of `rounds` runs of p99 / p50."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "read_app.py").write_text(_READ_APP)
+        Path(tmp, "serve.py").write_text(_SERVE)
+        env = {**os.environ, "FLOOR_DSN": dsn, "FLOOR_POOL": str(pool)}
+        server = subprocess.Popen([sys.executable, "serve.py", str(port), str(workers)],
+                                  cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/v1/floor/{intent_id}"
+        try:
+            for _ in range(200):
+                if subprocess.run(["curl", "-sf", "-o", "/dev/null", url],
+                                  capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the tail-floor app did not answer")
+            subprocess.run(["wrk", "-t1", f"-c{concurrency}", "-d2s", url],
+                           capture_output=True, check=True)  # warm-up
+            runs = []
+            for _ in range(rounds):
+                out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
+                                      "--latency", url], capture_output=True, text=True,
+                                     check=True).stdout
+                if "Non-2xx" in out or "Socket errors" in out:
+                    raise RuntimeError(f"the tail-floor app failed requests: {out}")
+                p50, p99 = _wrk_percentile(out, "50"), _wrk_percentile(out, "99")
+                runs.append({"p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+                             "p99_over_p50": round(p99 / p50, 2)})
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(20)
+    runs.sort(key=lambda r: r["p99_over_p50"])
+    return {"workers": workers, "pool_per_process": pool, "concurrency": concurrency,
+            "seconds": seconds, "runs": runs, "median": runs[len(runs) // 2]}

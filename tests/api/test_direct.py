@@ -27,7 +27,7 @@ from escrowgate.db.direct import (
 from escrowgate.events.service import emit
 from escrowgate.models import ConditionalPayment, Event, Milestone, PaymentIntent
 from escrowgate.payments import repository
-from tests.support.driver import create_intent
+from tests.support.driver import create_intent, milestones_url, sessions_left_to_gc
 
 _EVENTS = cast(Table, Event.__table__)
 _EVENT_BY_ID = Direct(select(Event.id, Event.payload).where(Event.id == bindparam("id")))
@@ -438,3 +438,20 @@ async def test_a_commit_on_a_broken_connection_fails_and_keeps_nothing(
         assert raised.value.connection_invalidated
     r = await client.get(f"/v1/payment-intents/{intent['id']}", headers=merchant.headers)
     assert r.json()["data"]["description"] == "kept"
+
+
+
+async def test_a_session_that_sent_leaves_no_cycle_behind(client, merchant):
+    """A session's transaction is not kept in its info once it ended (the transaction
+    refers to the session: the pair would wait for the cyclic GC). Here the key is looked
+    up in the request's session (no key cache without a lifespan), so each sends."""
+    iid = (await create_intent(client, merchant, amount="1000.00"))["id"]  # paths warmed
+
+    async def requests() -> None:
+        created = await create_intent(client, merchant, amount="1000.00")
+        body = {"milestoneIndex": 0, "amount": "400.00"}
+        r = await client.post(milestones_url(created["id"]), json=body, headers=merchant.headers)
+        assert r.status_code == 201, r.text
+        assert (await client.get(f"/v1/payment-intents/{iid}", headers=merchant.headers)).is_success
+
+    assert await sessions_left_to_gc(requests) == []

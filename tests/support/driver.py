@@ -9,7 +9,9 @@ arguments. A helper whose name is a step of a scenario (`create_intent`, `dvp`,
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from sqlalchemy.orm import Session
 
 # --- The application's internals ------------------------------------------------------
 # Tests reach into src/ through these names only: when a module moves, fix its path
@@ -638,3 +641,18 @@ async def db_execute(app: Any, sql: str, **params: Any) -> Any:
         rows = list(result.all()) if result.returns_rows else None
         await session.commit()
     return rows
+
+
+async def sessions_left_to_gc(requests: Callable[[], Awaitable[None]]) -> list[str]:
+    """The sessions `requests` left for the cyclic GC (reachable only through a reference
+    cycle, so not freed with the request). Each such leftover makes the GC's collections
+    come sooner and last longer, pausing every request in flight."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept, to see
+    try:
+        await requests()
+        gc.collect()
+        return [type(o).__name__ for o in gc.garbage if isinstance(o, Session)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()

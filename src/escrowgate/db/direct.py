@@ -317,6 +317,9 @@ def _join_before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _release_own(session: Session, transaction: Any) -> None:
+    if session.info.get(_CONNECTED) is transaction:
+        # The transaction refers to its session: kept here, the two would be cyclic garbage.
+        del session.info[_CONNECTED]
     cached: tuple[Any, _Link] | None = session.info.get(_LINK)
     if cached is None or cached[0] is not transaction:
         return

@@ -3,7 +3,7 @@ entries, webhook deliveries and attempts) at 10x today's sizes, for the report's
 "Growth" section. Seeds its own scratch database (escrowgate_bench_explain, dropped and
 recreated, dropped again at the end unless BENCH_EXPLAIN_KEEP=1) with generate_series:
 BENCH_EXPLAIN_INTENTS payment intents' worth of rows (default 1,500,000; BENCH_QUICK:
-100,000), 4 events and 4 ledger entries per intent (funding and release, two legs each),
+20,000), 4 events and 4 ledger entries per intent (funding and release, two legs each),
 a webhook delivery and attempt for 1 event in 100, the newest deliveries pending and the
 newest events not yet dispatched. Half of every table belongs to one merchant (the
 worst case a tenant query meets), the other half to 100 small ones.
@@ -47,7 +47,7 @@ def intents_for(cfg: Config) -> int:
     # rows are heavier (4 events of ~850 bytes per intent), so 1.5 million intents give
     # 6 million events in ~4.9 GB (12x), and the ledger the same. 10 million intents'
     # worth would need ~90 GB of disk for no different plan.
-    default = "100000" if cfg.quick else "1500000"
+    default = "20000" if cfg.quick else "1500000"
     return int(os.environ.get("BENCH_EXPLAIN_INTENTS", default))
 
 

@@ -3,6 +3,7 @@ directly by 16 concurrent in-process clients, against PostgreSQL, for quick A/B 
 on the request path (uvicorn, wrk and the kernel's share are left out).
 
     .venv/bin/python bench/inproc.py [--requests 900] [--rounds 1] [--cprofile PATH]
+                                     [--cycles]
 
 DATABASE_URL: a migrated database (default: the bench database that `bench/run`
 leaves, postgresql://postgres@127.0.0.1:5432/escrowgate_bench). A demo merchant and
@@ -10,7 +11,10 @@ its key are created first (`escrowgate demo`). Prints, per path, CPU microsecond
 this process per request and requests per second. For an A/B, run it alternately
 with PYTHONPATH naming each checkout's src (A B A B ...; this machine is shared and
 noisy: compare medians of several runs, never two single figures). `--cprofile
-get_intent` writes that path's cProfile to bench/out/inproc.<path>.prof.
+get_intent` writes that path's cProfile to bench/out/inproc.<path>.prof; `--cycles`
+prints, per path, the objects its requests left for the cyclic GC (unreachable but in a
+reference cycle, so not freed with the request: each makes the GC's collections, which
+pause every request in flight, come sooner).
 Not a test: nothing here asserts a time.
 """
 
@@ -19,11 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +109,12 @@ class Driver:
             raise RuntimeError(f"{method} {path} -> {status}: {answer[:300]!r}")
         return json.loads(answer)
 
-    async def run(self, name: str, requests: list[Request], profile: str | None) -> None:
+    async def run(self, name: str, requests: list[Request], profile: str | None,
+                  cycles: bool = False) -> None:
         pending = iter(requests)
+        if cycles:  # what the cyclic GC finds unreachable is kept, to count it below
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
 
         async def client() -> None:
             for method, path, body, expect in pending:
@@ -122,6 +132,14 @@ class Driver:
         after, wall = os.times(), time.perf_counter() - wall
         user, system = after.user - times.user, after.system - times.system
         n = len(requests)
+        if cycles:
+            gc.collect()
+            kinds = Counter(type(o).__qualname__ for o in gc.garbage)
+            gc.set_debug(0)
+            gc.garbage.clear()
+            top = ", ".join(f"{k} {v / n:.2f}" for k, v in kinds.most_common(4))
+            print(f"{name:17s} objects left to the cyclic GC per request: "
+                  f"{sum(kinds.values()) / n:.1f} ({top or 'none'})", flush=True)
         print(f"{name:17s} n={n:<5d} cpu {1e6 * (user + system) / n:7.0f} us/req "
               f"(user {1e6 * user / n:5.0f}, system {1e6 * system / n:5.0f})  "
               f"{n / wall:7.0f} req/s", flush=True)
@@ -157,18 +175,19 @@ async def main(args: argparse.Namespace) -> None:
         await analyze(d.app)
         for r in range(rounds):
             await d.run("get_intent", [("GET", f"{intents_path}/{intents[k % len(intents)]}",
-                                        None, 200) for k in range(n)], args.cprofile)
+                                        None, 200) for k in range(n)],
+                        args.cprofile, args.cycles)
             await d.run("create_intent", [("POST", intents_path, CREATE_BODY, 201)] * (n // 2),
-                        args.cprofile)
+                        args.cprofile, args.cycles)
             await d.run("create_milestone", [
                 ("POST", f"{intents_path}/{ms_orders[r * 64 + k % 64]}/escrow/milestones",
                  {"milestoneIndex": k // 64, "description": "bench milestone",
                   "amount": "10.00"}, 201)
-                for k in range(n // 2)], args.cprofile)
+                for k in range(n // 2)], args.cprofile, args.cycles)
             share = funded[r * n // 6:(r + 1) * n // 6]
             await d.run("complete_release", [
                 ("POST", f"{intents_path}/{i}/escrow/milestones/{m}/complete", COMPLETE_BODY, 200)
-                for i, m in share], args.cprofile)
+                for i, m in share], args.cprofile, args.cycles)
 
 
 if __name__ == "__main__":
@@ -176,4 +195,6 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=900, help="GETs per round")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cprofile", metavar="PATH", help="get_intent, create_intent, ...")
+    parser.add_argument("--cycles", action="store_true",
+                        help="count the objects each path leaves to the cyclic GC")
     asyncio.run(main(parser.parse_args()))

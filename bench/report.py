@@ -250,10 +250,13 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
     if bare_us:
         rows += ["", f"*App CPU in bare FastAPI requests*: the app CPU per request / the CPU of "
                  f"a bare FastAPI POST on this host in this run ({bare_us:.0f} µs, "
-                 "`bench/stack_floor.py`), a reading that does not change with the host's speed "
-                 "(hosts here have differed by 2x between sessions, the stack floor with them). "
-                 "Its targets are the issue's, in the same unit: the CPU targets were set where "
-                 f"a bare FastAPI request cost about {ISSUE_HOST_FASTAPI_REQUEST_US:.0f} µs."]
+                 "`bench/stack_floor.py`), a reading meant to follow the host's speed (hosts "
+                 "here have differed by 4x between sessions, the stack floor with them). It "
+                 "follows it only roughly: on a faster host the bare POST gains more than the "
+                 "service does (bench/PROFILE_NOTES.md, section 17). Its targets are the "
+                 "issue's, in the same unit: the CPU targets "
+                 "were set where a bare FastAPI request cost about "
+                 f"{ISSUE_HOST_FASTAPI_REQUEST_US:.0f} µs."]
     floor = (results.get("stack_floor") or {}).get("tail_floor")
     if floor:
         med = floor["median"]

@@ -33,10 +33,10 @@ ROUNDS = 3
 N = 1500
 
 
-async def _best(op: Callable[[int], Awaitable[Any]], n: int = N) -> float:
-    """Microseconds of this process's CPU per call of op, best of ROUNDS."""
+async def _best(op: Callable[[int], Awaitable[Any]], rounds: int, n: int = N) -> float:
+    """Microseconds of this process's CPU per call of op, best of `rounds`."""
     best = float("inf")
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         start = time.process_time()
         for i in range(n):
             await op(i)
@@ -44,7 +44,7 @@ async def _best(op: Callable[[int], Awaitable[Any]], n: int = N) -> float:
     return round(best, 1)
 
 
-async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
+async def _measure(dsn: str, intent_id: str, rounds: int) -> dict[str, float]:
     out: dict[str, float] = {}
     raw = await asyncpg.connect(dsn)
     try:
@@ -58,8 +58,8 @@ async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
                 await raw.fetchrow(by_id, intent_id)
 
         await raw_stmt(0)
-        out["asyncpg_statement_us"] = await _best(raw_stmt)
-        out["asyncpg_transaction_us"] = await _best(raw_tx)
+        out["asyncpg_statement_us"] = await _best(raw_stmt, rounds)
+        out["asyncpg_transaction_us"] = await _best(raw_tx, rounds)
     finally:
         await raw.close()
 
@@ -75,7 +75,7 @@ async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
                 (await conn.execute(core_by_id, {"id": intent_id})).first()
 
             await core_stmt(0)
-            out["sqlalchemy_core_statement_us"] = await _best(core_stmt)
+            out["sqlalchemy_core_statement_us"] = await _best(core_stmt, rounds)
             await conn.rollback()
 
         async with sessions() as session:
@@ -85,7 +85,7 @@ async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
                 session.expunge_all()  # load the row as a new entity each time, as a request does
 
             await orm_stmt(0)
-            out["sqlalchemy_orm_statement_us"] = await _best(orm_stmt)
+            out["sqlalchemy_orm_statement_us"] = await _best(orm_stmt, rounds)
 
         async def session_tx(_: int) -> None:
             async with sessions() as s, s.begin():
@@ -95,15 +95,15 @@ async def _measure(dsn: str, intent_id: str) -> dict[str, float]:
             async with engine.connect():
                 pass
 
-        out["sqlalchemy_session_transaction_us"] = await _best(session_tx)
-        out["pool_checkout_us"] = await _best(checkout)
+        out["sqlalchemy_session_transaction_us"] = await _best(session_tx, rounds)
+        out["pool_checkout_us"] = await _best(checkout, rounds)
     finally:
         await engine.dispose()
     return out
 
 
-def measure(dsn: str, intent_id: str) -> dict[str, float]:
-    return asyncio.run(_measure(dsn, intent_id))
+def measure(dsn: str, intent_id: str, rounds: int = ROUNDS) -> dict[str, float]:
+    return asyncio.run(_measure(dsn, intent_id, rounds))
 
 
 

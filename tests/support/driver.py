@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 # --- The application's internals ------------------------------------------------------
@@ -643,16 +645,25 @@ async def db_execute(app: Any, sql: str, **params: Any) -> Any:
     return rows
 
 
-async def sessions_left_to_gc(requests: Callable[[], Awaitable[None]]) -> list[str]:
-    """The sessions `requests` left for the cyclic GC (reachable only through a reference
-    cycle, so not freed with the request). Each such leftover makes the GC's collections
-    come sooner and last longer, pausing every request in flight."""
+async def sessions_not_freed(requests: Callable[[], Awaitable[None]]) -> tuple[int, list[str]]:
+    """How many sessions `requests` made, and those still alive once they returned, with
+    the cyclic GC off: a session in a reference cycle is not freed with its request but
+    waits for the GC, whose collections pause every request in flight (each leftover
+    makes them come sooner and last longer)."""
+    made: list[weakref.ref[Session]] = []
+
+    def record(session: Session, _transaction: Any) -> None:
+        if not any(ref() is session for ref in made):
+            made.append(weakref.ref(session))
+
     gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept, to see
+    enabled = gc.isenabled()
+    gc.disable()
+    event.listen(Session, "after_transaction_create", record)
     try:
         await requests()
-        gc.collect()
-        return [type(o).__name__ for o in gc.garbage if isinstance(o, Session)]
+        return len(made), [type(s).__name__ for ref in made if (s := ref()) is not None]
     finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
+        event.remove(Session, "after_transaction_create", record)
+        if enabled:
+            gc.enable()

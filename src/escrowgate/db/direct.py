@@ -382,7 +382,10 @@ _CONNECTED = "escrowgate.connected"
 
 @event.listens_for(Session, "after_begin")
 def _on_connection(session: Session, transaction: Any, _connection: Any) -> None:
-    session.info[_CONNECTED] = transaction
+    # The root transaction, which `has_sent` compares: a savepoint beginning on the same
+    # connection fires this too, and must not hide that the root holds a connection.
+    if not transaction.nested:
+        session.info[_CONNECTED] = transaction
 
 
 def has_sent(session: AsyncSession | Session) -> bool:

@@ -133,6 +133,16 @@ wrk.headers["Content-Type"] = "application/json"
 '''
 
 
+def _until_answering(url: str, method: str, seconds: float = 20) -> None:
+    """Wait for a server just started to answer `url` (any HTTP status)."""
+    deadline = time.monotonic() + seconds
+    while subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", method, url],
+                         capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answered {url} in {seconds:.0f} s")
+        time.sleep(0.1)
+
+
 def _ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
@@ -150,11 +160,7 @@ def http_floor(port: int, concurrency: int = 16, seconds: int = 4) -> dict[str, 
             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}/v1/echo"
-            for _ in range(100):
-                if subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", "POST", url],
-                                  capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.1)
+            _until_answering(url, "POST")
             subprocess.run(["wrk", "-t1", f"-c{concurrency}", "-d1s", "-s", f"{tmp}/post.lua",
                             url], capture_output=True, check=True)  # warm-up
             t0 = _ticks(server.pid)
@@ -200,32 +206,16 @@ async def read(intent_id: str) -> Response:
                     media_type="application/json")
 '''
 
-# N uvicorn processes, each with a listening socket of its own (SO_REUSEPORT), as
-# `escrowgate serve --workers N` runs them (src/escrowgate/serving.py).
+# Served by escrowgate's own supervisor (src/escrowgate/serving.py): N uvicorn processes,
+# each with a listening socket of its own (SO_REUSEPORT), as `escrowgate serve` runs them.
 _SERVE = '''
-import multiprocessing, socket, sys
+import sys
 
-import uvicorn
-
-
-def worker(port: int) -> None:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(2048)
-    config = uvicorn.Config("read_app:app", log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
-
+from escrowgate.serving import serve
 
 if __name__ == "__main__":
-    port, n = int(sys.argv[1]), int(sys.argv[2])
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=worker, args=(port,)) for _ in range(n)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
+    serve(host="127.0.0.1", port=int(sys.argv[1]), workers=int(sys.argv[2]),
+          log_level="warning", log_config=None, app="read_app:app")
 '''
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -254,13 +244,7 @@ def tail_floor(port: int, dsn: str, intent_id: str, *, workers: int, pool: int,
                                   stderr=subprocess.DEVNULL, start_new_session=True)
         url = f"http://127.0.0.1:{port}/v1/floor/{intent_id}"
         try:
-            for _ in range(200):
-                if subprocess.run(["curl", "-sf", "-o", "/dev/null", url],
-                                  capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.1)
-            else:
-                raise RuntimeError("the tail-floor app did not answer")
+            _until_answering(url, "GET")
             subprocess.run(["wrk", "-t1", f"-c{concurrency}", "-d2s", url],
                            capture_output=True, check=True)  # warm-up
             runs = []

@@ -42,24 +42,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str, log_config: dict[str, Any]) -> None:
+def _worker(host: str, port: int, log_level: str, log_config: dict[str, Any], app: str) -> None:
     import uvicorn
 
     sock = _bind(host, port)
     config = uvicorn.Config(
-        APP, host=host, port=port, log_level=log_level, log_config=log_config, access_log=False
+        app, host=host, port=port, log_level=log_level, log_config=log_config, access_log=False
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve(
-    *, host: str, port: int, workers: int, log_level: str, log_config: dict[str, Any]
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_config: dict[str, Any] | None,
+    app: str = APP,
 ) -> None:
+    """`app`: the ASGI app's import string (the bench serves a bare app the same way)."""
     if workers <= 1:
         import uvicorn
 
         uvicorn.run(
-            APP,
+            app,
             host=host,
             port=port,
             log_level=log_level,
@@ -73,7 +80,7 @@ def serve(
     stopping = threading.Event()
 
     def start() -> Any:
-        proc = ctx.Process(target=_worker, args=(host, port, log_level, log_config))
+        proc = ctx.Process(target=_worker, args=(host, port, log_level, log_config, app))
         proc.start()
         return proc
 

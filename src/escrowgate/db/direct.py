@@ -317,9 +317,6 @@ def _join_before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _release_own(session: Session, transaction: Any) -> None:
-    if session.info.get(_CONNECTED) is transaction:
-        # The transaction refers to its session: kept here, the two would be cyclic garbage.
-        del session.info[_CONNECTED]
     cached: tuple[Any, _Link] | None = session.info.get(_LINK)
     if cached is None or cached[0] is not transaction:
         return
@@ -386,6 +383,13 @@ def _on_connection(session: Session, transaction: Any, _connection: Any) -> None
     # connection fires this too, and must not hide that the root holds a connection.
     if not transaction.nested:
         session.info[_CONNECTED] = transaction
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction: Any) -> None:
+    # The transaction refers to its session: kept here, the two would be cyclic garbage.
+    if session.info.get(_CONNECTED) is transaction:
+        del session.info[_CONNECTED]
 
 
 def has_sent(session: AsyncSession | Session) -> bool:

@@ -392,10 +392,11 @@ class Bench:
         log("warm-up done: " + ", ".join(f"{p} ~{self.rate[p]:.0f}/s" for p in PATHS))
 
     # ---- pgbench points ------------------------------------------------------------
-    def pgbench_point(self, path: str, concurrency: int,
-                      kind: str = "pgbench") -> dict[str, Any]:
+    def pgbench_point(self, path: str, concurrency: int, kind: str = "pgbench",
+                      rate: float | None = None) -> dict[str, Any]:
         """kind: "pgbench" runs the captured statements, "minimal" the hand-written
-        least SQL (bench/minimal_sql)."""
+        least SQL (bench/minimal_sql). rate: run at that many transactions a second
+        (pgbench -R) instead of as fast as it can."""
         cfg = self.cfg
         script, defines = ((self.script_files[path], self.pgbench_defines(path, concurrency))
                            if kind == "pgbench" else
@@ -406,7 +407,7 @@ class Bench:
             attempts += 1
             if path == "create_milestone":
                 seed.reset_ms_pool(cfg, self.st)
-            res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines)
+            res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines, rate=rate)
             res["attempts"] = attempts
             foreign = load.foreign_cores(res)
             res["foreign_cores"] = round(foreign, 2)
@@ -519,9 +520,28 @@ class Bench:
                 log(f"  minimal {path:17s} c={c:<3d} {res['throughput']:8.1f}/s  "
                     f"p50 {res['latency_ms']['p50']:7.2f}  p99 {res['latency_ms']['p99']:7.2f} ms"
                     f"  exit {res['exit_code']}  foreign {res['foreign_cores']}")
+        if index == 0:
+            level["minimal_at_api_rate"] = self.minimal_at_api_rate(level)
         level["explain"] = self.explain()
         level["counts_end"] = seed.counts(cfg)
         level["sizes_end"] = seed.table_sizes(cfg)
+
+    def minimal_at_api_rate(self, level: dict[str, Any]) -> dict[str, Any]:
+        """The minimal SQL again at the headline's concurrency, held to the API's measured
+        rate (pgbench -R): PostgreSQL's CPU per transaction grows as the rate falls (fewer
+        commits share a WAL flush, each backend sleeps and is woken more often), so this
+        is the database's price of the same work at the pace the API sets."""
+        c = 16 if 16 in level["concurrency"] else max(level["concurrency"])
+        out: dict[str, Any] = {}
+        for path in PATHS:
+            api = level["api"].get(path, {}).get(str(c))
+            if not api or not api["throughput"]:
+                continue
+            res = self.pgbench_point(path, c, "minimal", rate=api["throughput"])
+            out[path] = res
+            log(f"  minimal {path:17s} c={c:<3d} at the API's {api['throughput']:.0f}/s: "
+                f"{res['throughput']:8.1f}/s  exit {res['exit_code']}")
+        return out
 
     def one_process(self, concurrencies: list[int]) -> dict[str, Any]:
         """Scale out, measured: the same paths with one API process (uvicorn, one

@@ -100,7 +100,9 @@ def run_wrk(cfg: Config, reqfile: Path, concurrency: int, duration: int, key: st
 
 def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
                 defines: dict[str, str], *, transactions: int | None = None,
-                roles: dict[int, str] | None = None) -> dict[str, Any]:
+                roles: dict[int, str] | None = None, rate: float | None = None) -> dict[str, Any]:
+    """`rate`: pgbench's -R, transactions per second scheduled (the script run at another
+    client's pace, e.g. the API's own rate)."""
     jobs = 1 if concurrency < 8 else 2
     logdir = Path(tempfile.mkdtemp(prefix="pgbench-", dir=OUT))
     cmd = ["pgbench", "-h", cfg.pg_host, "-p", str(cfg.pg_port), "-U", cfg.pg_user, "-n",
@@ -110,6 +112,8 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
            # runs the request again; no other script fails that way
            "--max-tries", "100"]
     cmd += ["-t", str(transactions)] if transactions else ["-T", str(duration)]
+    if rate:
+        cmd += ["-R", f"{rate:.0f}"]
     captured_vars = sorted(k for k, v in defines.items()
                            if re.fullmatch(r"v\d+", k) or len(v) > 60)
     display = " ".join(cmd) + " " + " ".join(
@@ -161,6 +165,7 @@ def run_pgbench(cfg: Config, script: Path, concurrency: int, duration: int,
         "generator_cpu_s": round(gen_cpu, 2),
         "generator_cpu_pct_of_core": round(100 * gen_cpu / wall, 1),
         "other_db_xacts": x1 - x0,
+        "rate_limit": round(rate) if rate else None,
         "cmd": display.replace(str(OUT.parent.parent) + "/", ""),
     }
 

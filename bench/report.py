@@ -275,6 +275,45 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def at_api_rate(results: dict[str, Any]) -> list[str]:
+    """The minimal SQL held to the API's rate (pgbench -R): what the database's share of
+    the same durable work costs at the pace the API sets, beside the API's own."""
+    levels = results["levels"]
+    matched = levels[0].get("minimal_at_api_rate") if levels else None
+    if not matched:
+        return ["(not measured in this run)"]
+    small = levels[0]
+    c = "16" if 16 in small["concurrency"] else str(max(small["concurrency"]))
+    rows = [f"| path (c={c}) | API req/s | minimal SQL held to it, tx/s | DB CPU ms/tx: minimal "
+            "at its own rate | minimal at the API's rate | the API's DB CPU ms/req | "
+            "app CPU ms/req | API / minimal SQL, CPU-normalized at the API's rate |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for path in PATHS:
+        a = small["api"].get(path, {}).get(c)
+        mn = small.get("minimal", {}).get(path, {}).get(c)
+        held = matched.get(path)
+        if not a or not held:
+            continue
+        db_held = cpu_ms(held, DB_ROLES)
+        api_all = cpu_ms(a, ("app",) + DB_ROLES)
+        rows.append(
+            f"| {path} | {_f(a['throughput'])} | {_f(held['throughput'])} | "
+            f"{_cpu_per(mn, DB_ROLES, mn['transactions']) if mn else '-'} | "
+            f"{_cpu_per(held, DB_ROLES, held['transactions'])} | "
+            f"{_cpu_per(a, DB_ROLES, api_count(a))} | {_cpu_per(a, ('app',), api_count(a))} | "
+            f"{'-' if not db_held or not api_all else f'{db_held / api_all:.3f}'} |")
+    rows += ["", "PostgreSQL's CPU per transaction is not a constant: run at a lower rate, the "
+             "same script costs it more (fewer commits share a WAL flush; each backend sleeps "
+             "between statements and is woken more often). The minimal SQL is run here a second "
+             "time, at the headline's concurrency, held to the API's measured rate (`pgbench "
+             "-R`). The difference between the two DB CPU columns is the database's price of "
+             "the API's pace, which any client at that rate pays; the difference between the "
+             "held run and the API's DB CPU is the price of the API's own statements and "
+             "connections. The last column is the CPU-normalized ratio with the yardstick at "
+             "the same pace. The headline stays the issue's: rates, each side at its own."]
+    return rows
+
+
 def minimal_table(level: dict[str, Any]) -> list[str]:
     rows = ["| path | conc. | API req/s | minimal SQL tx/s | minimal p50 / p99 ms | API / minimal "
             "SQL | DB CPU ms/tx (minimal) | DB CPU ms/tx (same statements) | API / minimal SQL, "
@@ -688,6 +727,10 @@ def write(results: dict[str, Any], path: Path) -> None:
     L.append("## Headline: the API against the minimal SQL")
     L.append("")
     L.extend(minimal_headline(results))
+    L.append("")
+    L.append("### The database at the API's pace")
+    L.append("")
+    L.extend(at_api_rate(results))
     L.append("")
     L.append("## Scale out: 1 and 2 API processes")
     L.append("")

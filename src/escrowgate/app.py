@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from . import bootstrap
 from .api import handlers
-from .api.admission import FairGate
+from .api.admission import FairGate, admitted
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
@@ -122,15 +122,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.is_sqlite or settings.db_pgbouncer
         else RevocationListener(engine, key_cache)
     )
-    # Requests admitted at once (api/admission.py): what the pool can serve without
-    # anyone waiting on it, less the listener's connection and the in-process worker's.
+    # Requests admitted at once (api/admission.py): the connections the pool keeps, less
+    # the listener's and the in-process worker's.
     admission = FairGate(
-        max(
-            1,
-            settings.db_pool_size
-            + settings.db_max_overflow
-            - (key_listener is not None)
-            - (2 if settings.worker_in_process else 0),
+        admitted(
+            settings.db_pool_size,
+            reserved=(key_listener is not None) + (2 if settings.worker_in_process else 0),
         )
     )
 

@@ -17,6 +17,17 @@ from collections import deque
 from types import TracebackType
 
 
+def admitted(pool_size: int, *, reserved: int) -> int:
+    """Requests a process lets in at once: the connections its pool keeps (DB_POOL_SIZE),
+    less those held outside requests (`reserved`: the key listener's, the in-process
+    worker's). Not the overflow (DB_MAX_OVERFLOW): the pool closes an overflow
+    connection as soon as it is returned, so requests that counted on it opened and
+    closed PostgreSQL connections all the time under load (a backend forked, a login,
+    its caches warmed, for one request: 45-51 new connections in 8 s at c=64 on 2
+    processes, docs/architecture.md). The overflow stays for what runs outside the gate."""
+    return max(1, pool_size - reserved)
+
+
 class FairGate:
     def __init__(self, limit: int) -> None:
         if limit < 1:

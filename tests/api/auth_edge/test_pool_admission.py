@@ -1,0 +1,63 @@
+"""Admission and the pool (api/admission.py `admitted`): a process lets in as many
+requests at once as its pool keeps connections for, never more, so requests do not
+open overflow connections that the pool closes again at once (under load that was a
+new PostgreSQL connection for one request, dozens a second)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from escrowgate.api.admission import admitted
+from tests.support.driver import Settings, create_app, create_intent, intent_url
+
+POOL_SIZE = 3
+OVERFLOW = 5
+REQUESTS = 40
+
+
+def test_admitted_is_the_kept_pool_less_what_is_held_outside_requests() -> None:
+    assert admitted(10, reserved=1) == 9
+    assert admitted(3, reserved=3) == 1  # never nobody
+    assert admitted(12, reserved=0) == 12
+
+
+async def test_requests_never_take_more_connections_than_the_pool_keeps(
+    settings: Settings, merchant: Any
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"db_pool_size": POOL_SIZE, "db_max_overflow": OVERFLOW})
+    )
+    pool = app.state.engine.sync_engine.pool
+    in_use: list[int] = []
+    opened: list[int] = []
+
+    def on_checkout(*_: Any) -> None:
+        in_use.append(pool.checkedout())
+
+    def on_connect(*_: Any) -> None:
+        opened.append(1)
+
+    event.listen(app.state.engine.sync_engine, "checkout", on_checkout)
+    event.listen(app.state.engine.sync_engine, "connect", on_connect)
+    # The lifespan runs as a server runs it: on PostgreSQL the key listener holds one
+    # of the kept connections for as long as the app serves.
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            intent = await create_intent(c, merchant)
+            answers = await asyncio.gather(
+                *(
+                    c.get(intent_url(intent["id"]), headers=merchant.headers)
+                    for _ in range(REQUESTS)
+                )
+            )
+    await app.state.engine.dispose()
+    assert [r.status_code for r in answers] == [200] * REQUESTS
+    assert {r.json()["id"] for r in answers} == {intent["id"]}
+    # The requests did overlap up to the limit (else this proves nothing) and never past it.
+    assert max(in_use) == POOL_SIZE, in_use
+    assert len(opened) <= POOL_SIZE, f"{len(opened)} connections opened for a pool of {POOL_SIZE}"

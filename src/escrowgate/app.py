@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from . import bootstrap
 from .api import handlers
-from .api.admission import FairGate, admitted
+from .api.admission import FairGate, admitted, kept_connections
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the listener's and the in-process worker's.
     admission = FairGate(
         admitted(
-            settings.db_pool_size,
+            kept_connections(engine, settings.db_pool_size),
             reserved=(key_listener is not None) + (2 if settings.worker_in_process else 0),
         )
     )

@@ -101,6 +101,20 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (a standby of DATABASE_URL)")
         return _check_database_url(value)
 
+    @field_validator("db_pool_size")
+    @classmethod
+    def _pool_size(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 (the connections each process keeps)")
+        return value
+
+    @field_validator("db_max_overflow")
+    @classmethod
+    def _max_overflow(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more (extra connections beyond DB_POOL_SIZE)")
+        return value
+
     @field_validator("events_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:

@@ -104,6 +104,16 @@ def test_an_unmigrated_database_is_a_503_until_migrated(tmp_path: Path) -> None:
         ("PORT", "abc", "PORT: Input should be a valid integer"),
         ("LOG_LEVEL", "bogus", "LOG_LEVEL: must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG"),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must be a sqlite:/// or postgresql:// URL"),
+        (
+            "DB_POOL_SIZE",
+            "0",
+            "DB_POOL_SIZE: must be at least 1 (the connections each process keeps)",
+        ),
+        (
+            "DB_MAX_OVERFLOW",
+            "-1",
+            "DB_MAX_OVERFLOW: must be 0 or more (extra connections beyond DB_POOL_SIZE)",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(variable, value, message) -> None:

@@ -16,16 +16,28 @@ import asyncio
 from collections import deque
 from types import TracebackType
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 
 def admitted(pool_size: int, *, reserved: int) -> int:
-    """Requests a process lets in at once: the connections its pool keeps (DB_POOL_SIZE),
-    less those held outside requests (`reserved`: the key listener's, the in-process
-    worker's). Not the overflow (DB_MAX_OVERFLOW): the pool closes an overflow
-    connection as soon as it is returned, so requests that counted on it opened and
-    closed PostgreSQL connections all the time under load (a backend forked, a login,
-    its caches warmed, for one request: 45-51 new connections in 8 s at c=64 on 2
-    processes, docs/architecture.md). The overflow stays for what runs outside the gate."""
+    """Requests a process lets in at once: the connections its pool keeps, less those
+    held outside requests (`reserved`: the key listener's, the in-process worker's two
+    loops'). Not the overflow (DB_MAX_OVERFLOW): the pool closes an overflow connection
+    as soon as it is returned, so requests that counted on it opened and closed
+    PostgreSQL connections all the time under load (a backend forked, a login, its
+    caches warmed, for one request: 45-51 new connections in 8 s at c=64 on 2
+    processes; docs/architecture.md, *Admission and the pool*). The overflow is for
+    what runs outside the gate. When the pool keeps no more than `reserved`, one
+    request at a time is let in, on an overflow connection."""
     return max(1, pool_size - reserved)
+
+
+def kept_connections(engine: AsyncEngine, configured: int) -> int:
+    """The connections the engine's pool keeps: DB_POOL_SIZE on PostgreSQL; SQLite's
+    file databases get SQLAlchemy's default queue pool (5), whatever the setting; a
+    pool that keeps no count of its own (SQLite in memory) is taken at the setting."""
+    size = getattr(engine.sync_engine.pool, "size", None)
+    return int(size()) if callable(size) else configured
 
 
 class FairGate:

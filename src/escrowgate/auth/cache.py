@@ -113,9 +113,11 @@ class KeyCache:
 
 
 class RevocationListener:
-    """LISTENs on its own connection (taken from the engine, so it reaches the same
-    primary with the same settings, then detached from the pool) and evicts keys as
-    notifications arrive. Reconnects with backoff; the cache is disarmed meanwhile."""
+    """LISTENs on its own connection (taken from the engine's pool, so it reaches the
+    same primary with the same settings, and held for as long as it listens: one of the
+    kept connections, which api/admission.py leaves out of the requests' share) and
+    evicts keys as notifications arrive. Reconnects with backoff; the cache is disarmed
+    meanwhile."""
 
     def __init__(self, engine: AsyncEngine, cache: KeyCache):
         self._engine = engine

@@ -9,9 +9,12 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import event
 
 from escrowgate.api.admission import admitted
+from escrowgate.config import describe
 from tests.support.driver import Settings, create_app, create_intent, intent_url
 
 POOL_SIZE = 3
@@ -21,8 +24,30 @@ REQUESTS = 40
 
 def test_admitted_is_the_kept_pool_less_what_is_held_outside_requests() -> None:
     assert admitted(10, reserved=1) == 9
-    assert admitted(3, reserved=3) == 1  # never nobody
     assert admitted(12, reserved=0) == 12
+    # A pool that keeps no more than is reserved: one request at a time, on the overflow.
+    assert admitted(3, reserved=3) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "db_pool_size",
+            0,
+            "DB_POOL_SIZE: must be at least 1 (the connections each process keeps)",
+        ),
+        (
+            "db_max_overflow",
+            -1,
+            "DB_MAX_OVERFLOW: must be 0 or more (extra connections beyond DB_POOL_SIZE)",
+        ),
+    ],
+)
+def test_a_pool_setting_out_of_range_is_refused(variable: str, value: int, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(**{variable: value})
+    assert describe(refused.value) == f"{message} (got {value!r})"
 
 
 async def test_requests_never_take_more_connections_than_the_pool_keeps(
@@ -32,6 +57,9 @@ async def test_requests_never_take_more_connections_than_the_pool_keeps(
         settings.model_copy(update={"db_pool_size": POOL_SIZE, "db_max_overflow": OVERFLOW})
     )
     pool = app.state.engine.sync_engine.pool
+    # PostgreSQL keeps DB_POOL_SIZE; SQLite's file database the queue pool's default.
+    kept = pool.size()
+    assert kept == (5 if settings.is_sqlite else POOL_SIZE)
     in_use: list[int] = []
     opened: list[int] = []
 
@@ -55,9 +83,8 @@ async def test_requests_never_take_more_connections_than_the_pool_keeps(
                     for _ in range(REQUESTS)
                 )
             )
-    await app.state.engine.dispose()
     assert [r.status_code for r in answers] == [200] * REQUESTS
     assert {r.json()["id"] for r in answers} == {intent["id"]}
     # The requests did overlap up to the limit (else this proves nothing) and never past it.
-    assert max(in_use) == POOL_SIZE, in_use
-    assert len(opened) <= POOL_SIZE, f"{len(opened)} connections opened for a pool of {POOL_SIZE}"
+    assert max(in_use) == kept, in_use
+    assert len(opened) <= kept, f"{len(opened)} connections opened for a pool keeping {kept}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -18,6 +18,13 @@ def _check_database_url(value: str) -> str:
             "must be a sqlite:/// or postgresql:// URL (e.g. sqlite:///./escrowgate.db)"
         )
     return value
+
+
+# The pool settings' least values, and what is said when one is below it.
+_POOL_MINIMUMS = {
+    "db_pool_size": (1, "must be at least 1 (the connections each process keeps)"),
+    "db_max_overflow": (0, "must be 0 or more (extra connections beyond DB_POOL_SIZE)"),
+}
 
 
 class Settings(BaseSettings):
@@ -101,18 +108,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (a standby of DATABASE_URL)")
         return _check_database_url(value)
 
-    @field_validator("db_pool_size")
+    @field_validator("db_pool_size", "db_max_overflow")
     @classmethod
-    def _pool_size(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be at least 1 (the connections each process keeps)")
-        return value
-
-    @field_validator("db_max_overflow")
-    @classmethod
-    def _max_overflow(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("must be 0 or more (extra connections beyond DB_POOL_SIZE)")
+    def _pool(cls, value: int, info: ValidationInfo) -> int:
+        least, message = _POOL_MINIMUMS[info.field_name or ""]
+        if value < least:
+            raise ValueError(message)
         return value
 
     @field_validator("events_retention_days")

@@ -34,8 +34,9 @@ def admitted(pool_size: int, *, reserved: int) -> int:
 
 def kept_connections(engine: AsyncEngine, configured: int) -> int:
     """The connections the engine's pool keeps: DB_POOL_SIZE on PostgreSQL; SQLite's
-    file databases get SQLAlchemy's default queue pool (5), whatever the setting; a
-    pool that keeps no count of its own (SQLite in memory) is taken at the setting."""
+    file databases get SQLAlchemy's default queue pool (5), whatever the setting. A pool
+    that keeps none (SQLite in memory; a file database on older SQLAlchemy 2.0 releases, a
+    connection per checkout) is taken at the setting."""
     size = getattr(engine.sync_engine.pool, "size", None)
     return int(size()) if callable(size) else configured
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from . import bootstrap
 from .api import handlers
-from .api.admission import FairGate, admitted, kept_connections
+from .api.admission import FairGate, admitted
 from .api.cors import CorsMiddleware
 from .api.edge import EdgeMiddleware
 from .api.metrics import MetricsMiddleware
@@ -25,7 +25,7 @@ from .api.rate_limit import RateLimiter
 from .api.routing import install_route_index, operation_id
 from .auth.cache import KeyCache, RevocationListener
 from .config import Settings, get_settings
-from .db.engine import make_engine, make_session_factory
+from .db.engine import kept_connections, make_engine, make_session_factory
 from .db.migrate import SchemaGate
 from .events.routes import router as events_router
 from .health import install_health

@@ -16,8 +16,6 @@ import asyncio
 from collections import deque
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 
 def admitted(pool_size: int, *, reserved: int) -> int:
     """Requests a process lets in at once: the connections its pool keeps, less those
@@ -30,15 +28,6 @@ def admitted(pool_size: int, *, reserved: int) -> int:
     what runs outside the gate. When the pool keeps no more than `reserved`, one
     request at a time is let in, on an overflow connection."""
     return max(1, pool_size - reserved)
-
-
-def kept_connections(engine: AsyncEngine, configured: int) -> int:
-    """The connections the engine's pool keeps: DB_POOL_SIZE on PostgreSQL; SQLite's
-    file databases get SQLAlchemy's default queue pool (5), whatever the setting. A pool
-    that keeps none (SQLite in memory; a file database on older SQLAlchemy 2.0 releases, a
-    connection per checkout) is taken at the setting."""
-    size = getattr(engine.sync_engine.pool, "size", None)
-    return int(size()) if callable(size) else configured
 
 
 class FairGate:

@@ -150,6 +150,15 @@ def make_engine(
     )
 
 
+def kept_connections(engine: AsyncEngine, configured: int) -> int:
+    """The connections the engine's pool keeps: DB_POOL_SIZE on PostgreSQL; SQLite's
+    file databases get SQLAlchemy's default queue pool (5), whatever the setting. A pool
+    that keeps none (SQLite in memory; a file database on older SQLAlchemy 2.0 releases, a
+    connection per checkout) is taken at the setting."""
+    size = getattr(engine.sync_engine.pool, "size", None)
+    return int(size()) if callable(size) else configured
+
+
 def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
     """SQLite has no SELECT ... FOR UPDATE: every transaction takes the write lock
     up front (BEGIN IMMEDIATE), so a check and the write that follows cannot interleave

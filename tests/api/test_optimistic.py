@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from escrowgate.metrics import OPTIMISTIC_RERUNS
 from escrowgate.payments import repository
@@ -33,6 +34,7 @@ from tests.support.driver import (
     create_app,
     create_intent,
     dvp,
+    intent_url,
     milestone_url,
     milestones_url,
     pay_by_card,
@@ -296,6 +298,36 @@ async def test_a_session_that_sent_nothing_is_closed_with_its_request(served, ma
 
     made, alive = await sessions_not_freed(requests)
     assert made >= 3 and alive == [], (made, alive)
+
+
+async def test_a_get_makes_no_session_unless_it_answers_403_or_404(served, make_merchant):
+    """With the key in the cache, a GET's one pooled read needs no session (db/direct.py:
+    Reader; making one was a twentieth of a GET's CPU); the 403 and 404 answers read
+    again in one, made then."""
+    app, client, _sent = served
+    m, other = await make_merchant(), await make_merchant()
+    mine = (await create_intent(client, m))["id"]
+    theirs = (await create_intent(client, other))["id"]
+    await _until_cached(app, client, m, mine)
+    made: list[str] = []
+    factory = app.state.read_session_factory
+
+    class Counting(async_sessionmaker[Any]):
+        def __call__(self, **kw: Any) -> Any:
+            made.append("session")
+            return super().__call__(**kw)
+
+    app.state.read_session_factory = Counting(class_=factory.class_, **factory.kw)
+    r = await client.get(intent_url(mine), headers=m.headers)
+    assert r.status_code == 200 and r.json()["id"] == mine, r.text
+    assert made == []
+    r = await client.get(intent_url(theirs), headers=m.headers)
+    assert r.status_code == 403, r.text
+    assert made == ["session"]
+    missing = "intent_" + "0" * 44
+    r = await client.get(intent_url(missing), headers=m.headers)
+    assert r.json()["error"]["message"] == f"Payment intent not found: {missing}"
+    assert r.status_code == 404 and made == ["session", "session"]
 
 
 async def test_a_rerun_on_the_served_path_is_not_paid_twice_and_gives_back_its_connection(

@@ -11,7 +11,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic_core import to_json
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..auth.keys import Principal
 from ..config import Settings
@@ -19,6 +21,7 @@ from ..db import optimistic, rows
 from ..db.direct import has_sent
 from ..errors import ApiError, AuthenticationRequired
 from ..metrics import OPTIMISTIC_RERUNS
+from ..wire import WireDict
 from . import idempotency
 from .docs import ErrorBody, WireModel, keyed
 from .edge import BODY_KEY, CLOSERS_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
@@ -35,6 +38,9 @@ class Ctx:
     open_session: Callable[[], AsyncSession]
     opened: AsyncSession | None = None
     claim: idempotency.Claim | None = None
+    # The engine whose pool an unlocked read may use before the session is made (a
+    # db.direct.Reader, as this context is): None when the factory is bound otherwise.
+    pool_engine: Engine | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -123,6 +129,14 @@ def answer(model: WireModel | ErrorBody, status_code: int = 200) -> Response:
     )
 
 
+def answer_object(obj: WireDict, status_code: int = 200) -> Response:
+    """A renderer's wire object answered as it is, without its model (pydantic-core
+    writes it in one step: the same bytes `answer` gives for the validated model, key
+    order included). For the hot reads whose renderer's object is tested against the
+    model (payments/render.py: intent_envelope_object)."""
+    return Response(to_json(obj), status_code=status_code, media_type="application/json")
+
+
 async def _open(
     request: Request, principal: Principal | None, scope: str | None, *, replica: bool = False
 ) -> Ctx:
@@ -142,9 +156,11 @@ async def _open(
         if session is not None:
             await session.close()
         session, factory = None, replica_factory
+    bind = factory.kw.get("bind")
     ctx = Ctx(
         open_session=factory,
         opened=session,
+        pool_engine=bind.sync_engine if isinstance(bind, AsyncEngine) else None,
         principal=principal,
         settings=app.state.settings,
         request_id=request.scope.get(REQUEST_ID_KEY, ""),

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..auth.keys import Principal
 from ..config import Settings
 from ..db import rows
+from ..db.direct import Reader
 from ..domain import currencies, ids
 from ..domain.clock import now
 from ..domain.errors import InvalidRequest
@@ -173,9 +174,12 @@ async def create_intent(
     return intent
 
 
-async def get_intent(session: AsyncSession, caller: Principal, intent_id: str) -> PaymentIntent:
-    """The intent to answer a GET with (read straight from the driver, unlocked)."""
-    return await repository.read_owned_intent(session, caller, intent_id)
+async def get_intent(
+    source: AsyncSession | Reader, caller: Principal, intent_id: str
+) -> PaymentIntent:
+    """The intent to answer a GET with (read straight from the driver, unlocked; from a
+    `Reader`, without a session unless the answer is a 403 or 404)."""
+    return await repository.read_owned_intent(source, caller, intent_id)
 
 
 async def list_intents(

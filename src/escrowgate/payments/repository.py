@@ -16,6 +16,8 @@ from ..auth.keys import Principal
 from ..db import optimistic
 from ..db.direct import (
     Direct,
+    Reader,
+    as_session,
     entity_map,
     entity_select,
     fetch_one,
@@ -136,17 +138,17 @@ async def _not_owned(session: AsyncSession, caller: Principal, intent_id: str) -
 
 
 async def read_owned_intent(
-    session: AsyncSession, caller: Principal, intent_id: str
+    source: AsyncSession | Reader, caller: Principal, intent_id: str
 ) -> PaymentIntent:
     """`owned_intent` for an answer (no lock, nothing pending): the row is read without
     a transaction and the intent is a transient object, never flushed (db/direct.py).
     The same 404 and 403 as `owned_intent`."""
     check_intent_id(intent_id)
     stmt = _OWNED[(caller.is_operator, False)]
-    intent = await read_one(session, stmt, _scope_params(caller, intent_id), PaymentIntent)
+    intent = await read_one(source, stmt, _scope_params(caller, intent_id), PaymentIntent)
     if intent is not None:
         return intent
-    return await owned_intent(session, caller, intent_id)  # its 403 or 404
+    return await owned_intent(as_session(source), caller, intent_id)  # its 403 or 404
 
 
 async def public_intent(

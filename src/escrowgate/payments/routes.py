@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from ..api.context import (
     Ctx,
     answer,
+    answer_object,
     merchant_ctx,
     merchant_or_operator_ctx,
     public_ctx,
@@ -211,8 +212,9 @@ async def list_payment_intents(
     INTENT, response_model=wire.IntentEnvelope, responses=errors(404), tags=["Payment intents"]
 )
 async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
-    intent = await intents.get_intent(ctx.session, ctx.caller, intent_id)
-    return answer(render.intent_envelope(intent, ctx.settings))
+    # The context as a Reader: one pooled read, no session made (db/direct.py).
+    intent = await intents.get_intent(ctx, ctx.caller, intent_id)
+    return answer_object(render.intent_envelope_object(intent, ctx.settings))
 
 
 @router.post(

@@ -13,8 +13,17 @@ from escrowgate.auth.principal import Principal
 from escrowgate.db.direct import fetch_one
 from escrowgate.domain.errors import Forbidden, NotFound
 from escrowgate.models import PaymentIntent
-from escrowgate.payments import repository
-from tests.support.driver import create_intent, pay_by_card
+from escrowgate.payments import render, repository
+from escrowgate.payments.wire import IntentEnvelope
+from tests.support.driver import (
+    DECLINED_CARD_NUMBER as DECLINED,
+)
+from tests.support.driver import (
+    GOOD_CARD,
+    create_intent,
+    intent_url,
+    pay_by_card,
+)
 
 
 async def _both(app: Any, caller: Principal, iid: str) -> tuple[PaymentIntent, PaymentIntent]:
@@ -59,3 +68,40 @@ async def test_no_row_is_none(app):
     async with app.state.read_session_factory() as session:
         row = await fetch_one(session, query, {"intent_id": "intent_nope", "mode": "test"})
     assert row is None
+
+
+async def _envelopes(app: Any, caller: Principal, iid: str) -> bytes:
+    """The intent's envelope as the model renders it (a locking ORM load, validated)."""
+    async with app.state.session_factory() as session:
+        intent = await repository.owned_intent(session, caller, iid)
+        return (
+            render.intent_envelope(intent, app.state.settings)
+            .model_dump_json(exclude_unset=True)
+            .encode()
+        )
+
+
+async def test_a_get_answers_the_bytes_its_model_gives(app, client, merchant):
+    """The GET writes the renderer's object without validating it (api/context.py:
+    answer_object): it must be what the model makes of it, byte for byte, and valid."""
+    caller = Principal(merchant.key_id, merchant.id, merchant.mode, False)
+    plain = await create_intent(client, merchant)
+    meta = await create_intent(client, merchant, metadata={"n": 1.5, "s": "é", "x": [1, None]})
+    declined = await create_intent(client, merchant)
+    r = await pay_by_card(client, declined["id"], card=dict(GOOD_CARD, cardNumber=DECLINED))
+    assert r.status_code == 400, r.text
+    paid = await create_intent(client, merchant)
+    assert (await pay_by_card(client, paid["id"])).status_code == 200
+    for intent in (plain, meta, declined, paid):
+        r = await client.get(intent_url(intent["id"]), headers=merchant.headers)
+        assert r.status_code == 200, r.text
+        modelled = IntentEnvelope.model_validate_json(r.content)  # extra keys are refused
+        assert modelled.model_dump_json(exclude_unset=True).encode() == r.content
+        assert r.content == await _envelopes(app, caller, intent["id"])
+    bodies = {
+        i["id"]: (await client.get(intent_url(i["id"]), headers=merchant.headers)).json()
+        for i in (meta, declined, paid)
+    }
+    assert bodies[meta["id"]]["data"]["metadata"] == {"n": 1.5, "s": "é", "x": [1, None]}
+    assert bodies[declined["id"]]["data"]["lastPaymentError"]["cardLast4"] == DECLINED[-4:]
+    assert bodies[paid["id"]]["data"]["fiatPaymentStatus"] == "succeeded"

@@ -27,7 +27,7 @@ from .docs import ErrorBody, WireModel, keyed
 from .edge import BODY_KEY, CLOSERS_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, SESSION_KEY
 
 
-@dataclass
+@dataclass(slots=True)
 class Ctx:
     principal: Principal | None
     settings: Settings
@@ -167,7 +167,7 @@ async def _open(
         is_postgres=not app.state.settings.is_sqlite,
     )
     request.scope[CLOSERS_KEY].append(ctx.close)  # the edge made the list
-    key = request.headers.get("idempotency-key")
+    key = None if read_only else request.headers.get("idempotency-key")
     if request.method == "POST" and key is not None and scope is not None:
         mode = principal.mode if principal else "public"
         fingerprint = idempotency.request_fingerprint(

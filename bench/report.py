@@ -272,6 +272,16 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
                  "running the path's minimal script at c=64, no service in between. Where "
                  f"these exceed {TAIL_TARGET}, the tail target is below what this machine's "
                  "2 cores give the stack or the database by themselves."]
+        get_api = small["api"].get("get_intent", {}).get(c)
+        get_min = small.get("minimal", {}).get("get_intent", {}).get(c)
+        if floor.get("rate") and get_api and get_min and get_min["throughput"]:
+            rows += ["", f"*The GET's floor*: the same bare app at c={floor['rate_concurrency']} "
+                     f"answered {floor['rate']:,.0f} req/s, **"
+                     f"{floor['rate'] / get_min['throughput']:.3f}** of the GET's minimal SQL "
+                     f"rate: the most a FastAPI service answering one pooled read gets from "
+                     f"these cores (its answer is 3 fields, ours 30; its one intent is always "
+                     f"cached). escrowgate's GET reached "
+                     f"{get_api['throughput'] / floor['rate']:.2f} of that floor's rate."]
     return rows
 
 

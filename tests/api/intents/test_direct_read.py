@@ -47,7 +47,8 @@ async def test_a_direct_read_gives_every_column_as_the_orm_does(app, client, mer
     assert direct.metadata_json == {"releaseType": "MILESTONE_LOCKED", "nested": {"a": [1, "x"]}}
     assert isinstance(direct.funding, dict) and direct.funding  # a JSON object, not its text
     assert isinstance(direct.amount, int) and isinstance(direct.created_at, int)
-    assert inspect(direct).transient  # an answer's object: never flushed back
+    # An answer's record, not an entity: no ORM state, so never flushed back.
+    assert inspect(direct, raiseerr=False) is None and inspect(loaded).has_identity
 
 
 async def test_another_merchants_intent_is_403_and_an_unknown_one_404(

@@ -310,13 +310,8 @@ class EdgeMiddleware:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, ApiError | None]:
         declared = _header(scope, b"content-length")
-        too_large = ApiError(
-            f"Request body exceeds the maximum of {self.max_body_bytes} bytes",
-            code="request_too_large",
-            status_code=413,
-        )
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            return b"", too_large
+            return b"", self._too_large()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -326,11 +321,18 @@ class EdgeMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                return b"", too_large
+                return b"", self._too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks), None
+
+    def _too_large(self) -> ApiError:
+        return ApiError(
+            f"Request body exceeds the maximum of {self.max_body_bytes} bytes",
+            code="request_too_large",
+            status_code=413,
+        )
 
     @staticmethod
     def _check_content_type(scope: Scope, body: bytes) -> ApiError | None:

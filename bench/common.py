@@ -92,7 +92,7 @@ def load_config() -> Config:
         pool_size=int(env("BENCH_DB_POOL_SIZE", "12")),
         max_overflow=int(env("BENCH_DB_MAX_OVERFLOW", "4")),
         port=int(env("BENCH_PORT", "0")) or free_port(),
-        profile_seconds=int(env("BENCH_PROFILE_SECONDS", "2" if quick else "8")),
+        profile_seconds=int(env("BENCH_PROFILE_SECONDS", "1" if quick else "8")),
         max_foreign_cores=float(env("BENCH_MAX_FOREIGN_CORES", "0.35")),
         retries=int(env("BENCH_RETRIES", "0" if quick else "1")),
     )

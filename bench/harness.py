@@ -152,12 +152,12 @@ class Bench:
         self.results["stack_floor"] = {
             # quick: one round of each (best of 3 otherwise), for a ~3 minute run
             **stack_floor.measure(cfg.dsn, st.tpl_plain["intent"], rounds=1 if cfg.quick else 3),
-            **stack_floor.http_floor(free_port()),
+            **stack_floor.http_floor(free_port(), seconds=2 if cfg.quick else 4),
         }
         log("stack floor: the tail of a bare FastAPI read at c=64 ...")
         self.results["stack_floor"]["tail_floor"] = stack_floor.tail_floor(
             free_port(), cfg.dsn, st.tpl_plain["intent"], workers=cfg.workers,
-            pool=cfg.pool_size + cfg.max_overflow, seconds=4 if cfg.quick else 8,
+            pool=cfg.pool_size + cfg.max_overflow, seconds=3 if cfg.quick else 8,
             rounds=1 if cfg.quick else 3)
         log(f"stack floor: {self.results['stack_floor']}")
 

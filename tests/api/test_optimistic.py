@@ -302,7 +302,7 @@ async def test_a_session_that_sent_nothing_is_closed_with_its_request(served, ma
 
 async def test_a_get_makes_no_session_unless_it_answers_403_or_404(served, make_merchant):
     """With the key in the cache, a GET's one pooled read needs no session (db/direct.py:
-    Reader; making one was a twentieth of a GET's CPU); the 403 and 404 answers read
+    Reader; making one was about a twelfth of a GET's CPU); the 403 and 404 answers read
     again in one, made then."""
     app, client, _sent = served
     m, other = await make_merchant(), await make_merchant()

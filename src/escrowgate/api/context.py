@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..auth.keys import Principal
 from ..config import Settings
@@ -35,12 +35,16 @@ class Ctx:
     is_postgres: bool
     # The session is made when the route first asks for it: a GET answered from one
     # pooled read (db/direct.py: read_one) never needs its objects.
-    open_session: Callable[[], AsyncSession]
+    open_session: async_sessionmaker[AsyncSession]
     opened: AsyncSession | None = None
     claim: idempotency.Claim | None = None
-    # The engine whose pool an unlocked read may use before the session is made (a
-    # db.direct.Reader, as this context is): None when the factory is bound otherwise.
-    pool_engine: Engine | None = None
+
+    @property
+    def pool_engine(self) -> Engine | None:
+        """The engine whose pool an unlocked read may use before the session is made (a
+        db.direct.Reader, as this context is): None when the factory is bound otherwise."""
+        bind = self.open_session.kw.get("bind")
+        return bind.sync_engine if isinstance(bind, AsyncEngine) else None
 
     @property
     def session(self) -> AsyncSession:
@@ -156,11 +160,9 @@ async def _open(
         if session is not None:
             await session.close()
         session, factory = None, replica_factory
-    bind = factory.kw.get("bind")
     ctx = Ctx(
         open_session=factory,
         opened=session,
-        pool_engine=bind.sync_engine if isinstance(bind, AsyncEngine) else None,
         principal=principal,
         settings=app.state.settings,
         request_id=request.scope.get(REQUEST_ID_KEY, ""),

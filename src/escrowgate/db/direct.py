@@ -591,7 +591,7 @@ async def read_one(
     has begun (a GET's one read) the row is read on a connection taken from the
     engine's pool and given back at once, without the session's transaction and
     connection objects around it (about a fifth of a GET's CPU); from a `Reader` that
-    has made no session, without making one (a twentieth more)."""
+    has made no session, without making one (about a twelfth more)."""
     if isinstance(source, AsyncSession):
         session: AsyncSession | None = source
         engine = source.sync_session.bind

@@ -141,7 +141,7 @@ async def read_owned_intent(
     source: AsyncSession | Reader, caller: Principal, intent_id: str
 ) -> PaymentIntent:
     """`owned_intent` for an answer (no lock, nothing pending): the row is read without
-    a transaction and the intent is a transient object, never flushed (db/direct.py).
+    a transaction, as an answer record that is never flushed (db/direct.py: read_one).
     The same 404 and 403 as `owned_intent`."""
     check_intent_id(intent_id)
     stmt = _OWNED[(caller.is_operator, False)]

@@ -49,6 +49,8 @@ from seed import TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State
 from server import Server
 
 CONSUMING = ("create_milestone", "complete_release")
+# Paths that write nothing: their points begin after a CHECKPOINT (Harness.settle).
+READ_ONLY = ("get_intent",)
 CAPTURE_INDEX = 997  # the milestone index of the captured request: becomes :idx
 
 
@@ -353,7 +355,9 @@ class Bench:
         while True:
             attempts += 1
             reqfile, info = self.request_file(path, concurrency, cfg.duration, factor)
+            before = self.settle(path)
             res = load.run_wrk(cfg, reqfile, concurrency, cfg.duration, self.st.key, roles)
+            res["checkpoints_during"] = self.checkpoints() - before
             res["pool"] = info
             res["attempts"] = attempts
             exhausted = path in CONSUMING and res["pool_wrapped"] > 0
@@ -407,7 +411,9 @@ class Bench:
             attempts += 1
             if path == "create_milestone":
                 seed.reset_ms_pool(cfg, self.st)
+            before = self.settle(path)
             res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines, rate=rate)
+            res["checkpoints_during"] = self.checkpoints() - before
             res["attempts"] = attempts
             foreign = load.foreign_cores(res)
             res["foreign_cores"] = round(foreign, 2)
@@ -422,6 +428,23 @@ class Bench:
             self.results["issues"].append({"where": f"{kind} {path} c={concurrency}",
                                            "errors": best["errors_text"]})
         return best
+
+    def settle(self, path: str) -> int:
+        """Before each point of a read-only path: a CHECKPOINT, so that the pages the
+        write points before it dirtied are not flushed during it (this PostgreSQL
+        checkpoints every 30-40 s under the write paths, max_wal_size 1 GB), for the
+        API's points and pgbench's alike. Not before a write point: right after a
+        checkpoint every page a write first touches goes whole into the WAL
+        (full_page_writes), a cost that steady state spreads over minutes, so a 10 s
+        write point would measure mostly that. Returns the server's checkpoint count, to
+        record the checkpoints completed during the point (`checkpoints_during`)."""
+        if path in READ_ONLY:
+            psql(self.cfg, "CHECKPOINT")
+        return self.checkpoints()
+
+    def checkpoints(self) -> int:
+        rows = psql(self.cfg, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+        return int(rows[0][0])
 
     def check_connections(self, need_conns: int) -> None:
         rows = psql(self.cfg, "SELECT count(*), current_setting('max_connections')::int "

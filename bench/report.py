@@ -153,6 +153,20 @@ TAIL_TARGET = 2.5
 ISSUE_HOST_FASTAPI_REQUEST_US = 280.0
 
 
+def _checkpoints_during(results: dict[str, Any]) -> str:
+    """Which points still saw a checkpoint completed (WAL filled up during them)."""
+    hits = []
+    for level in results.get("levels", []):
+        for kind in ("api", "pgbench", "minimal"):
+            for path, points in level.get(kind, {}).items():
+                for c, res in points.items():
+                    if res.get("checkpoints_during"):
+                        hits.append(f"{kind} {path} c={c} at {_scale(level['scale'])}")
+    if not hits:
+        return " (no checkpoint completed during any point)"
+    return f" (a checkpoint still completed during {len(hits)}: {', '.join(hits)})"
+
+
 def _cores(res: dict[str, Any] | None, roles: tuple[str, ...]) -> float:
     if not res:
         return 0.0
@@ -753,7 +767,11 @@ def write(results: dict[str, Any], path: Path) -> None:
              "LOG_LEVEL=WARNING, OFF_RAMP_MOCK_DELAY_SECONDS=0; all on the same machine as "
              "PostgreSQL and the load generator.")
     L.append(f"- Each point: {cfg.get('duration')} s (wrk `-t1 -c<conc>`, keep-alive; pgbench "
-             f"`-M prepared -c<conc>`), after a {cfg.get('warmup')} s warm-up per path.")
+             f"`-M prepared -c<conc>`), after a {cfg.get('warmup')} s warm-up per path; "
+             "a GET point (the API's and pgbench's) begins after a `CHECKPOINT`, so that the "
+             "pages the write points before it dirtied are not flushed during it, a write "
+             "point in steady state (bench/harness.py, `settle`)"
+             + _checkpoints_during(results) + ".")
     L.append("")
     L.append("This machine is shared: other test runs may be going on during the bench. The "
              "*other load* columns say how many cores other processes used during each point "

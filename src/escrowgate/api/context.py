@@ -107,17 +107,25 @@ class Ctx:
             return await attempt()
 
     async def respond(
-        self, status: int, model: WireModel | ErrorBody, *, once: dict[str, Any] | None = None
+        self,
+        status: int,
+        model: WireModel | ErrorBody | WireDict,
+        *,
+        once: dict[str, Any] | None = None,
     ) -> Response:
-        """Answer with `model` (its wire JSON), stored for idempotent replay. `once`:
+        """Answer with `model` (its wire JSON), stored for idempotent replay. A `WireDict`
+        is a renderer's object answered without its model (`answer_object`). `once`:
         keys added to this answer only and never stored (a secret shown once)."""
         # Render first: a failure here must roll the change back, not follow a commit.
+        body = model if isinstance(model, WireDict) else model.wire()
         if once:
-            response: Response = JSONResponse({**model.wire(), **once}, status_code=status)
+            response: Response = JSONResponse({**body, **once}, status_code=status)
+        elif isinstance(model, WireDict):
+            response = answer_object(model, status)
         else:
             response = answer(model, status)
         if self.claim is not None:
-            idempotency.record(self.session, self.claim, status, model.wire())
+            idempotency.record(self.session, self.claim, status, body)
         await rows.commit(self.session)  # events and ledger legs, straight to the driver
         return response
 

@@ -155,14 +155,12 @@ async def payer_confirm(intent_id: str, body: ConfirmIntent, ctx: PublicCtx) -> 
     openapi_extra=IDEMPOTENT,
     tags=["Milestones"],
 )
-async def operator_approve_milestone(
-    intent_id: str, milestone_id: str, ctx: AnyCtx
-) -> Response:
+async def operator_approve_milestone(intent_id: str, milestone_id: str, ctx: AnyCtx) -> Response:
     """Operator key only: approve a COMPLETED milestone on the payer's behalf (e.g. one
     added after funding, which the dispute window alone never releases)."""
     m = await payer.operator_approve_milestone(
         ctx.session, ctx.settings, ctx.caller, intent_id, milestone_id
     )
     return await ctx.respond(
-        200, render.milestone_envelope(m, ctx.settings, status=m.status.lower())
+        200, render.milestone_envelope_object(m, ctx.settings, status=m.status.lower())
     )

@@ -1,9 +1,11 @@
 """Wire shapes of the payment aggregate: the intent, its conditional payment and
 the order's children, as the API and the events show them. The `*_wire` and
 `*_envelope` functions build the response models (wire.py). An intent's and a
-milestone's are validated from their `*_object` (the wire JSON object, keys in
-order), which is also the payload of an event about them; other events carry a
-`*_wire` model (events/service.py `emit` serializes either in one step)."""
+milestone's shape is built once, as their `*_object` (the wire JSON object, keys in the
+model's order): the payload of an event about them, the item a list validates, and,
+wrapped by `*_envelope_object`, the answer about one of them, written without its model
+(tests hold those answers to the models byte for byte). Other events carry a `*_wire`
+model (events/service.py `emit` serializes either in one step)."""
 
 from __future__ import annotations
 
@@ -213,19 +215,21 @@ def order_envelope(
     return wire.OrderEnvelope(id=order.id, object=object_name, data=data)
 
 
-def milestone_envelope(
-    m: Milestone,
-    settings: Settings | None = None,
-    *,
-    status: str | None = None,
-    currency: str | None = None,
-) -> wire.MilestoneEnvelope:
-    """With `status` (the complete and approve answers), that top-level status too."""
-    envelope = wire.MilestoneEnvelope(
-        id=m.id, object="milestone", data=milestone_wire(m, settings, currency=currency)
-    )
+def milestone_envelope_object(
+    m: Milestone, settings: Settings | None = None, *, status: str | None = None
+) -> WireDict:
+    """A milestone answer (`wire.MilestoneEnvelope`) as its wire object, keys in the
+    model's order: written in one step, not validated (as an intent's answer,
+    `intent_envelope_object`). With `settings`, the milestone's `approvalTypedData`; with
+    `status` (the complete and approve answers), that top-level status. Held to the
+    model, byte for byte, by tests/api/test_answer_objects.py."""
+    data = milestone_object(m)
+    if settings is not None:
+        data["approvalTypedData"] = milestone_approval_typed_data(m, settings)
+    envelope = WireDict(id=m.id, object="milestone")
     if status is not None:
-        envelope.status = status
+        envelope["status"] = status
+    envelope["data"] = data
     return envelope
 
 
@@ -401,22 +405,19 @@ def _envelope(intent: PaymentIntent, data: Any) -> WireDict:
     )
 
 
-def intent_envelope_object(intent: PaymentIntent, settings: Settings) -> WireDict:
-    """A GET's answer as a wire object (what `intent_envelope` gives, unvalidated),
-    written by pydantic-core in one step as an event's payload is. Validating it again
-    cost a GET about a seventh of its CPU. The model stays its contract, held in tests:
-    tests/api/intents/test_direct_read.py compares its bytes with the validated
-    model's, the golden file holds the walk's GETs, schemathesis checks every answer."""
-    return _envelope(intent, intent_object(intent, settings))
-
-
-def intent_envelope(
+def intent_envelope_object(
     intent: PaymentIntent, settings: Settings, *, with_metadata: bool = False
-) -> wire.IntentEnvelope:
-    """`with_metadata`: the create answer, which repeats `metadata` at the top level."""
-    envelope = wire.IntentEnvelope(**_envelope(intent, intent_wire(intent, settings)))
-    if with_metadata:
-        envelope.metadata = intent.metadata_json
+) -> WireDict:
+    """An intent answer (`wire.IntentEnvelope`) as its wire object, unvalidated, written
+    by pydantic-core in one step as an event's payload is (`with_metadata`: the create
+    answer, which repeats `metadata` at the top level). Validating it again cost a GET
+    about a seventh of its CPU. The model stays its contract, held in tests:
+    tests/api/intents/test_direct_read.py and tests/api/test_answer_objects.py compare
+    its bytes with the validated renderer's (`intent_wire`), the golden file holds the
+    walk's answers, schemathesis checks every answer."""
+    envelope = _envelope(intent, intent_object(intent, settings))
+    if with_metadata:  # the create answer's: last, as in the model
+        envelope["metadata"] = intent.metadata_json
     return envelope
 
 

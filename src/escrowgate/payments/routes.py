@@ -177,7 +177,8 @@ async def create_payment_intent(body: CreatePaymentIntent, ctx: MerchantCtx) -> 
         metadata=body.metadata,
         dvp_fields={name: getattr(body, name) for name in intents.DVP_ONLY_FIELDS},
     )
-    return await ctx.respond(201, render.intent_envelope(intent, ctx.settings, with_metadata=True))
+    envelope = render.intent_envelope_object(intent, ctx.settings, with_metadata=True)
+    return await ctx.respond(201, envelope)
 
 
 @router.get(
@@ -226,7 +227,7 @@ async def get_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
 )
 async def cancel_payment_intent(intent_id: str, ctx: MerchantCtx) -> Response:
     intent = await intents.cancel_intent(ctx.session, ctx.settings, ctx.caller, intent_id)
-    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+    return await ctx.respond(200, render.intent_envelope_object(intent, ctx.settings))
 
 
 @router.post(
@@ -247,7 +248,7 @@ async def confirm_payment_intent(intent_id: str, body: ConfirmIntent, ctx: Merch
         payer_address=body.payerAddress,
         transaction_hash=body.transactionHash,
     )
-    return await ctx.respond(200, render.intent_envelope(intent, ctx.settings))
+    return await ctx.respond(200, render.intent_envelope_object(intent, ctx.settings))
 
 
 @router.post(
@@ -415,7 +416,7 @@ async def create_milestone(intent_id: str, body: CreateMilestone, ctx: MerchantC
             amount=amount,
             percentage=body.percentage,
         )
-        return await ctx.respond(201, render.milestone_envelope(milestone))
+        return await ctx.respond(201, render.milestone_envelope_object(milestone))
 
     return await ctx.optimistic(attempt)
 
@@ -434,7 +435,7 @@ async def list_milestones(request: Request, intent_id: str, ctx: ReaderCtx) -> R
 )
 async def get_milestone(intent_id: str, milestone_id: str, ctx: ReaderCtx) -> Response:
     m = await milestones.get_milestone(ctx.session, ctx.caller, intent_id, milestone_id)
-    return answer(render.milestone_envelope(m, ctx.settings))
+    return answer_object(render.milestone_envelope_object(m, ctx.settings))
 
 
 @router.post(
@@ -461,7 +462,7 @@ async def complete_milestone(
             proof=body.completionProof,
             proof_uri=body.completionProofURI,
         )
-        envelope = render.milestone_envelope(m, ctx.settings, status="completed")
+        envelope = render.milestone_envelope_object(m, ctx.settings, status="completed")
         return await ctx.respond(200, envelope)
 
     return await ctx.optimistic(attempt)
@@ -483,7 +484,7 @@ async def approve_milestone(
         ctx.session, ctx.settings, ctx.caller, intent_id, milestone_id, body.signature
     )
     return await ctx.respond(
-        200, render.milestone_envelope(m, ctx.settings, status=m.status.lower())
+        200, render.milestone_envelope_object(m, ctx.settings, status=m.status.lower())
     )
 
 

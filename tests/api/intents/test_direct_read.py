@@ -75,11 +75,15 @@ async def _envelopes(app: Any, caller: Principal, iid: str) -> bytes:
     """The intent's envelope as the model renders it (a locking ORM load, validated)."""
     async with app.state.session_factory() as session:
         intent = await repository.owned_intent(session, caller, iid)
-        return (
-            render.intent_envelope(intent, app.state.settings)
-            .model_dump_json(exclude_unset=True)
-            .encode()
+        envelope = IntentEnvelope(
+            id=intent.id,
+            object="payment_intent",
+            status=intent.status,
+            data=render.intent_wire(intent, app.state.settings),
+            created=intent.created_at,
+            updated=intent.updated_at,
         )
+        return envelope.model_dump_json(exclude_unset=True).encode()
 
 
 async def test_a_get_answers_the_bytes_its_model_gives(app, client, merchant):

@@ -45,6 +45,7 @@ from common import (
     psql_value,
     write_json,
 )
+from procstat import HostProbe
 from seed import TAG_FILLER_BENCH, TAG_MS_POOL, TAG_PGB_COMPLETE, Api, State
 from server import Server
 
@@ -356,8 +357,10 @@ class Bench:
             attempts += 1
             reqfile, info = self.request_file(path, concurrency, cfg.duration, factor)
             before = self.settle(path)
-            res = load.run_wrk(cfg, reqfile, concurrency, cfg.duration, self.st.key, roles)
+            with HostProbe() as probe:
+                res = load.run_wrk(cfg, reqfile, concurrency, cfg.duration, self.st.key, roles)
             res["checkpoints_during"] = self.checkpoints() - before
+            res["host_probe_ms"] = probe.median_ms
             res["pool"] = info
             res["attempts"] = attempts
             exhausted = path in CONSUMING and res["pool_wrapped"] > 0
@@ -412,8 +415,10 @@ class Bench:
             if path == "create_milestone":
                 seed.reset_ms_pool(cfg, self.st)
             before = self.settle(path)
-            res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines, rate=rate)
+            with HostProbe() as probe:
+                res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines, rate=rate)
             res["checkpoints_during"] = self.checkpoints() - before
+            res["host_probe_ms"] = probe.median_ms
             res["attempts"] = attempts
             foreign = load.foreign_cores(res)
             res["foreign_cores"] = round(foreign, 2)

@@ -22,6 +22,49 @@ _PG_SHARED = ("checkpointer", "background writer", "walwriter", "autovacuum",
               "logical replication", "stats collector", "archiver", "walsender")
 
 
+def _probe_once(iterations: int = 50_000) -> float:
+    """CPU milliseconds of this thread for a fixed pure-Python loop."""
+    c0 = time.thread_time()
+    x = 0
+    for i in range(iterations):
+        x += i * i % 7
+    return (time.thread_time() - c0) * 1000
+
+
+class HostProbe:
+    """The host's own speed during a point: the same pure-Python loop (50,000 steps,
+    3-4 ms) run five times a second in a thread of this process, its CPU time each
+    time. On this kind of host it is not a constant: on an idle machine a loop six
+    times longer took from 15 to 25.5 ms of CPU (40 runs over 20 s), the hardware under
+    the virtual machine running faster or slower from one second to the next, and every
+    CPU figure of a point moves with it. `median_ms` is the point's reading (about 2% of
+    a core, counted as the harness's, not the app's)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append(_probe_once())
+
+    def __enter__(self) -> HostProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def median_ms(self) -> float | None:
+        if not self.samples:
+            return None
+        return round(sorted(self.samples)[len(self.samples) // 2], 2)
+
+
 def _cpu_ticks(pid: str) -> int | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()

@@ -153,6 +153,22 @@ TAIL_TARGET = 2.5
 ISSUE_HOST_FASTAPI_REQUEST_US = 280.0
 
 
+def _probe_spread(results: dict[str, Any]) -> str:
+    """The host's own speed across the run's points (bench/procstat.py HostProbe)."""
+    probes = sorted(res["host_probe_ms"] for level in results.get("levels", [])
+                    for kind in ("api", "pgbench", "minimal")
+                    for points in level.get(kind, {}).values() for res in points.values()
+                    if res.get("host_probe_ms"))
+    if not probes:
+        return ""
+    return (f" The host's own speed moved during the run: a fixed pure-Python loop, timed "
+            f"five times a second during each point (`procstat.HostProbe`; its median is the "
+            f"point's reading), took {probes[0]:.2f} ms of CPU at the least, "
+            f"{probes[len(probes) // 2]:.2f} at the median and {probes[-1]:.2f} at the most "
+            f"({len(probes)} points). Every CPU figure of a point moves with it: the "
+            "targets table prints the probe beside each path.")
+
+
 def _checkpoints_during(results: dict[str, Any]) -> str:
     """Which points still saw a checkpoint completed (WAL filled up during them)."""
     hits = []
@@ -213,9 +229,15 @@ def _target_row(path: str, level: dict[str, Any], c: str, bare_us: float | None,
     return (f"| {path} | {scale} | {'-' if r is None else f'{r:.3f}'} "
             f"(≥ {MIN_RATIO_TARGET[path]}){ratio_mark} | "
             f"{'-' if cpu is None else f'{cpu:.2f}'} (≤ {APP_CPU_TARGET_MS[path]}){cpu_mark} | "
-            f"{'-' if units is None else f'{units:.1f}'} (≤ {units_target:.1f}){units_mark} | "
+            f"{'-' if units is None else f'{units:.2f}'} (≤ {units_target:.2f}){units_mark} | "
             f"{'-' if tail is None else f'{tail:.2f}'} (≤ {TAIL_TARGET}){tail_mark} | "
-            f"{'-' if db_tail is None else f'{db_tail:.1f}'} | {errors}{error_mark} |")
+            f"{'-' if db_tail is None else f'{db_tail:.1f}'} | {errors}{error_mark} | "
+            f"{_probe(a)} / {_probe(mn)} |")
+
+
+def _probe(res: dict[str, Any] | None) -> str:
+    ms = (res or {}).get("host_probe_ms")
+    return "-" if ms is None else f"{ms:.2f}"
 
 
 def minimal_headline(results: dict[str, Any]) -> list[str]:
@@ -273,8 +295,9 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
              "intents, this run:", "",
              "| path | intents | API / minimal SQL (target) | app CPU ms/req (target) | app CPU "
              "in bare FastAPI requests (the CPU target in this unit) | p99 / p50 at c=64 "
-             "(target) | p99 / p50 at c=64, minimal SQL alone | non-2xx |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "(target) | p99 / p50 at c=64, minimal SQL alone | non-2xx | host probe ms "
+             "during the API / minimal point |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     missed: list[str] = []
     for path in PATHS:
         for level in levels:
@@ -771,7 +794,7 @@ def write(results: dict[str, Any], path: Path) -> None:
              "a GET point (the API's and pgbench's) begins after a `CHECKPOINT`, so that the "
              "pages the write points before it dirtied are not flushed during it, a write "
              "point in steady state (bench/harness.py, `settle`)"
-             + _checkpoints_during(results) + ".")
+             + _checkpoints_during(results) + "." + _probe_spread(results))
     L.append("")
     L.append("This machine is shared: other test runs may be going on during the bench. The "
              "*other load* columns say how many cores other processes used during each point "

@@ -14,9 +14,8 @@ from eth_account import Account
 from pydantic import BaseModel
 
 from escrowgate.auth.principal import Principal
-from escrowgate.models import Milestone
-from escrowgate.payments import render, repository
 from escrowgate.payments.wire import IntentEnvelope, MilestoneEnvelope
+from tests.support.answers import intent_answer_model, milestone_answer_model
 from tests.support.driver import (
     add_milestone,
     advance,
@@ -45,36 +44,6 @@ def _as_its_model(r: httpx.Response, model: type[BaseModel], reference: BaseMode
     assert r.content == reference.model_dump_json(exclude_unset=True).encode()
 
 
-async def _intent_reference(app: Any, merchant: Any, iid: str, *, create: bool) -> BaseModel:
-    caller = Principal(merchant.key_id, merchant.id, merchant.mode, False)
-    async with app.state.session_factory() as session:
-        i = await repository.owned_intent(session, caller, iid)
-        envelope = IntentEnvelope(
-            id=i.id,
-            object="payment_intent",
-            status=i.status,
-            data=render.intent_wire(i, app.state.settings),
-            created=i.created_at,
-            updated=i.updated_at,
-        )
-        if create:
-            envelope.metadata = i.metadata_json
-        return envelope
-
-
-async def _milestone_reference(
-    app: Any, mid: str, *, approval: bool, status: str | None = None
-) -> BaseModel:
-    async with app.state.session_factory() as session:
-        m = await session.get(Milestone, mid)
-        assert m is not None
-        data = render.milestone_wire(m, app.state.settings if approval else None)
-    envelope = MilestoneEnvelope(id=mid, object="milestone", data=data)
-    if status is not None:
-        envelope.status = status
-    return envelope
-
-
 async def _payload(client: httpx.AsyncClient, merchant: Any, type_: str, obj_id: str) -> Any:
     events = await list_all(client, merchant, events_url(), type=type_)
     return next(e["data"]["object"] for e in events if e["data"]["object"]["id"] == obj_id)
@@ -83,6 +52,7 @@ async def _payload(client: httpx.AsyncClient, merchant: Any, type_: str, obj_id:
 async def test_a_create_intent_answers_its_models_bytes_and_its_event_has_its_data(
     app, client, merchant
 ):
+    caller = Principal(merchant.key_id, merchant.id, merchant.mode, False)
     bodies = [
         intent_body(),
         intent_body(metadata={"releaseType": "MILESTONE_LOCKED", "n": 1.5, "s": "é", "x": None}),
@@ -91,14 +61,12 @@ async def test_a_create_intent_answers_its_models_bytes_and_its_event_has_its_da
     for body in bodies:
         r = await client.post(intents_url(), json=body, headers=merchant.headers)
         iid = r.json()["id"]
-        _as_its_model(r, IntentEnvelope, await _intent_reference(app, merchant, iid, create=True))
+        _as_its_model(r, IntentEnvelope, await intent_answer_model(app, caller, iid, create=True))
         assert r.json()["metadata"] == body.get("metadata")
         assert await _payload(client, merchant, "payment_intent.created", iid) == r.json()["data"]
     cancelled = await client.post(cancel_url(iid), headers=merchant.headers)
     assert cancelled.json()["status"] == "CANCELED" and "metadata" not in cancelled.json()
-    _as_its_model(
-        cancelled, IntentEnvelope, await _intent_reference(app, merchant, iid, create=False)
-    )
+    _as_its_model(cancelled, IntentEnvelope, await intent_answer_model(app, caller, iid))
 
 
 async def test_the_milestone_answers_are_their_models_bytes(app, client, merchant):
@@ -107,28 +75,28 @@ async def test_the_milestone_answers_are_their_models_bytes(app, client, merchan
     body = {"milestoneIndex": 0, "description": "Désign", "amount": "400.00"}
     r = await client.post(milestones_url(iid), json=body, headers=merchant.headers)
     mid = r.json()["id"]
-    _as_its_model(r, MilestoneEnvelope, await _milestone_reference(app, mid, approval=False))
+    _as_its_model(r, MilestoneEnvelope, await milestone_answer_model(app, mid, approval=False))
     assert "approvalTypedData" not in r.json()["data"] and "status" not in r.json()
     assert await _payload(client, merchant, "milestone.created", mid) == r.json()["data"]
 
     r = await post_complete(client, merchant, iid, mid)
     assert r.json()["status"] == "completed"
-    reference = await _milestone_reference(app, mid, approval=True, status="completed")
+    reference = await milestone_answer_model(app, mid, approval=True, status="completed")
     _as_its_model(r, MilestoneEnvelope, reference)
 
     r = await client.get(milestone_url(iid, mid), headers=merchant.headers)
-    _as_its_model(r, MilestoneEnvelope, await _milestone_reference(app, mid, approval=True))
+    _as_its_model(r, MilestoneEnvelope, await milestone_answer_model(app, mid, approval=True))
 
     # Approved by the payer's signature (the dispute window passed): released.
     await advance(client, merchant, iid, WINDOW + 1)
     r = await approve(client, merchant, iid, mid, payer)
     assert r.json()["status"] == "released" and r.json()["data"]["status"] == "RELEASED"
-    reference = await _milestone_reference(app, mid, approval=True, status="released")
+    reference = await milestone_answer_model(app, mid, approval=True, status="released")
     _as_its_model(r, MilestoneEnvelope, reference)
 
     # An operator's approval of another one.
     late = await add_milestone(client, merchant, iid, 1, "100.00")
     await complete(client, merchant, iid, late)
     r = await client.post(operator_approve_url(iid, late), headers=await make_operator(app))
-    reference = await _milestone_reference(app, late, approval=True, status="released")
+    reference = await milestone_answer_model(app, late, approval=True, status="released")
     _as_its_model(r, MilestoneEnvelope, reference)

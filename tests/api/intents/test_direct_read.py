@@ -13,8 +13,9 @@ from escrowgate.auth.principal import Principal
 from escrowgate.db.direct import fetch_one
 from escrowgate.domain.errors import Forbidden, NotFound
 from escrowgate.models import PaymentIntent
-from escrowgate.payments import render, repository
+from escrowgate.payments import repository
 from escrowgate.payments.wire import IntentEnvelope
+from tests.support.answers import intent_answer_model
 from tests.support.driver import (
     DECLINED_CARD_NUMBER as DECLINED,
 )
@@ -71,21 +72,6 @@ async def test_no_row_is_none(app):
     assert row is None
 
 
-async def _envelopes(app: Any, caller: Principal, iid: str) -> bytes:
-    """The intent's envelope as the model renders it (a locking ORM load, validated)."""
-    async with app.state.session_factory() as session:
-        intent = await repository.owned_intent(session, caller, iid)
-        envelope = IntentEnvelope(
-            id=intent.id,
-            object="payment_intent",
-            status=intent.status,
-            data=render.intent_wire(intent, app.state.settings),
-            created=intent.created_at,
-            updated=intent.updated_at,
-        )
-        return envelope.model_dump_json(exclude_unset=True).encode()
-
-
 async def test_a_get_answers_the_bytes_its_model_gives(app, client, merchant):
     """The GET writes the renderer's object without validating it (api/context.py:
     answer_object): it must be what the model makes of it, byte for byte, and valid."""
@@ -102,7 +88,8 @@ async def test_a_get_answers_the_bytes_its_model_gives(app, client, merchant):
         assert r.status_code == 200, r.text
         modelled = IntentEnvelope.model_validate_json(r.content)  # extra keys are refused
         assert modelled.model_dump_json(exclude_unset=True).encode() == r.content
-        assert r.content == await _envelopes(app, caller, intent["id"])
+        reference = await intent_answer_model(app, caller, intent["id"])
+        assert r.content == reference.model_dump_json(exclude_unset=True).encode()
     bodies = {
         i["id"]: (await client.get(intent_url(i["id"]), headers=merchant.headers)).json()
         for i in (meta, declined, paid)

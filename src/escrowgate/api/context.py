@@ -117,17 +117,22 @@ class Ctx:
         is a renderer's object answered without its model (`answer_object`). `once`:
         keys added to this answer only and never stored (a secret shown once)."""
         # Render first: a failure here must roll the change back, not follow a commit.
-        body = model if isinstance(model, WireDict) else model.wire()
         if once:
-            response: Response = JSONResponse({**body, **once}, status_code=status)
+            response: Response = JSONResponse({**_wire_body(model), **once}, status_code=status)
         elif isinstance(model, WireDict):
             response = answer_object(model, status)
         else:
             response = answer(model, status)
         if self.claim is not None:
-            idempotency.record(self.session, self.claim, status, body)
+            idempotency.record(self.session, self.claim, status, _wire_body(model))
         await rows.commit(self.session)  # events and ledger legs, straight to the driver
         return response
+
+
+def _wire_body(model: WireModel | ErrorBody | WireDict) -> dict[str, Any]:
+    """The answer as a JSON object, for a stored replay or a `once` merge: a renderer's
+    object as it is, a model's dump (made only then: most answers store nothing)."""
+    return model if isinstance(model, WireDict) else model.wire()
 
 
 def answer(model: WireModel | ErrorBody, status_code: int = 200) -> Response:

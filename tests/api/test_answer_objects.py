@@ -11,12 +11,16 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from pydantic import BaseModel
 
 from escrowgate.auth.principal import Principal
 from escrowgate.payments.wire import IntentEnvelope, MilestoneEnvelope
-from tests.support.answers import intent_answer_model, milestone_answer_model
+from tests.support.answers import (
+    assert_as_its_model,
+    intent_answer_model,
+    milestone_answer_model,
+)
 from tests.support.driver import (
+    WINDOW,
     add_milestone,
     advance,
     approve,
@@ -33,15 +37,6 @@ from tests.support.driver import (
     operator_approve_url,
     post_complete,
 )
-
-WINDOW = 7 * 24 * 3600  # the default dispute window: past it, only an approval releases
-
-
-def _as_its_model(r: httpx.Response, model: type[BaseModel], reference: BaseModel) -> None:
-    assert r.status_code in (200, 201), r.text
-    modelled = model.model_validate_json(r.content)  # extra keys are refused
-    assert modelled.model_dump_json(exclude_unset=True).encode() == r.content
-    assert r.content == reference.model_dump_json(exclude_unset=True).encode()
 
 
 async def _payload(client: httpx.AsyncClient, merchant: Any, type_: str, obj_id: str) -> Any:
@@ -61,12 +56,13 @@ async def test_a_create_intent_answers_its_models_bytes_and_its_event_has_its_da
     for body in bodies:
         r = await client.post(intents_url(), json=body, headers=merchant.headers)
         iid = r.json()["id"]
-        _as_its_model(r, IntentEnvelope, await intent_answer_model(app, caller, iid, create=True))
+        reference = await intent_answer_model(app, caller, iid, create=True)
+        assert_as_its_model(r, IntentEnvelope, reference)
         assert r.json()["metadata"] == body.get("metadata")
         assert await _payload(client, merchant, "payment_intent.created", iid) == r.json()["data"]
     cancelled = await client.post(cancel_url(iid), headers=merchant.headers)
     assert cancelled.json()["status"] == "CANCELED" and "metadata" not in cancelled.json()
-    _as_its_model(cancelled, IntentEnvelope, await intent_answer_model(app, caller, iid))
+    assert_as_its_model(cancelled, IntentEnvelope, await intent_answer_model(app, caller, iid))
 
 
 async def test_the_milestone_answers_are_their_models_bytes(app, client, merchant):
@@ -75,28 +71,29 @@ async def test_the_milestone_answers_are_their_models_bytes(app, client, merchan
     body = {"milestoneIndex": 0, "description": "Désign", "amount": "400.00"}
     r = await client.post(milestones_url(iid), json=body, headers=merchant.headers)
     mid = r.json()["id"]
-    _as_its_model(r, MilestoneEnvelope, await milestone_answer_model(app, mid, approval=False))
+    reference = await milestone_answer_model(app, mid, approval=False)
+    assert_as_its_model(r, MilestoneEnvelope, reference)
     assert "approvalTypedData" not in r.json()["data"] and "status" not in r.json()
     assert await _payload(client, merchant, "milestone.created", mid) == r.json()["data"]
 
     r = await post_complete(client, merchant, iid, mid)
     assert r.json()["status"] == "completed"
     reference = await milestone_answer_model(app, mid, approval=True, status="completed")
-    _as_its_model(r, MilestoneEnvelope, reference)
+    assert_as_its_model(r, MilestoneEnvelope, reference)
 
     r = await client.get(milestone_url(iid, mid), headers=merchant.headers)
-    _as_its_model(r, MilestoneEnvelope, await milestone_answer_model(app, mid, approval=True))
+    assert_as_its_model(r, MilestoneEnvelope, await milestone_answer_model(app, mid, approval=True))
 
     # Approved by the payer's signature (the dispute window passed): released.
     await advance(client, merchant, iid, WINDOW + 1)
     r = await approve(client, merchant, iid, mid, payer)
     assert r.json()["status"] == "released" and r.json()["data"]["status"] == "RELEASED"
     reference = await milestone_answer_model(app, mid, approval=True, status="released")
-    _as_its_model(r, MilestoneEnvelope, reference)
+    assert_as_its_model(r, MilestoneEnvelope, reference)
 
     # An operator's approval of another one.
     late = await add_milestone(client, merchant, iid, 1, "100.00")
     await complete(client, merchant, iid, late)
     r = await client.post(operator_approve_url(iid, late), headers=await make_operator(app))
     reference = await milestone_answer_model(app, late, approval=True, status="released")
-    _as_its_model(r, MilestoneEnvelope, reference)
+    assert_as_its_model(r, MilestoneEnvelope, reference)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+from pydantic import BaseModel
+
 from escrowgate.auth.principal import Principal
 from escrowgate.models import Milestone
 from escrowgate.payments import render, repository
@@ -43,3 +46,12 @@ async def milestone_answer_model(
     if status is not None:
         envelope.status = status
     return envelope
+
+
+def assert_as_its_model(r: httpx.Response, model: type[BaseModel], reference: BaseModel) -> None:
+    """`r`'s body is valid for `model` (extra keys refused), the model writes the same
+    bytes back, and they are `reference`'s bytes."""
+    assert r.status_code in (200, 201), r.text
+    modelled = model.model_validate_json(r.content)  # extra keys are refused
+    assert modelled.model_dump_json(exclude_unset=True).encode() == r.content
+    assert r.content == reference.model_dump_json(exclude_unset=True).encode()

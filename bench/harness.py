@@ -17,6 +17,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -356,11 +357,8 @@ class Bench:
         while True:
             attempts += 1
             reqfile, info = self.request_file(path, concurrency, cfg.duration, factor)
-            before = self.settle(path)
-            with HostProbe() as probe:
-                res = load.run_wrk(cfg, reqfile, concurrency, cfg.duration, self.st.key, roles)
-            res["checkpoints_during"] = self.checkpoints() - before
-            res["host_probe_ms"] = probe.median_ms
+            res = self.measured(path, load.run_wrk, cfg, reqfile, concurrency, cfg.duration,
+                                self.st.key, roles)
             res["pool"] = info
             res["attempts"] = attempts
             exhausted = path in CONSUMING and res["pool_wrapped"] > 0
@@ -414,11 +412,8 @@ class Bench:
             attempts += 1
             if path == "create_milestone":
                 seed.reset_ms_pool(cfg, self.st)
-            before = self.settle(path)
-            with HostProbe() as probe:
-                res = load.run_pgbench(cfg, script, concurrency, cfg.duration, defines, rate=rate)
-            res["checkpoints_during"] = self.checkpoints() - before
-            res["host_probe_ms"] = probe.median_ms
+            res = self.measured(path, load.run_pgbench, cfg, script, concurrency, cfg.duration,
+                                defines, rate=rate)
             res["attempts"] = attempts
             foreign = load.foreign_cores(res)
             res["foreign_cores"] = round(foreign, 2)
@@ -433,6 +428,18 @@ class Bench:
             self.results["issues"].append({"where": f"{kind} {path} c={concurrency}",
                                            "errors": best["errors_text"]})
         return best
+
+    def measured(self, path: str, run: Callable[..., dict[str, Any]], *args: Any,
+                 **kwargs: Any) -> dict[str, Any]:
+        """One point, the API's or pgbench's (`run(*args, **kwargs)`), with what every
+        point records around it: the checkpoints completed during it and the host's
+        speed."""
+        before = self.settle(path)
+        with HostProbe() as probe:
+            res = run(*args, **kwargs)
+        res["checkpoints_during"] = self.checkpoints() - before
+        res["host_probe_ms"] = probe.median_ms
+        return res
 
     def settle(self, path: str) -> int:
         """Before each point of a read-only path: a CHECKPOINT, so that the pages the

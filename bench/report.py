@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,11 +154,18 @@ TAIL_TARGET = 2.5
 ISSUE_HOST_FASTAPI_REQUEST_US = 280.0
 
 
+def _points(results: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str, str, Any]]:
+    """Every measured point of the levels: (level, kind, path, concurrency, result)."""
+    for level in results.get("levels", []):
+        for kind in ("api", "pgbench", "minimal"):
+            for path, points in level.get(kind, {}).items():
+                for c, res in points.items():
+                    yield level, kind, path, c, res
+
+
 def _probe_spread(results: dict[str, Any]) -> str:
     """The host's own speed across the run's points (bench/procstat.py HostProbe)."""
-    probes = sorted(res["host_probe_ms"] for level in results.get("levels", [])
-                    for kind in ("api", "pgbench", "minimal")
-                    for points in level.get(kind, {}).values() for res in points.values()
+    probes = sorted(res["host_probe_ms"] for *_, res in _points(results)
                     if res.get("host_probe_ms"))
     if not probes:
         return ""
@@ -171,13 +179,8 @@ def _probe_spread(results: dict[str, Any]) -> str:
 
 def _checkpoints_during(results: dict[str, Any]) -> str:
     """Which points still saw a checkpoint completed (WAL filled up during them)."""
-    hits = []
-    for level in results.get("levels", []):
-        for kind in ("api", "pgbench", "minimal"):
-            for path, points in level.get(kind, {}).items():
-                for c, res in points.items():
-                    if res.get("checkpoints_during"):
-                        hits.append(f"{kind} {path} c={c} at {_scale(level['scale'])}")
+    hits = [f"{kind} {path} c={c} at {_scale(level['scale'])}"
+            for level, kind, path, c, res in _points(results) if res.get("checkpoints_during")]
     if not hits:
         return " (no checkpoint completed during any point)"
     return f" (a checkpoint still completed during {len(hits)}: {', '.join(hits)})"
@@ -299,14 +302,12 @@ def minimal_headline(results: dict[str, Any]) -> list[str]:
              "during the API / minimal point |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     missed: list[str] = []
-    for path in PATHS:
-        for level in levels:
-            line = _target_row(path, level, c, bare_us, missed)
-            if line:
-                rows.append(line)
+    judged = [line for path in PATHS for level in levels
+              if (line := _target_row(path, level, c, bare_us, missed))]
+    rows += judged
     if missed:
         rows += ["", f"**Targets missed in this run**: {'; '.join(missed)}."]
-    elif len(rows) > 4:
+    elif judged:
         rows += ["", "**Every target of the issue was met in this run** (the ratio, the app CPU "
                  "in ms, the tail, non-2xx; the bare-POST column reads the host's speed and "
                  "is not one of them)."]

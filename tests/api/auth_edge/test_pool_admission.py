@@ -89,13 +89,19 @@ async def test_requests_never_take_more_connections_than_the_pool_keeps(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             intent = await create_intent(c, merchant)
-            answers = await asyncio.gather(
-                *(
-                    c.get(intent_url(intent["id"]), headers=merchant.headers)
-                    for _ in range(REQUESTS)
+            answers: list[httpx.Response] = []
+            # A GET holds its pooled connection for one read only: a burst may happen not
+            # to overlap up to the limit (seen once in many runs), so up to five bursts.
+            for _ in range(5):
+                answers += await asyncio.gather(
+                    *(
+                        c.get(intent_url(intent["id"]), headers=merchant.headers)
+                        for _ in range(REQUESTS)
+                    )
                 )
-            )
-    assert [r.status_code for r in answers] == [200] * REQUESTS
+                if max(in_use) >= kept:
+                    break
+    assert [r.status_code for r in answers] == [200] * len(answers)
     assert {r.json()["id"] for r in answers} == {intent["id"]}
     # The requests did overlap up to the limit (else this proves nothing) and never past it.
     assert max(in_use) == kept, in_use

@@ -36,18 +36,19 @@ def _amount(value: Any) -> str:
     return str(value)
 
 
-Amount = Annotated[
-    str,
-    BeforeValidator(_amount),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^[0-9]+(\.[0-9]{1,6})?$",
-            "description": "Decimal string > 0, at most 6 decimals, at most 1e12",
-            "examples": ["300.00"],
-        }
-    ),
-]
+_AMOUNT_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": r"^[0-9]+(\.[0-9]{1,6})?$",
+        "description": "Decimal string > 0, at most 6 decimals, at most 1e12",
+        "examples": ["300.00"],
+    }
+)
+Amount = Annotated[str, BeforeValidator(_amount), _AMOUNT_SCHEMA]
+# An amount that may be left out (its field defaults to None: "all held"). A null sent
+# is not left out: it is checked as any other value, and refused, so that a client's
+# missing value never refunds everything.
+OmittableAmount = Annotated[str | None, BeforeValidator(_amount), _AMOUNT_SCHEMA]
 
 
 def one_of(values: Sequence[str], message: str) -> Callable[[Any], str]:

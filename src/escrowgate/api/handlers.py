@@ -44,8 +44,10 @@ def validation_message(err: dict[str, Any], param: str | None) -> str:
         return f"Received unknown parameter: {name}"
     if kind == "json_invalid":
         return "Request body is not valid JSON"
-    if kind in ("model_attributes_type", "dict_type", "model_type") and param is None:
-        return "Request body must be a JSON object"
+    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        if param is None:
+            return "Request body must be a JSON object"
+        return f"{name} must be an object"
     if kind == "string_type":
         return f"{name} must be a string"
     if kind.startswith("int_") or kind == "int_type":

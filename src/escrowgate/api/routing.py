@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
@@ -117,6 +118,38 @@ class ExactJSONRequest(Request):
         return self._json
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def takes_no_body(route: APIRoute) -> bool:
+    """A POST (PUT, PATCH) route whose endpoint declares no body."""
+    methods = route.methods or set()
+    return bool(methods & _BODY_METHODS) and getattr(route, "body_field", None) is None
+
+
+async def refuse_stray_body(request: ExactJSONRequest) -> None:
+    """A route without a body takes none, or an empty JSON object; anything else is
+    refused before any effect, with the errors a body route gives (malformed JSON, not
+    an object, an unknown parameter): a client's mistake never runs the action (a
+    cancel, a payer's approval that releases money) as if the body were not there."""
+    raw = await request.body()
+    if not raw.strip():
+        return
+    try:
+        value = await request.json()
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}]
+        ) from exc
+    if not isinstance(value, dict):
+        raise RequestValidationError([{"type": "dict_type", "loc": ("body",), "msg": "object"}])
+    if value:
+        key = next(iter(value))
+        raise RequestValidationError(
+            [{"type": "extra_forbidden", "loc": ("body", key), "msg": "unknown"}]
+        )
+
+
 # Set on a request the route index already offered to the direct handler, which
 # declined it: FastAPI's own handler answers it without a second attempt.
 _DIRECT_DECLINED = "escrowgate.direct_declined"
@@ -128,8 +161,12 @@ class ExactJSONRoute(APIRoute):
         # None: FastAPI resolves every request of this route (api/handler.py).
         self.direct: DirectHandler | None = direct_handler(self)
 
+        no_body = self.no_body = takes_no_body(self)
+
         async def exact_json_handler(request: Request) -> Response:
             exact = ExactJSONRequest(request.scope, request.receive)
+            if no_body:
+                await refuse_stray_body(exact)
             direct = self.direct
             if direct is not None and not request.scope.get(_DIRECT_DECLINED):
                 response = await direct(exact)
@@ -154,6 +191,8 @@ class ExactJSONRoute(APIRoute):
             await self.handle(scope, receive, send)
             return
         request = ExactJSONRequest(scope, receive)
+        if self.no_body:
+            await refuse_stray_body(request)
         response = await direct(request)
         if response is None:
             scope[_DIRECT_DECLINED] = True

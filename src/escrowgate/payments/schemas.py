@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from ..api.fields import (
     Amount,
+    OmittableAmount,
     Percentage,
     RequestModel,
     address_field,
@@ -55,6 +56,11 @@ def _metadata(value: Any) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
+# An integer written out in digits from 1e309 up is past every client's double, as
+# 1e309 is (past 4,000 digits the body parser gives a Decimal, checked as one).
+_TOO_LARGE_INT = 10 ** (MAX_METADATA_EXPONENT + 1)
+
+
 def _check_numbers(value: Any) -> None:
     """Reject numbers no client could read back. (1e10000000 is 12 bytes of JSON whose
     integer value would take minutes to build.)"""
@@ -69,7 +75,7 @@ def _check_numbers(value: Any) -> None:
             isinstance(item, Decimal)
             and item != 0
             and (abs(item.adjusted()) > MAX_METADATA_EXPONENT)
-        ):
+        ) or (isinstance(item, int) and abs(item) >= _TOO_LARGE_INT):
             raise fail(
                 f"metadata numbers must be between 1e-{MAX_METADATA_EXPONENT} and "
                 f"1e{MAX_METADATA_EXPONENT} in magnitude"
@@ -349,11 +355,11 @@ class ResolveDispute(RequestModel):
         BeforeValidator(one_of(RESOLUTIONS, "resolution must be one of " + ", ".join(RESOLUTIONS))),
         WithJsonSchema({"type": "string", "enum": list(RESOLUTIONS)}),
     ]
-    refundAmount: Amount | None = None
+    refundAmount: OmittableAmount = None
 
 
 class CreateRefund(RequestModel):
-    amount: Amount | None = None
+    amount: OmittableAmount = None
     reason: text_field("reason", 64) | None = None  # type: ignore[valid-type]
 
 

@@ -233,3 +233,31 @@ async def test_a_page_on_another_origin_loads_and_pays_an_intent(
         [live.url, intents_url(), api.headers["X-API-Key"]],
     )
     assert blocked == "blocked"
+
+
+LONG_WORD = "Supercalifragilistic" * 20  # merchant-written text with no place to break
+
+
+async def test_a_very_long_word_wraps_and_leaves_the_columns_readable(
+    page: Any, api: httpx.AsyncClient, merchant: Any
+) -> None:
+    """The payer's page and the dashboard stay as wide as the screen when a description
+    is one 400-character word, and the short cells (statuses, amounts) stay on one line."""
+    r = await api.post(intents_url(), json=intent_body(description=LONG_WORD))
+    iid = r.json()["id"]
+    body = {"milestoneIndex": 0, "description": LONG_WORD, "amount": "1000.00"}
+    assert (await api.post(milestones_url(iid), json=body)).status_code == 201
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{api.base_url}/pay/{iid}")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await shoot(page, "pay-long-word", phone=False)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.goto(f"{api.base_url}/dashboard")
+    await page.get_by_label("Secret key").fill(merchant.key)
+    await page.get_by_label("Secret key").press("Enter")
+    await page.wait_for_selector("#intents")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for badge in await page.locator("#intents .badge").all():
+        box = await badge.bounding_box()
+        assert box is not None and box["height"] < 30, box  # one line, not a letter a line
+    await shoot(page, "dashboard-long-word", phone=False)

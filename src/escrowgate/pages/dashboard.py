@@ -210,6 +210,8 @@ async def _intent_page(
         "mode": caller.mode,
         "intent": render.intent_wire(intent, settings).wire(),
         "order": order,
+        # Held money in micro-units (the wire's heldAmount is "0" or "0.00" by currency).
+        "can_refund": view is not None and model.held(view.order) > 0,
         "terms_intent": render.public_intent_wire(
             intent,
             settings,

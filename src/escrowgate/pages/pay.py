@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from ..domain import currencies
 from ..domain.errors import DomainError, Unauthenticated
 from ..payments import funding, intents, model, payer, render
 from ..payments.schemas import CardPayment, ConfirmIntent, PayerDispute
@@ -88,6 +89,8 @@ async def _render(
             "intent_id": intent.id,
             "test_mode": intent.mode == "test",
             "payable": payable,
+            # A wallet pays in stablecoins: a fiat intent is paid by card only (as the API).
+            "wallet_payable": payable and not currencies.is_fiat(intent.currency),
             "secret": secret if view is not None else None,
             "order": order_view,
             "refunds": [render.refund_wire(r, intent.currency).wire() for r in view.refunds]
@@ -146,6 +149,7 @@ async def pay_by_card(request: Request, intent_id: str) -> HTMLResponse | Redire
             request, intent_id, error=_first_error(exc), status_code=400, form=kept
         )
     settings = settings_of(request)
+    secret, error = None, None
     async with transaction(request) as session:
         try:
             intent, declined = await funding.pay_by_card(
@@ -157,13 +161,16 @@ async def pay_by_card(request: Request, intent_id: str) -> HTMLResponse | Redire
                 payer_address=None,
             )
         except DomainError as exc:
-            return await _render(request, intent_id, error=exc.message, status_code=400, form=kept)
-        if declined is not None:
-            await session.commit()  # the decline is kept (REQUIRES_ACTION), as on the API
-            message = f"{declined.message} Try another card."
-            return await _render(request, intent_id, error=message, status_code=400, form=kept)
-        secret = payer.issue_client_secret(intent)
-        await session.commit()
+            error = exc.message
+        else:
+            if declined is None:
+                secret = payer.issue_client_secret(intent)
+            else:  # the decline is kept, as on the API
+                error = f"{declined.message} Try another card."
+            await session.commit()
+    # Rendered once the action's transaction has ended (as in `_payer_action`).
+    if secret is None:
+        return await _render(request, intent_id, error=error, status_code=400, form=kept)
     return redirect(secret_link(intent_id, secret, paid="1"))
 
 
@@ -194,15 +201,18 @@ async def pay_by_wallet(request: Request, intent_id: str) -> HTMLResponse | Redi
                 transaction_hash=body.transactionHash,
             )
         except DomainError as exc:
-            return await _render(request, intent_id, error=exc.message, status_code=400, form=form)
-        await session.commit()
-    return redirect(secret_link(intent_id, secret, paid="1"))
+            error = exc.message
+        else:
+            await session.commit()
+            return redirect(secret_link(intent_id, secret, paid="1"))
+    return await _render(request, intent_id, error=error, status_code=400, form=form)
 
 
 async def _payer_action(request: Request, intent_id: str, action: str, **kw: str) -> Any:
     form = {k: str(v) for k, v in (await request.form()).items()}
     secret = form.get(payer.SECRET_PARAM, "")
     settings = settings_of(request)
+    failed: tuple[str | None, str, int]
     async with transaction(request) as session:
         try:
             if action == "approve_milestone":
@@ -219,17 +229,19 @@ async def _payer_action(request: Request, intent_id: str, action: str, **kw: str
                 await payer.raise_dispute(session, intent_id, secret, reason=reason)
                 notice = "dispute"
         except ValidationError as exc:
-            return await _render(
-                request, intent_id, secret=secret, error=_first_error(exc), status_code=400
-            )
+            failed = (secret, _first_error(exc), 400)
         except Unauthenticated as exc:
-            return await _render(request, intent_id, error=exc.message, status_code=401)
+            failed = (None, exc.message, 401)  # the page is shown without the payer's link
         except DomainError as exc:
-            return await _render(
-                request, intent_id, secret=secret, error=exc.message, status_code=400
-            )
-        await session.commit()
-    return redirect(secret_link(intent_id, secret, done=notice))
+            failed = (secret, exc.message, 400)
+        else:
+            await session.commit()
+            return redirect(secret_link(intent_id, secret, done=notice))
+    # Rendered once the action's transaction has ended (rolled back by closing): the
+    # page reads in a session of its own, and on SQLite that session would wait for
+    # this one's write lock (every write of the database with it) until the timeout.
+    shown_secret, error, status = failed
+    return await _render(request, intent_id, secret=shown_secret, error=error, status_code=status)
 
 
 @router.post(PAY + "/milestones/{milestone_id}/approve", response_model=None)

@@ -348,7 +348,7 @@ async def test_absurd_metadata_numbers_are_refused_before_any_conversion(
     blocks the event loop, so every other request waits (1e300000 took ~4 s, 1e10000000
     hours). The number stays the parser's Decimal until the range check refuses it: the
     serializer, where a Decimal would become an integer's digits, never sees it (a spy,
-    not a stopwatch: the suite holds no timed assertion)."""
+    not a stopwatch: the suite asserts no speed)."""
     seen: list[object] = []
     real = schemas.json_dumps
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from ..domain.errors import InvalidRequest
+from ..domain.formats import clip
+
 EVENT_TYPES: dict[str, str] = {
     "payment_intent.created": "A payment intent was created.",
     "payment_intent.status_changed": "An intent changed status (`previous_status` in the object).",
@@ -31,6 +34,12 @@ WILDCARD = "*"
 
 def is_known(event_type: str) -> bool:
     return event_type in EVENT_TYPES
+
+
+def check_known(event_type: str, param: str) -> None:
+    """The one refusal of a type not in the catalogue (a filter, an endpoint's list)."""
+    if not is_known(event_type):
+        raise InvalidRequest(f"Unknown event type: {clip(event_type)}", param=param)
 
 
 def matches(enabled_events: list[str], event_type: str) -> bool:

@@ -14,7 +14,7 @@ from ..config import Settings
 from ..domain import ids
 from ..domain.clock import now
 from ..domain.errors import Forbidden, InvalidRequest, NotFound
-from ..domain.formats import check_id, clip, shown_id
+from ..domain.formats import check_id, shown_id
 from ..events import catalogue
 from ..models import Event, WebhookDelivery, WebhookEndpoint
 from . import signing, urls
@@ -40,8 +40,7 @@ def check_events(enabled_events: list[str]) -> list[str]:
             )
         return [catalogue.WILDCARD]
     for event_type in enabled_events:
-        if not catalogue.is_known(event_type):
-            raise InvalidRequest(f"Unknown event type: {clip(event_type)}", param="enabledEvents")
+        catalogue.check_known(event_type, "enabledEvents")
     return list(dict.fromkeys(enabled_events))
 
 
